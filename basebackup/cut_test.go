@@ -1,0 +1,248 @@
+package basebackup_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgstreambackup/pgstreambackup/basebackup"
+	"github.com/pgstreambackup/pgstreambackup/internal/pgcluster"
+	"github.com/pgstreambackup/pgstreambackup/internal/pgmock"
+	"github.com/pgstreambackup/pgstreambackup/internal/pgtest"
+)
+
+var cutOpts = basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALNone, Wait: basebackup.WaitNo}
+
+func connectTo(ctx context.Context, port int) (*pgconn.PgConn, error) {
+	return pgconn.Connect(ctx, fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable replication=true", port))
+}
+
+// runBackup takes a backup through conn and returns what the stream gave
+// and the error the copy ended with.
+func runBackup(ctx context.Context, conn *pgconn.PgConn, opts basebackup.Options) ([]byte, error) {
+	s, err := basebackup.Backup(ctx, conn, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	var out bytes.Buffer
+	_, err = io.Copy(&out, s)
+	if err == nil {
+		if _, rerr := s.Result(); rerr != nil {
+			return out.Bytes(), fmt.Errorf("EOF but Result failed: %w", rerr)
+		}
+		return out.Bytes(), nil
+	}
+	// Errors are sticky.
+	if _, err2 := s.Read(make([]byte, 1)); !errors.Is(err2, err) && err2.Error() != err.Error() {
+		return out.Bytes(), fmt.Errorf("error not sticky: first %v, then %v", err, err2)
+	}
+	return out.Bytes(), err
+}
+
+// recordTranscript takes a backup of c through a recording proxy.
+func recordTranscript(t *testing.T, ctx context.Context, c *pgcluster.Cluster) *pgmock.Transcript {
+	t.Helper()
+	p, err := pgmock.NewProxy(fmt.Sprintf("127.0.0.1:%d", c.Port()), -1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	conn, err := connectTo(ctx, p.Port())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := runBackup(ctx, conn, cutOpts)
+	if err != nil || !tarComplete(out) {
+		t.Fatalf("recording backup: %v", err)
+	}
+	conn.Close(ctx)
+	p.Close()
+	tr, err := pgmock.NewTranscript(p.Streams()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Responses) != 2 {
+		t.Fatalf("transcript has %d responses, want 2 (IDENTIFY_SYSTEM, BASE_BACKUP)", len(tr.Responses))
+	}
+	return tr
+}
+
+// cutPoints picks message boundaries over the whole transcript: every one
+// near the start and the end (result sets, first and last archives,
+// manifest, end position), and evenly spread ones in between.
+func cutPoints(n int) []int {
+	seen := map[int]bool{}
+	var pts []int
+	add := func(i int) {
+		if i >= 0 && i < n && !seen[i] {
+			seen[i] = true
+			pts = append(pts, i)
+		}
+	}
+	for i := 0; i < 25; i++ {
+		add(i)
+		add(n - 1 - i)
+	}
+	for i := 0; i < 40; i++ {
+		add(i * n / 40)
+	}
+	return pts
+}
+
+// TestStreamCutTranscript replays a recorded real backup, cut at many
+// message boundaries and inside messages: every cut must end in an error
+// matching io.ErrUnexpectedEOF, and the output must never be a complete
+// tar. The uncut replay must succeed.
+func TestStreamCutTranscript(t *testing.T) {
+	for _, major := range pgtest.Majors(t) {
+		t.Run(fmt.Sprintf("pg%d", major), func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			c := pgtest.Start(t, major, pgcluster.Options{})
+			tr := recordTranscript(t, ctx, c)
+			goroutines := runtime.NumGoroutine()
+
+			replay := func(cut pgmock.Cut) ([]byte, error) {
+				srv, err := pgmock.NewServer(tr, cut)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer srv.Close()
+				conn, err := connectTo(ctx, srv.Port())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close(ctx)
+				return runBackup(ctx, conn, cutOpts)
+			}
+			if out, err := replay(pgmock.Cut{Messages: -1}); err != nil || !tarComplete(out) {
+				t.Fatalf("uncut replay: err %v, complete %v", err, tarComplete(out))
+			}
+			// Messages of the IDENTIFY_SYSTEM answer come first; cuts there
+			// fail in Backup itself, which is fine too.
+			n := tr.MessageCount()
+			cuts := 0
+			for _, m := range cutPoints(n) {
+				msgLen := len(tr.Message(m))
+				for _, b := range []int{0, 1, msgLen - 1} {
+					if b < 0 || (b > 0 && b >= msgLen) {
+						continue
+					}
+					cuts++
+					out, err := replay(pgmock.Cut{Messages: m, Bytes: b})
+					if err == nil {
+						t.Fatalf("cut at message %d/%d +%d bytes: backup succeeded", m, n, b)
+					}
+					if !errors.Is(err, io.ErrUnexpectedEOF) {
+						t.Errorf("cut at message %d/%d +%d bytes: error %v does not match io.ErrUnexpectedEOF", m, n, b, err)
+					}
+					if tarComplete(out) {
+						t.Fatalf("cut at message %d/%d +%d bytes: output is a complete tar", m, n, b)
+					}
+				}
+			}
+			t.Logf("pg%d: %d cuts over %d messages, none ended in EOF", major, cuts, n)
+			pgtest.CheckGoroutines(t, goroutines)
+		})
+	}
+}
+
+// TestStreamCutRealServer cuts a real server's connection through a proxy
+// at points spread over the whole stream.
+func TestStreamCutRealServer(t *testing.T) {
+	for _, major := range pgtest.Majors(t) {
+		t.Run(fmt.Sprintf("pg%d", major), func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			c := pgtest.Start(t, major, pgcluster.Options{})
+			tr := recordTranscript(t, ctx, c)
+			var total int64
+			for _, m := range tr.Startup {
+				total += int64(len(m))
+			}
+			startup := total
+			for i := 0; i < tr.MessageCount(); i++ {
+				total += int64(len(tr.Message(i)))
+			}
+			for _, frac := range []float64{0.01, 0.2, 0.5, 0.8, 0.99} {
+				cut := startup + int64(float64(total-startup)*frac)
+				p, err := pgmock.NewProxy(fmt.Sprintf("127.0.0.1:%d", c.Port()), cut, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				conn, err := connectTo(ctx, p.Port())
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, err := runBackup(ctx, conn, cutOpts)
+				p.Close()
+				conn.Close(ctx)
+				if err == nil || tarComplete(out) {
+					t.Fatalf("cut after %d of ~%d bytes: err %v, complete tar %v", cut, total, err, tarComplete(out))
+				}
+				if !errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Errorf("cut after %d bytes: %v does not match io.ErrUnexpectedEOF", cut, err)
+				}
+			}
+			// The server is left clean: a new backup works.
+			conn, err := c.ConnectReplication(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			if out, err := runBackup(ctx, conn, cutOpts); err != nil || !tarComplete(out) {
+				t.Fatalf("backup after cuts: %v", err)
+			}
+		})
+	}
+}
+
+// TestStreamCancel cancels the context mid-stream: the error matches
+// context.Canceled, no trailer, Close is prompt.
+func TestStreamCancel(t *testing.T) {
+	for _, major := range pgtest.Majors(t) {
+		t.Run(fmt.Sprintf("pg%d", major), func(t *testing.T) {
+			t.Parallel()
+			c := pgtest.Start(t, major, pgcluster.Options{})
+			for _, after := range []int64{0, 1 << 20, 8 << 20} {
+				ctx, cancel := context.WithCancel(context.Background())
+				conn, err := c.ConnectReplication(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := basebackup.Backup(ctx, conn, basebackup.Options{Checkpoint: basebackup.CheckpointFast})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out bytes.Buffer
+				if _, err := io.CopyN(&out, s, after); err != nil {
+					t.Fatal(err)
+				}
+				cancel()
+				_, err = io.Copy(&out, s)
+				if !errors.Is(err, context.Canceled) {
+					t.Errorf("after %d bytes: error %v, want context.Canceled", after, err)
+				}
+				if tarComplete(out.Bytes()) {
+					t.Errorf("after %d bytes: complete tar after cancel", after)
+				}
+				start := time.Now()
+				s.Close()
+				if d := time.Since(start); d > time.Second {
+					t.Errorf("Close took %v", d)
+				}
+				conn.Close(context.Background())
+			}
+		})
+	}
+}

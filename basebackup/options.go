@@ -1,0 +1,277 @@
+package basebackup
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgstreambackup/pgstreambackup/internal/replproto"
+	"github.com/pgstreambackup/pgstreambackup/label"
+)
+
+// Options configure a backup. The zero value is a valid default: a
+// self-contained backup (WAL fetched by the server), spread checkpoint, a
+// manifest with CRC32C checksums, page checksums verified by the server.
+//
+// Options are checked by [Options.Validate] before any I/O, and again against
+// the server's version once connected: an option the server cannot honour
+// is an error naming the option and the version it needs, never dropped.
+type Options struct {
+	// Label is written to backup_label (LABEL). Empty means
+	// DefaultLabel. At most 1024 bytes, without newline, CR or NUL.
+	Label string
+
+	// Checkpoint selects the start checkpoint: spread (default) or fast.
+	Checkpoint Checkpoint
+
+	// WAL selects how the WAL needed to restore the backup is included.
+	// The default, WALFetch, has the server append it under pg_wal/.
+	WAL WALMethod
+
+	// Wait controls whether the server waits, at the end, until the WAL
+	// the backup needs has been archived. WaitAuto (default) waits only
+	// when WAL is WALNone, as pg_basebackup does.
+	Wait Wait
+
+	// MaxRate limits the server's transfer rate in bytes per second.
+	// 0 means unlimited; otherwise it must lie in [MinMaxRate, MaxMaxRate].
+	// The server works in kB/s: the value is rounded down to a kB.
+	MaxRate int64
+
+	// EstimateSize asks the server for a size estimate per tablespace
+	// (PROGRESS), at the cost of an extra directory scan.
+	EstimateSize bool
+
+	// Manifest controls the backup manifest (on by default).
+	Manifest ManifestMode
+
+	// ManifestChecksums selects the manifest's file checksum algorithm;
+	// the zero value is the server default (CRC32C).
+	ManifestChecksums ChecksumAlgorithm
+
+	// VerifyChecksums controls the server's page-checksum verification
+	// (on by default when the cluster has data checksums).
+	VerifyChecksums Verify
+
+	// MaxManifestSize bounds the manifest held in memory (it is appended
+	// as the stream's last member, so its size must be known). 0 means
+	// DefaultMaxManifestSize. A larger manifest fails the backup.
+	MaxManifestSize int64
+
+	// Logger receives server notices and progress milestones. nil: silent.
+	Logger *slog.Logger
+
+	// OnNotice, when set, is called with every NoticeResponse (NOTICE,
+	// WARNING, ...) the server sends during the backup, from the
+	// goroutine that calls Read.
+	OnNotice func(*pgconn.Notice)
+
+	// OnBackupLabel, when set, is called once with the raw and parsed
+	// backup_label when it passes through the stream (it is the first
+	// member of the data directory). An error it returns fails the backup.
+	OnBackupLabel func(raw []byte, l *label.BackupLabel) error
+}
+
+const (
+	// DefaultLabel is used when Options.Label is empty.
+	DefaultLabel = "pgstreambackup base backup"
+	// MinMaxRate and MaxMaxRate bound Options.MaxRate (32 kB/s to 1 GB/s,
+	// PostgreSQL's limits).
+	MinMaxRate = replproto.MinMaxRateKB * 1024
+	MaxMaxRate = replproto.MaxMaxRateKB * 1024
+	// DefaultMaxManifestSize is the manifest limit when
+	// Options.MaxManifestSize is 0.
+	DefaultMaxManifestSize = 256 << 20
+)
+
+// Checkpoint selects the kind of checkpoint that starts the backup.
+type Checkpoint int
+
+const (
+	CheckpointSpread Checkpoint = iota // spread over checkpoint_completion_target (server default)
+	CheckpointFast                     // immediate
+)
+
+// WALMethod selects how WAL is included in the backup.
+type WALMethod int
+
+const (
+	// WALFetch has the server append the WAL needed for consistency to the
+	// data directory's archive, under pg_wal/. It fails when the server
+	// recycled a needed segment before the end of the backup.
+	WALFetch WALMethod = iota
+	// WALNone includes no WAL: the backup is restorable only with a WAL
+	// archive covering its start to end LSN.
+	WALNone
+)
+
+// Wait controls waiting for WAL archiving at the end of the backup.
+type Wait int
+
+const (
+	WaitAuto Wait = iota // wait only when WAL is WALNone
+	WaitYes              // always wait (WAIT true)
+	WaitNo               // never wait (WAIT false / NOWAIT)
+)
+
+// ManifestMode controls the backup manifest.
+type ManifestMode int
+
+const (
+	ManifestOn          ManifestMode = iota // request a manifest (default)
+	ManifestOff                             // no manifest
+	ManifestForceEncode                     // a manifest with every path hex-encoded
+)
+
+// ChecksumAlgorithm is a manifest file checksum algorithm.
+type ChecksumAlgorithm int
+
+const (
+	ChecksumDefault ChecksumAlgorithm = iota // the server's default, CRC32C
+	ChecksumNone
+	ChecksumCRC32C
+	ChecksumSHA224
+	ChecksumSHA256
+	ChecksumSHA384
+	ChecksumSHA512
+)
+
+var checksumNames = [...]string{"", "NONE", "CRC32C", "SHA224", "SHA256", "SHA384", "SHA512"}
+
+// String returns the algorithm's name as PostgreSQL spells it ("" for the
+// default).
+func (a ChecksumAlgorithm) String() string {
+	if a < 0 || int(a) >= len(checksumNames) {
+		return fmt.Sprintf("ChecksumAlgorithm(%d)", int(a))
+	}
+	return checksumNames[a]
+}
+
+// ParseChecksumAlgorithm parses a PostgreSQL checksum algorithm name (NONE,
+// CRC32C, SHA224, SHA256, SHA384, SHA512), case-insensitively.
+func ParseChecksumAlgorithm(s string) (ChecksumAlgorithm, error) {
+	for i, n := range checksumNames {
+		if i > 0 && equalFoldASCII(s, n) {
+			return ChecksumAlgorithm(i), nil
+		}
+	}
+	return 0, fmt.Errorf("basebackup: unknown manifest checksum algorithm %q: must be NONE, CRC32C, SHA224, SHA256, SHA384 or SHA512", s)
+}
+
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'a' <= x && x <= 'z' {
+			x -= 'a' - 'A'
+		}
+		if 'a' <= y && y <= 'z' {
+			y -= 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// Verify is a tri-state for server-side page checksum verification.
+type Verify int
+
+const (
+	VerifyDefault Verify = iota // the server's default: verify when the cluster has checksums
+	VerifyOff                   // do not verify (NOVERIFY_CHECKSUMS / VERIFY_CHECKSUMS 0)
+)
+
+// Validate checks the options without any I/O and reports every problem at
+// once, each naming the field. Errors match ErrInvalidOptions.
+func (o Options) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf(format, args...))
+	}
+	if o.Label != "" {
+		if err := label.ValidateLabelText(o.Label); err != nil {
+			bad("Options.Label: %w", err)
+		}
+	}
+	if o.Checkpoint < CheckpointSpread || o.Checkpoint > CheckpointFast {
+		bad("Options.Checkpoint: unknown value %d", o.Checkpoint)
+	}
+	if o.WAL < WALFetch || o.WAL > WALNone {
+		bad("Options.WAL: unknown value %d", o.WAL)
+	}
+	if o.Wait < WaitAuto || o.Wait > WaitNo {
+		bad("Options.Wait: unknown value %d", o.Wait)
+	}
+	if o.MaxRate != 0 && (o.MaxRate < MinMaxRate || o.MaxRate > MaxMaxRate) {
+		bad("Options.MaxRate %d bytes/s: must be 0 (unlimited) or in [%d, %d] (32 kB/s to 1 GB/s)", o.MaxRate, MinMaxRate, MaxMaxRate)
+	}
+	if o.Manifest < ManifestOn || o.Manifest > ManifestForceEncode {
+		bad("Options.Manifest: unknown value %d", o.Manifest)
+	}
+	if o.ManifestChecksums < ChecksumDefault || o.ManifestChecksums > ChecksumSHA512 {
+		bad("Options.ManifestChecksums: unknown algorithm %d", o.ManifestChecksums)
+	} else if o.ManifestChecksums != ChecksumDefault && o.Manifest == ManifestOff {
+		bad("Options.ManifestChecksums %s: requires a manifest, but Options.Manifest is ManifestOff", o.ManifestChecksums)
+	}
+	if o.VerifyChecksums < VerifyDefault || o.VerifyChecksums > VerifyOff {
+		bad("Options.VerifyChecksums: unknown value %d", o.VerifyChecksums)
+	}
+	if o.MaxManifestSize < 0 {
+		bad("Options.MaxManifestSize %d: must not be negative", o.MaxManifestSize)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return &OptionsError{Problems: errs}
+}
+
+// params resolves the options into wire parameters for a server of the
+// given major version, failing for what that version cannot honour.
+func (o Options) params(major int, tablespaceMap bool) (replproto.BaseBackupParams, error) {
+	p := replproto.BaseBackupParams{
+		Label:          o.Label,
+		Progress:       o.EstimateSize,
+		FastCheckpoint: o.Checkpoint == CheckpointFast,
+		WAL:            o.WAL == WALFetch,
+		MaxRateKB:      o.MaxRate / 1024,
+		TablespaceMap:  tablespaceMap,
+	}
+	if p.Label == "" {
+		p.Label = DefaultLabel
+	}
+	switch o.Wait {
+	case WaitAuto:
+		p.NoWait = o.WAL != WALNone
+	case WaitNo:
+		p.NoWait = true
+	}
+	p.NoVerifyChecksums = o.VerifyChecksums == VerifyOff
+	switch o.Manifest {
+	case ManifestOn:
+		p.Manifest = "yes"
+	case ManifestForceEncode:
+		p.Manifest = "force-encode"
+	}
+	if o.ManifestChecksums != ChecksumDefault {
+		p.ManifestChecksums = o.ManifestChecksums.String()
+	}
+	if major < replproto.MinMajor || major > replproto.MaxMajor {
+		return p, &ServerVersionError{Major: major}
+	}
+	return p, nil
+}
+
+func (o Options) maxManifestSize() int64 {
+	if o.MaxManifestSize == 0 {
+		return DefaultMaxManifestSize
+	}
+	return o.MaxManifestSize
+}
+
+var _ = errors.New

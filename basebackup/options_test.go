@@ -1,0 +1,114 @@
+package basebackup
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestValidateDefaults(t *testing.T) {
+	if err := (Options{}).Validate(); err != nil {
+		t.Fatalf("zero Options invalid: %v", err)
+	}
+	ok := Options{Label: "nightly", MaxRate: MinMaxRate, Manifest: ManifestForceEncode, ManifestChecksums: ChecksumSHA512, Checkpoint: CheckpointFast, WAL: WALNone, Wait: WaitNo, VerifyChecksums: VerifyOff}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("Validate(%+v) = %v", ok, err)
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	o := Options{
+		Label:             "it's\nbad",
+		MaxRate:           1000,
+		Manifest:          ManifestOff,
+		ManifestChecksums: ChecksumSHA256,
+		Checkpoint:        Checkpoint(9),
+		WAL:               WALMethod(-1),
+		MaxManifestSize:   -1,
+	}
+	err := o.Validate()
+	if !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("Validate() = %v, want ErrInvalidOptions", err)
+	}
+	var oe *OptionsError
+	if !errors.As(err, &oe) || len(oe.Problems) != 6 {
+		t.Fatalf("Validate() problems = %v, want 6", err)
+	}
+	for _, want := range []string{"Options.Label", "Options.MaxRate 1000", "Options.ManifestChecksums SHA256: requires a manifest", "Options.Checkpoint", "Options.WAL", "Options.MaxManifestSize"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %q, missing %q", err, want)
+		}
+	}
+}
+
+func TestValidateMaxRateBounds(t *testing.T) {
+	for rate, ok := range map[int64]bool{0: true, MinMaxRate - 1: false, MinMaxRate: true, MaxMaxRate: true, MaxMaxRate + 1: false, -5: false} {
+		err := Options{MaxRate: rate}.Validate()
+		if (err == nil) != ok {
+			t.Errorf("Validate(MaxRate=%d) = %v, want ok=%v", rate, err, ok)
+		}
+	}
+}
+
+func TestValidateLabel(t *testing.T) {
+	for l, ok := range map[string]bool{"x": true, "it's": true, strings.Repeat("a", 1024): true, strings.Repeat("a", 1025): false, "a\nb": false, "a\rb": false, "a\x00b": false} {
+		err := Options{Label: l}.Validate()
+		if (err == nil) != ok {
+			t.Errorf("Validate(Label=%.20q) = %v, want ok=%v", l, err, ok)
+		}
+	}
+}
+
+func TestParseChecksumAlgorithm(t *testing.T) {
+	for in, want := range map[string]ChecksumAlgorithm{"none": ChecksumNone, "crc32c": ChecksumCRC32C, "SHA224": ChecksumSHA224, "sha256": ChecksumSHA256, "Sha384": ChecksumSHA384, "SHA512": ChecksumSHA512} {
+		got, err := ParseChecksumAlgorithm(in)
+		if err != nil || got != want {
+			t.Errorf("ParseChecksumAlgorithm(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	if _, err := ParseChecksumAlgorithm("md5"); err == nil || !strings.Contains(err.Error(), `"md5"`) {
+		t.Errorf("ParseChecksumAlgorithm(md5) = %v", err)
+	}
+	if _, err := ParseChecksumAlgorithm(""); err == nil {
+		t.Error("ParseChecksumAlgorithm(\"\") succeeded")
+	}
+}
+
+func TestParams(t *testing.T) {
+	p, err := Options{}.params(15, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.WAL || !p.NoWait || p.Manifest != "yes" || p.Label != DefaultLabel || !p.TablespaceMap {
+		t.Errorf("default params = %+v", p)
+	}
+	p, _ = Options{WAL: WALNone}.params(15, true)
+	if p.WAL || p.NoWait {
+		t.Errorf("WALNone params = %+v: must wait for archiving and not fetch", p)
+	}
+	p, _ = Options{MaxRate: 100 * 1024 * 1024}.params(15, true)
+	if p.MaxRateKB != 102400 {
+		t.Errorf("MaxRateKB = %d", p.MaxRateKB)
+	}
+	for _, major := range []int{12, 19} {
+		_, err := Options{}.params(major, true)
+		var ve *ServerVersionError
+		if !errors.As(err, &ve) || !errors.Is(err, ErrUnsupportedServer) || ve.Major != major {
+			t.Errorf("params(%d) = %v, want ServerVersionError", major, err)
+		}
+	}
+}
+
+func TestParseMajor(t *testing.T) {
+	for in, want := range map[string]int{"15.18 (Debian 15.18-0+deb12u1)": 15, "13.23": 13, "18beta1": 18, "18.4": 18} {
+		got, err := parseMajor(in)
+		if err != nil || got != want {
+			t.Errorf("parseMajor(%q) = %d, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "x", "9.6.1", "12.3", "19devel"} {
+		if _, err := parseMajor(in); err == nil {
+			t.Errorf("parseMajor(%q) succeeded", in)
+		}
+	}
+}

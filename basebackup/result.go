@@ -1,0 +1,39 @@
+package basebackup
+
+import (
+	"time"
+
+	"github.com/jackc/pglogrepl"
+
+	"github.com/pgstreambackup/pgstreambackup/label"
+)
+
+// Result describes a finished backup. It is available from Stream.Result
+// (or Archives.Result) only after the stream returned io.EOF.
+type Result struct {
+	StartLSN      pglogrepl.LSN // backup start (REDO of the start checkpoint)
+	StartTimeline uint32
+	EndLSN        pglogrepl.LSN // the backup is consistent once recovery reaches this LSN
+	EndTimeline   uint32
+	SystemID      uint64 // from IDENTIFY_SYSTEM
+	ServerVersion string // server_version as reported, e.g. "15.18 (Debian 15.18-0+deb12u1)"
+	ServerMajor   int
+
+	// Label and TablespaceMap are the parsed backup_label and
+	// tablespace_map (Backup only; nil from Archives). LabelRaw is the file as sent.
+	Label         *label.BackupLabel
+	LabelRaw      []byte
+	TablespaceMap label.TablespaceMap
+	// Tablespaces lists the user tablespaces (the main directory excluded).
+	Tablespaces []Tablespace
+	// Manifest is the backup_manifest the server sent (Backup only; nil
+	// when the manifest was off).
+	Manifest []byte
+
+	BytesReceived  int64 // archive bytes received from the server, manifest excluded
+	BytesWritten   int64 // bytes of the output stream (Backup only)
+	ServerProgress int64 // the server's last progress figure (15+), uncompressed bytes
+	Duration       time.Duration
+
+	manifestLen int64
+}

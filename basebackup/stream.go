@@ -1,0 +1,438 @@
+package basebackup
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgstreambackup/pgstreambackup/internal/tarfmt"
+	"github.com/pgstreambackup/pgstreambackup/label"
+)
+
+// maxSmallFile bounds backup_label and tablespace_map, which the stream
+// keeps in memory as they pass.
+const maxSmallFile = 1 << 20
+
+// Stream is ONE tar stream holding the whole backup: the data directory at
+// the root, each user tablespace under pg_tblspc/<oid>/, WAL under pg_wal/
+// when included, and backup_manifest as the last member. See [Backup].
+//
+// Stream is not safe for concurrent use.
+type Stream struct {
+	a    *Archives
+	opts Options
+
+	out []byte // bytes ready for the caller
+	src []byte // unprocessed bytes of the current archive chunk
+
+	cur      *Archive
+	prefix   string // member name prefix of the current archive
+	hdr      [tarfmt.BlockSize]byte
+	hdrN     int
+	hdrOut   bytes.Buffer // rewritten headers
+	left     int64        // bytes of the current member (data and padding) still to pass
+	dataLeft int64        // data bytes of the current member still to pass
+	ended    bool         // the current archive's end-of-archive marker was seen
+	capture  *[]byte      // where the current member's data is kept, if at all
+
+	labelRaw []byte
+	mapRaw   []byte
+	manifest []byte
+
+	res     *Result
+	written int64
+	done    bool // everything including the trailer is in out
+	closed  bool
+	err     error // sticky
+}
+
+// Backup starts a base backup on conn and returns it as one tar stream.
+//
+// It validates opts (no I/O), checks the server version, runs
+// IDENTIFY_SYSTEM, sends BASE_BACKUP and waits for the start checkpoint.
+// conn must be a physical replication connection (replication=true); it is
+// borrowed until the stream ends.
+//
+// The stream contract: Read returns io.EOF only after the server confirmed
+// the end of the backup (end position and CommandComplete) and every check
+// passed; the tar end-of-archive trailer is written only then. Any other
+// ending is a sticky error: a cut connection matches io.ErrUnexpectedEOF,
+// a server error keeps its *pgconn.PgError reachable with errors.As, a
+// cancelled ctx matches context.Canceled. Data read before io.EOF is
+// tentative. ctx governs the whole backup.
+//
+// The caller must Close the stream. After io.EOF conn is idle and
+// reusable; if the backup did not finish, Close closes conn, which aborts
+// the backup on the server.
+func Backup(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Stream, error) {
+	a, err := StartArchives(ctx, conn, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Stream{a: a, opts: opts}, nil
+}
+
+// Tablespaces returns the user tablespaces the backup contains.
+func (s *Stream) Tablespaces() []Tablespace { return s.a.Tablespaces() }
+
+// Read reads the next bytes of the tar stream.
+func (s *Stream) Read(p []byte) (int, error) {
+	for len(s.out) == 0 {
+		if err := s.state(); err != nil {
+			return 0, err
+		}
+		s.advance()
+	}
+	n := copy(p, s.out)
+	s.out = s.out[n:]
+	s.written += int64(n)
+	return n, nil
+}
+
+// WriteTo writes the whole stream to w, without intermediate copies. It
+// returns nil only when the backup completed and every byte reached w. An
+// error from w fails the backup.
+func (s *Stream) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		for len(s.out) == 0 {
+			if err := s.state(); err == io.EOF {
+				return total, nil
+			} else if err != nil {
+				return total, err
+			}
+			s.advance()
+		}
+		n, err := w.Write(s.out)
+		s.out = s.out[n:]
+		s.written += int64(n)
+		total += int64(n)
+		if err == nil && len(s.out) > 0 {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			s.fail(fmt.Errorf("basebackup: writing the stream: %w", err))
+			s.a.Close()
+			return total, s.err
+		}
+	}
+}
+
+// state returns what Read should return when no bytes are pending: the
+// sticky error, io.EOF at the end, or nil to go on.
+func (s *Stream) state() error {
+	if s.err != nil {
+		return s.err
+	}
+	if s.done {
+		return io.EOF
+	}
+	if s.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Result returns the backup's result; ErrNotFinished until Read returned
+// io.EOF.
+func (s *Stream) Result() (*Result, error) {
+	if !s.done || len(s.out) > 0 || s.err != nil {
+		return nil, ErrNotFinished
+	}
+	r := *s.res
+	r.BytesWritten = s.written
+	return &r, nil
+}
+
+// Close releases the stream. On an unfinished backup it closes the
+// connection, which makes the server abort the backup. Idempotent.
+func (s *Stream) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.a.Close()
+}
+
+func (s *Stream) fail(err error) {
+	if s.err == nil {
+		s.err = err
+	}
+	s.out, s.src = nil, nil
+}
+
+// advance does one step of work: it fills s.out, or changes state.
+func (s *Stream) advance() {
+	if s.cur == nil {
+		s.nextArchive()
+		return
+	}
+	if len(s.src) == 0 {
+		c, err := s.a.nextChunk()
+		if err == io.EOF {
+			s.endArchive()
+			return
+		}
+		if err != nil {
+			s.fail(err)
+			return
+		}
+		if s.cur.Kind == ArchiveManifest {
+			s.manifest = append(s.manifest, c...)
+			return
+		}
+		s.src = c
+	}
+	s.walkTar()
+}
+
+func (s *Stream) nextArchive() {
+	ar, err := s.a.Next()
+	if err == io.EOF {
+		s.finish()
+		return
+	}
+	if err != nil {
+		s.fail(err)
+		return
+	}
+	s.cur = ar
+	s.prefix = ""
+	s.hdrN, s.left, s.dataLeft, s.ended, s.capture = 0, 0, 0, false, nil
+	if ar.Kind == ArchiveTablespace {
+		s.prefix = "pg_tblspc/" + strconv.FormatUint(uint64(ar.Tablespace.OID), 10) + "/"
+		s.emitHeader(&tar.Header{Name: s.prefix, Typeflag: tar.TypeDir, Mode: 0700})
+	}
+}
+
+func (s *Stream) endArchive() {
+	if s.cur.Kind != ArchiveManifest && !s.ended {
+		s.fail(protocolErrorf("archive %s ended without its tar end-of-archive marker", s.cur.Name))
+		s.a.fail(s.err)
+		return
+	}
+	s.cur = nil
+}
+
+// walkTar passes the current archive's bytes through, member by member:
+// data is forwarded untouched (no copy), headers are checked, tablespace
+// members renamed under pg_tblspc/<oid>/, and the archive's own trailer is
+// dropped (the stream's single trailer comes at the very end).
+func (s *Stream) walkTar() {
+	if s.ended {
+		if !tarfmt.IsZero(s.src) {
+			s.fail(protocolErrorf("archive %s has data after its end-of-archive marker", s.cur.Name))
+			s.a.fail(s.err)
+		}
+		s.src = nil
+		return
+	}
+	if s.left > 0 {
+		n := int64(len(s.src))
+		if n > s.left {
+			n = s.left
+		}
+		chunk := s.src[:n]
+		s.src = s.src[n:]
+		s.left -= n
+		if s.dataLeft > 0 {
+			d := min(n, s.dataLeft)
+			s.dataLeft -= d
+			if s.capture != nil {
+				*s.capture = append(*s.capture, chunk[:d]...)
+				if s.dataLeft == 0 {
+					s.captured()
+				}
+			}
+		}
+		s.out = chunk
+		return
+	}
+	k := copy(s.hdr[s.hdrN:], s.src)
+	s.hdrN += k
+	s.src = s.src[k:]
+	if s.hdrN < tarfmt.BlockSize {
+		return
+	}
+	s.hdrN = 0
+	if tarfmt.IsZero(s.hdr[:]) {
+		s.ended = true
+		return
+	}
+	h, err := tarfmt.Parse(&s.hdr)
+	if err != nil {
+		s.fail(protocolErrorf("archive %s: %v", s.cur.Name, err))
+		s.a.fail(s.err)
+		return
+	}
+	switch h.Typeflag {
+	case tarfmt.TypeReg, tarfmt.TypeRegA, tarfmt.TypeDir, tarfmt.TypeSymlink:
+	default:
+		s.fail(protocolErrorf("archive %s: member %q has unexpected tar type %q", s.cur.Name, h.Name, h.Typeflag))
+		s.a.fail(s.err)
+		return
+	}
+	s.left = tarfmt.PaddedSize(h.Size)
+	s.dataLeft = h.Size
+	s.capture = nil
+	if s.cur.Kind == ArchiveBase {
+		switch h.Name {
+		case "backup_label":
+			s.capture = &s.labelRaw
+		case "tablespace_map":
+			s.capture = &s.mapRaw
+		}
+		if s.capture != nil {
+			if h.Size > maxSmallFile || *s.capture != nil {
+				s.fail(protocolErrorf("archive %s: unexpected %s member of %d bytes", s.cur.Name, h.Name, h.Size))
+				s.a.fail(s.err)
+				return
+			}
+			*s.capture = make([]byte, 0, h.Size)
+			if h.Size == 0 {
+				s.captured()
+			}
+		}
+	}
+	if s.prefix == "" {
+		s.out = s.hdr[:]
+		return
+	}
+	th, err := tar.NewReader(bytes.NewReader(s.hdr[:])).Next()
+	if err != nil {
+		s.fail(protocolErrorf("archive %s: %v", s.cur.Name, err))
+		s.a.fail(s.err)
+		return
+	}
+	th.Name = s.prefix + th.Name
+	th.Format = tar.FormatUnknown
+	s.emitHeader(th)
+}
+
+// captured is called when backup_label or tablespace_map passed whole.
+func (s *Stream) captured() {
+	if s.capture != &s.labelRaw {
+		return
+	}
+	l, err := label.ParseBackupLabel(s.labelRaw)
+	if err != nil {
+		s.fail(protocolErrorf("backup_label: %v", err))
+		s.a.fail(s.err)
+		return
+	}
+	if s.opts.OnBackupLabel != nil {
+		if err := s.opts.OnBackupLabel(append([]byte(nil), s.labelRaw...), l); err != nil {
+			s.fail(fmt.Errorf("basebackup: OnBackupLabel: %w", err))
+			s.a.Close()
+		}
+	}
+}
+
+// emitHeader encodes h (plus PAX records if the name needs them) into s.out.
+func (s *Stream) emitHeader(h *tar.Header) {
+	if h.Uname == "" {
+		h.Uname, h.Gname = "postgres", "postgres"
+	}
+	if h.ModTime.IsZero() {
+		h.ModTime = time.Now().Truncate(time.Second)
+	}
+	s.hdrOut.Reset()
+	tw := tar.NewWriter(&s.hdrOut)
+	if err := tw.WriteHeader(h); err != nil {
+		s.fail(fmt.Errorf("basebackup: encoding tar header for %q: %w", h.Name, err))
+		s.a.Close()
+		return
+	}
+	// tw is abandoned before the member's data: only the header is wanted.
+	s.out = s.hdrOut.Bytes()
+}
+
+// finish runs once the server confirmed the end: it checks what the stream
+// carried, then appends backup_manifest and the end-of-archive trailer.
+func (s *Stream) finish() {
+	res, err := s.a.Result()
+	if err != nil {
+		s.fail(err)
+		return
+	}
+	if s.labelRaw == nil {
+		s.fail(protocolErrorf("the data directory archive had no backup_label"))
+		return
+	}
+	res.LabelRaw = s.labelRaw
+	if res.Label, err = label.ParseBackupLabel(s.labelRaw); err != nil {
+		s.fail(protocolErrorf("backup_label: %v", err))
+		return
+	}
+	if s.mapRaw == nil {
+		s.fail(protocolErrorf("the data directory archive had no tablespace_map"))
+		return
+	}
+	if res.TablespaceMap, err = label.ParseTablespaceMap(s.mapRaw, res.ServerMajor); err != nil {
+		s.fail(protocolErrorf("tablespace_map: %v", err))
+		return
+	}
+	if err := checkConsistency(res); err != nil {
+		s.fail(err)
+		return
+	}
+	var tail bytes.Buffer
+	if s.opts.Manifest != ManifestOff {
+		if s.manifest == nil {
+			s.fail(protocolErrorf("the server sent no backup manifest"))
+			return
+		}
+		res.Manifest = s.manifest
+		tw := tar.NewWriter(&tail)
+		h := &tar.Header{Name: "backup_manifest", Typeflag: tar.TypeReg, Mode: 0600, Size: int64(len(s.manifest)),
+			ModTime: time.Now().Truncate(time.Second), Uname: "postgres", Gname: "postgres"}
+		if err := tw.WriteHeader(h); err != nil {
+			s.fail(fmt.Errorf("basebackup: encoding backup_manifest header: %w", err))
+			return
+		}
+		if _, err := tw.Write(s.manifest); err != nil {
+			s.fail(fmt.Errorf("basebackup: encoding backup_manifest: %w", err))
+			return
+		}
+		if err := tw.Flush(); err != nil { // pads the member, writes no trailer
+			s.fail(fmt.Errorf("basebackup: encoding backup_manifest: %w", err))
+			return
+		}
+	}
+	tail.Write(make([]byte, 2*tarfmt.BlockSize)) // the end-of-archive trailer
+	s.res = res
+	s.out = tail.Bytes()
+	s.done = true
+}
+
+// checkConsistency cross-checks the label against the result sets.
+func checkConsistency(r *Result) error {
+	if uint64(r.StartLSN) != r.Label.StartWALLocation {
+		return protocolErrorf("backup_label START WAL LOCATION %s differs from the start position %s", r.Label.StartWALLocation, r.StartLSN)
+	}
+	if r.Label.StartTimeline != 0 && r.Label.StartTimeline != r.StartTimeline {
+		return protocolErrorf("backup_label START TIMELINE %d differs from the start timeline %d", r.Label.StartTimeline, r.StartTimeline)
+	}
+	if r.EndLSN < r.StartLSN {
+		return protocolErrorf("end position %s before the start position %s", r.EndLSN, r.StartLSN)
+	}
+	if len(r.TablespaceMap) != 0 || len(r.Tablespaces) != 0 {
+		inMap := map[uint32]bool{}
+		for _, e := range r.TablespaceMap {
+			inMap[e.OID] = true
+		}
+		for _, t := range r.Tablespaces {
+			// PG16+ in-place tablespaces (relative locations) are not mapped.
+			if !inMap[t.OID] && len(t.Location) > 0 && t.Location[0] == '/' {
+				return protocolErrorf("tablespace %d is missing from tablespace_map", t.OID)
+			}
+		}
+	}
+	return nil
+}

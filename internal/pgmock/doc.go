@@ -1,0 +1,6 @@
+// Package pgmock is test infrastructure for the wire protocol: a loopback
+// TCP proxy that forwards to a real server, can record what the server sent
+// and can cut the connection after a given number of server bytes, and a
+// fake server that replays a recorded transcript, optionally cut at any
+// message or byte, or altered by the test.
+package pgmock

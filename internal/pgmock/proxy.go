@@ -1,0 +1,132 @@
+package pgmock
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"sync"
+)
+
+// Proxy forwards loopback connections to a server. It can record the bytes
+// the server sent and cut each connection after a number of server bytes.
+type Proxy struct {
+	ln       net.Listener
+	upstream string
+
+	mu       sync.Mutex
+	cutAfter int64 // < 0: never
+	record   bool
+	streams  []*bytes.Buffer
+	conns    []net.Conn
+	wg       sync.WaitGroup
+}
+
+// NewProxy listens on a free loopback port and forwards to upstream
+// ("host:port"). cutAfter < 0 never cuts; otherwise each connection is
+// closed (both ways) after the server sent cutAfter bytes. With record,
+// the server's bytes are kept for Streams.
+func NewProxy(upstream string, cutAfter int64, record bool) (*Proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{ln: ln, upstream: upstream, cutAfter: cutAfter, record: record}
+	p.wg.Add(1)
+	go p.serve()
+	return p, nil
+}
+
+// Addr returns the proxy's "host:port".
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Port returns the proxy's port.
+func (p *Proxy) Port() int { return p.ln.Addr().(*net.TCPAddr).Port }
+
+// Streams returns what the server sent on each connection so far.
+func (p *Proxy) Streams() [][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out [][]byte
+	for _, b := range p.streams {
+		out = append(out, append([]byte(nil), b.Bytes()...))
+	}
+	return out
+}
+
+// Close stops listening, cuts every connection and waits for the
+// forwarding goroutines.
+func (p *Proxy) Close() error {
+	err := p.ln.Close()
+	p.mu.Lock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+	return err
+}
+
+func (p *Proxy) serve() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		u, err := net.Dial("tcp", p.upstream)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		var rec *bytes.Buffer
+		p.mu.Lock()
+		if p.record {
+			rec = &bytes.Buffer{}
+			p.streams = append(p.streams, rec)
+		}
+		p.conns = append(p.conns, c, u)
+		p.mu.Unlock()
+		p.wg.Add(2)
+		go func() { // client -> server
+			defer p.wg.Done()
+			io.Copy(u, c)
+			u.Close()
+			c.Close()
+		}()
+		go func() { // server -> client
+			defer p.wg.Done()
+			p.forward(c, u, rec)
+			u.Close()
+			c.Close()
+		}()
+	}
+}
+
+func (p *Proxy) forward(dst, src net.Conn, rec *bytes.Buffer) {
+	buf := make([]byte, 32<<10)
+	var sent int64
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			b := buf[:n]
+			if p.cutAfter >= 0 && sent+int64(n) > p.cutAfter {
+				b = b[:p.cutAfter-sent]
+			}
+			if rec != nil {
+				p.mu.Lock()
+				rec.Write(b)
+				p.mu.Unlock()
+			}
+			if _, werr := dst.Write(b); werr != nil {
+				return
+			}
+			sent += int64(len(b))
+			if len(b) < n {
+				return // cut
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,143 @@
+package pgmock
+
+import (
+	"net"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// Cut says where a replaying Server breaks the connection: after Messages
+// messages of the responses (counted across all of them), plus Bytes bytes
+// of the next one. Messages < 0 replays everything.
+type Cut struct {
+	Messages int
+	Bytes    int
+}
+
+// Server is a fake PostgreSQL server on loopback that answers the startup
+// packet and then each query with the next response of a transcript.
+type Server struct {
+	ln  net.Listener
+	t   *Transcript
+	cut Cut
+	wg  sync.WaitGroup
+	mu  sync.Mutex
+	c   []net.Conn
+}
+
+// NewServer starts a replaying server for one or more connections; each
+// connection replays the transcript from the start.
+func NewServer(t *Transcript, cut Cut) (*Server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{ln: ln, t: t, cut: cut}
+	s.wg.Add(1)
+	go s.serve()
+	return s, nil
+}
+
+// Addr returns "host:port".
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Port returns the port.
+func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+
+// Close stops the server and waits for its goroutines.
+func (s *Server) Close() error {
+	err := s.ln.Close()
+	s.mu.Lock()
+	for _, c := range s.c {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+func (s *Server) serve() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.c = append(s.c, c)
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer c.Close()
+			s.replay(c)
+		}()
+	}
+}
+
+func (s *Server) replay(c net.Conn) {
+	be := pgproto3.NewBackend(c, c)
+	for {
+		msg, err := be.ReceiveStartupMessage()
+		if err != nil {
+			return
+		}
+		if _, ok := msg.(*pgproto3.SSLRequest); ok {
+			if _, err := c.Write([]byte{'N'}); err != nil {
+				return
+			}
+			continue
+		}
+		break
+	}
+	for _, m := range s.t.Startup {
+		if _, err := c.Write(m); err != nil {
+			return
+		}
+	}
+	sent := 0
+	next := 0
+	for {
+		msg, err := be.Receive()
+		if err != nil {
+			return
+		}
+		switch msg.(type) {
+		case *pgproto3.Query:
+		case *pgproto3.Terminate:
+			return
+		default:
+			continue
+		}
+		if next >= len(s.t.Responses) {
+			return
+		}
+		resp := s.t.Responses[next]
+		next++
+		// Send the response in one write per 64 kB to keep replay fast.
+		var buf []byte
+		for _, m := range resp {
+			if s.cut.Messages >= 0 && sent == s.cut.Messages {
+				b := s.cut.Bytes
+				if b > len(m) {
+					b = len(m)
+				}
+				buf = append(buf, m[:b]...)
+				c.Write(buf)
+				return
+			}
+			buf = append(buf, m...)
+			sent++
+			if len(buf) >= 64<<10 {
+				if _, err := c.Write(buf); err != nil {
+					return
+				}
+				buf = buf[:0]
+			}
+		}
+		if _, err := c.Write(buf); err != nil {
+			return
+		}
+	}
+}

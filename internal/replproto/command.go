@@ -1,0 +1,142 @@
+package replproto
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// BaseBackupParams are BASE_BACKUP options already resolved to what goes on
+// the wire. The zero value asks for the server's defaults.
+type BaseBackupParams struct {
+	Label             string // LABEL; empty: omitted (server default "base backup")
+	Progress          bool   // PROGRESS: size estimate in the tablespace header
+	FastCheckpoint    bool   // FAST / CHECKPOINT 'fast'
+	WAL               bool   // WAL: append the needed WAL to the base archive
+	NoWait            bool   // NOWAIT / WAIT 0: do not wait for WAL archiving
+	MaxRateKB         int64  // MAX_RATE in kB/s; 0: omitted (unlimited)
+	TablespaceMap     bool   // TABLESPACE_MAP
+	NoVerifyChecksums bool   // NOVERIFY_CHECKSUMS / VERIFY_CHECKSUMS 0
+	Manifest          string // MANIFEST value: "" (omitted), "yes" or "force-encode"
+	ManifestChecksums string // MANIFEST_CHECKSUMS; "": server default (CRC32C)
+	Compression       string // 15+: COMPRESSION method ("gzip", "lz4", "zstd"); "": none
+	CompressionDetail string // 15+: COMPRESSION_DETAIL
+	Incremental       bool   // 17+: INCREMENTAL
+}
+
+// Version limits of the options above.
+const (
+	MinMajor            = 13 // oldest server this client supports
+	MaxMajor            = 18 // newest server this client was tested against
+	MinMajorNewSyntax   = 15 // parenthesised options, single COPY stream
+	MinMajorIncremental = 17 // INCREMENTAL, UPLOAD_MANIFEST
+	MinMaxRateKB        = 32
+	MaxMaxRateKB        = 1048576
+)
+
+// BaseBackupCommand returns the BASE_BACKUP command for a server of the given
+// major version. It fails when a parameter cannot be expressed for that
+// version (it never drops one) or a value cannot be quoted safely.
+func BaseBackupCommand(p BaseBackupParams, major int) (string, error) {
+	if major < MinMajor {
+		return "", fmt.Errorf("server major version %d is older than %d", major, MinMajor)
+	}
+	if p.MaxRateKB != 0 && (p.MaxRateKB < MinMaxRateKB || p.MaxRateKB > MaxMaxRateKB) {
+		return "", fmt.Errorf("MAX_RATE %d kB/s outside [%d, %d]", p.MaxRateKB, MinMaxRateKB, MaxMaxRateKB)
+	}
+	if p.ManifestChecksums != "" && p.Manifest == "" {
+		return "", fmt.Errorf("MANIFEST_CHECKSUMS requires MANIFEST")
+	}
+	if p.CompressionDetail != "" && p.Compression == "" {
+		return "", fmt.Errorf("COMPRESSION_DETAIL requires COMPRESSION")
+	}
+	if major < MinMajorNewSyntax && p.Compression != "" {
+		return "", fmt.Errorf("server-side compression needs PostgreSQL %d or later, server is %d", MinMajorNewSyntax, major)
+	}
+	if major < MinMajorIncremental && p.Incremental {
+		return "", fmt.Errorf("incremental backup needs PostgreSQL %d or later, server is %d", MinMajorIncremental, major)
+	}
+	var opts []string
+	add := func(s string) { opts = append(opts, s) }
+	quoted := func(name, v string) error {
+		q, err := QuoteLiteral(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		add(name + " " + q)
+		return nil
+	}
+	newSyntax := major >= MinMajorNewSyntax
+	if p.Label != "" {
+		if err := quoted("LABEL", p.Label); err != nil {
+			return "", err
+		}
+	}
+	if p.Progress {
+		add("PROGRESS")
+	}
+	if p.FastCheckpoint {
+		if newSyntax {
+			add("CHECKPOINT 'fast'")
+		} else {
+			add("FAST")
+		}
+	}
+	if p.WAL {
+		add("WAL")
+	}
+	if p.NoWait {
+		if newSyntax {
+			add("WAIT 0")
+		} else {
+			add("NOWAIT")
+		}
+	}
+	if p.MaxRateKB != 0 {
+		add("MAX_RATE " + strconv.FormatInt(p.MaxRateKB, 10))
+	}
+	if p.TablespaceMap {
+		add("TABLESPACE_MAP")
+	}
+	if p.NoVerifyChecksums {
+		if newSyntax {
+			add("VERIFY_CHECKSUMS 0")
+		} else {
+			add("NOVERIFY_CHECKSUMS")
+		}
+	}
+	if p.Manifest != "" {
+		if p.Manifest != "yes" && p.Manifest != "force-encode" {
+			return "", fmt.Errorf("MANIFEST %q: must be yes or force-encode", p.Manifest)
+		}
+		if err := quoted("MANIFEST", p.Manifest); err != nil {
+			return "", err
+		}
+	}
+	if p.ManifestChecksums != "" {
+		if err := quoted("MANIFEST_CHECKSUMS", p.ManifestChecksums); err != nil {
+			return "", err
+		}
+	}
+	if newSyntax {
+		add("TARGET 'client'")
+		if p.Compression != "" {
+			if err := quoted("COMPRESSION", p.Compression); err != nil {
+				return "", err
+			}
+		}
+		if p.CompressionDetail != "" {
+			if err := quoted("COMPRESSION_DETAIL", p.CompressionDetail); err != nil {
+				return "", err
+			}
+		}
+		if p.Incremental {
+			add("INCREMENTAL")
+		}
+		return "BASE_BACKUP (" + strings.Join(opts, ", ") + ")", nil
+	}
+	if len(opts) == 0 {
+		return "BASE_BACKUP", nil
+	}
+	return "BASE_BACKUP " + strings.Join(opts, " "), nil
+}
