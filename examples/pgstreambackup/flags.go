@@ -1,0 +1,308 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgstreambackup/pgstreambackup/basebackup"
+	"github.com/pgstreambackup/pgstreambackup/tarstream"
+)
+
+type config struct {
+	dbname, host, port, user string
+	pgdata                   string
+	format                   string
+	walMethod                string
+	label                    string
+	checkpoint               string
+	maxRate                  string
+	manifestChecksums        string
+	noManifest               bool
+	manifestForceEncode      bool
+	noVerifyChecksums        bool
+	noSync                   bool
+	noClean                  bool
+	verbose                  bool
+	help                     bool
+	tsMappings               multiFlag
+	tsMap                    map[string]string
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// valueFlags are the short flags that take a value; pg_basebackup users
+// write them glued to the value (-Ft, -Xfetch, -cfast).
+const valueFlags = "dDFXlcrhpUT"
+
+const usage = `pgstreambackup takes a base backup of a running PostgreSQL server.
+
+Usage:
+  pgstreambackup [OPTION]...
+
+Options controlling the output:
+  -D, --pgdata=DIRECTORY    receive base backup into directory ("-" = stdout, tar format only)
+  -F, --format=p|t          output format (plain (default), tar)
+  -r, --max-rate=RATE       maximum transfer rate to transfer data directory
+                            (in kB/s, or use suffix "k" or "M")
+  -T, --tablespace-mapping=OLDDIR=NEWDIR
+                            relocate tablespace in OLDDIR to NEWDIR (plain format)
+  -X, --wal-method=none|fetch
+                            include required WAL files with specified method (default: fetch)
+
+General options:
+  -c, --checkpoint=fast|spread
+                            set fast or spread (default) checkpointing
+  -l, --label=LABEL         set backup label
+  -n, --no-clean            do not clean up after errors
+  -N, --no-sync             do not wait for changes to be written safely to disk
+  -v, --verbose             output verbose messages
+      --manifest-checksums=SHA{224,256,384,512}|CRC32C|NONE
+                            use algorithm for manifest checksums
+      --manifest-force-encode
+                            hex encode all file names in manifest
+      --no-manifest         suppress generation of backup manifest
+      --no-verify-checksums do not verify checksums
+  -?, --help                show this help, then exit
+
+Connection options:
+  -d, --dbname=CONNSTR      connection string (key=value or postgres:// URL)
+  -h, --host=HOSTNAME       database server host or socket directory
+  -p, --port=PORT           database server port number
+  -U, --username=NAME       connect as specified database user
+
+Environment variables PGHOST, PGPORT, PGUSER, PGPASSWORD, PGPASSFILE,
+PGSSLMODE... are honoured as libpq does.
+`
+
+// splitGlued turns "-Ft" into "-F", "t" for the value flags.
+func splitGlued(args []string) []string {
+	var out []string
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if len(a) > 2 && a[0] == '-' && a[1] != '-' && strings.IndexByte(valueFlags, a[1]) >= 0 && a[2] != '=' {
+			out = append(out, a[:2], a[2:])
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("pgstreambackup", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	str := func(p *string, short, long, def string) {
+		if short != "" {
+			fs.StringVar(p, short, def, "")
+		}
+		fs.StringVar(p, long, def, "")
+	}
+	boolean := func(p *bool, short, long string) {
+		if short != "" {
+			fs.BoolVar(p, short, false, "")
+		}
+		fs.BoolVar(p, long, false, "")
+	}
+	str(&c.dbname, "d", "dbname", "")
+	str(&c.host, "h", "host", "")
+	str(&c.port, "p", "port", "")
+	str(&c.user, "U", "username", "")
+	str(&c.pgdata, "D", "pgdata", "")
+	str(&c.format, "F", "format", "p")
+	str(&c.walMethod, "X", "wal-method", "fetch")
+	str(&c.label, "l", "label", "pgstreambackup base backup")
+	str(&c.checkpoint, "c", "checkpoint", "spread")
+	str(&c.maxRate, "r", "max-rate", "")
+	str(&c.manifestChecksums, "", "manifest-checksums", "")
+	fs.Var(&c.tsMappings, "T", "")
+	fs.Var(&c.tsMappings, "tablespace-mapping", "")
+	boolean(&c.noManifest, "", "no-manifest")
+	boolean(&c.manifestForceEncode, "", "manifest-force-encode")
+	boolean(&c.noVerifyChecksums, "", "no-verify-checksums")
+	boolean(&c.noSync, "N", "no-sync")
+	boolean(&c.noClean, "n", "no-clean")
+	boolean(&c.verbose, "v", "verbose")
+	boolean(&c.help, "?", "help")
+	if err := fs.Parse(splitGlued(args)); err != nil {
+		fmt.Fprintf(stderr, "pgstreambackup: error: %v\nTry \"pgstreambackup --help\" for more information.\n", err)
+		return nil, errUsage
+	}
+	if c.help {
+		fmt.Fprint(stderr, usage)
+		return c, nil
+	}
+	var problems []string
+	if fs.NArg() > 0 {
+		problems = append(problems, fmt.Sprintf("too many command-line arguments (first is %q)", fs.Arg(0)))
+	}
+	if c.pgdata == "" {
+		problems = append(problems, "no target directory specified (-D)")
+	}
+	switch c.format {
+	case "p", "plain":
+		c.format = "p"
+	case "t", "tar":
+		c.format = "t"
+	default:
+		problems = append(problems, fmt.Sprintf("invalid output format %q, must be \"plain\" or \"tar\"", c.format))
+	}
+	if c.noManifest && c.manifestChecksums != "" {
+		problems = append(problems, "--no-manifest and --manifest-checksums are incompatible options")
+	}
+	if c.noManifest && c.manifestForceEncode {
+		problems = append(problems, "--no-manifest and --manifest-force-encode are incompatible options")
+	}
+	if len(c.tsMappings) > 0 {
+		if c.format != "p" {
+			problems = append(problems, "tablespace mapping (-T) is only possible in plain format")
+		}
+		c.tsMap = map[string]string{}
+		for _, m := range c.tsMappings {
+			old, nw, err := tarstream.ParseTablespaceMapping(m)
+			if err != nil {
+				problems = append(problems, err.Error())
+				continue
+			}
+			c.tsMap[old] = nw
+		}
+	}
+	if len(problems) > 0 {
+		fmt.Fprintf(stderr, "pgstreambackup: error: %s\nTry \"pgstreambackup --help\" for more information.\n", strings.Join(problems, "\npgstreambackup: error: "))
+		return nil, errUsage
+	}
+	return c, nil
+}
+
+// options maps the flags onto basebackup.Options.
+func (c *config) options(logger *slog.Logger) (basebackup.Options, error) {
+	o := basebackup.Options{Label: c.label, Logger: logger}
+	switch c.checkpoint {
+	case "fast":
+		o.Checkpoint = basebackup.CheckpointFast
+	case "spread":
+	default:
+		return o, fmt.Errorf("invalid checkpoint argument %q, must be \"fast\" or \"spread\"", c.checkpoint)
+	}
+	switch c.walMethod {
+	case "fetch", "f":
+		o.WAL = basebackup.WALFetch
+	case "none", "n":
+		o.WAL = basebackup.WALNone
+	case "stream", "s":
+		return o, errors.New("WAL method \"stream\" is not supported yet; use -X fetch or -X none")
+	default:
+		return o, fmt.Errorf("invalid wal-method option %q, must be \"fetch\" or \"none\"", c.walMethod)
+	}
+	if c.maxRate != "" {
+		r, err := parseMaxRate(c.maxRate)
+		if err != nil {
+			return o, err
+		}
+		o.MaxRate = r
+	}
+	if c.noManifest {
+		o.Manifest = basebackup.ManifestOff
+	} else if c.manifestForceEncode {
+		o.Manifest = basebackup.ManifestForceEncode
+	}
+	if c.manifestChecksums != "" {
+		a, err := basebackup.ParseChecksumAlgorithm(c.manifestChecksums)
+		if err != nil {
+			return o, err
+		}
+		o.ManifestChecksums = a
+	}
+	if c.noVerifyChecksums {
+		o.VerifyChecksums = basebackup.VerifyOff
+	}
+	return o, nil
+}
+
+// parseMaxRate reads pg_basebackup's -r syntax: kB/s by default, suffix
+// "k" (kB/s) or "M" (MB/s); 32 kB/s to 1 GB/s. It returns bytes/s.
+func parseMaxRate(s string) (int64, error) {
+	num, mult := s, int64(1024)
+	switch {
+	case strings.HasSuffix(s, "k"):
+		num = strings.TrimSuffix(s, "k")
+	case strings.HasSuffix(s, "M"):
+		num, mult = strings.TrimSuffix(s, "M"), 1024*1024
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil {
+		return 0, fmt.Errorf("transfer rate %q is not a valid value", s)
+	}
+	r := int64(v * float64(mult))
+	if r < basebackup.MinMaxRate || r > basebackup.MaxMaxRate {
+		return 0, fmt.Errorf("transfer rate %q is out of range", s)
+	}
+	return r, nil
+}
+
+// connConfig builds the connection settings: -d, then -h/-p/-U on top,
+// with PG* environment variables as defaults (pgconn reads them as libpq
+// does); replication=true is forced.
+func (c *config) connConfig() (*pgconn.Config, error) {
+	var parts []string
+	if c.dbname != "" && !strings.Contains(c.dbname, "=") && !strings.Contains(c.dbname, "://") {
+		parts = append(parts, "dbname="+quoteConnValue(c.dbname))
+	} else if c.dbname != "" && strings.Contains(c.dbname, "://") {
+		cfg, err := pgconn.ParseConfig(c.dbname)
+		if err != nil {
+			return nil, fmt.Errorf("invalid connection string: %w", err)
+		}
+		return c.applyOverrides(cfg)
+	} else if c.dbname != "" {
+		parts = append(parts, c.dbname)
+	}
+	cfg, err := pgconn.ParseConfig(strings.Join(parts, " "))
+	if err != nil {
+		return nil, fmt.Errorf("invalid connection string: %w", err)
+	}
+	return c.applyOverrides(cfg)
+}
+
+func (c *config) applyOverrides(cfg *pgconn.Config) (*pgconn.Config, error) {
+	if c.host != "" {
+		cfg.Host = c.host
+		cfg.Fallbacks = nil
+	}
+	if c.port != "" {
+		p, err := strconv.ParseUint(c.port, 10, 16)
+		if err != nil {
+			return nil, fmt.Errorf("invalid port number %q", c.port)
+		}
+		cfg.Port = uint16(p)
+		for _, f := range cfg.Fallbacks {
+			f.Port = uint16(p)
+		}
+	}
+	if c.user != "" {
+		cfg.User = c.user
+	}
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	cfg.RuntimeParams["replication"] = "true"
+	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
+		cfg.RuntimeParams["application_name"] = "pgstreambackup"
+	}
+	return cfg, nil
+}
+
+func quoteConnValue(v string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+}

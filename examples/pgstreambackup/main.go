@@ -1,0 +1,231 @@
+// Command pgstreambackup takes a PostgreSQL base backup with the
+// pgstreambackup library. Its flags follow pg_basebackup where they
+// overlap, so scripts can switch binaries for the common cases:
+//
+//	pgstreambackup -d "host=db user=replicator" -D /backups/today -Ft -c fast -v
+//	pgstreambackup -d postgres://replicator@db/ -D - -Ft > backup.tar
+//	pgstreambackup -d "host=db" -D /var/lib/postgresql/restore -Fp
+//
+// Connection settings come from -d (a conninfo string or URL), -h/-p/-U,
+// and the PG* environment variables, as libpq reads them.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgstreambackup/pgstreambackup/basebackup"
+	"github.com/pgstreambackup/pgstreambackup/tarstream"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintf(os.Stderr, "pgstreambackup: error: %v\n", err)
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.help {
+		return nil
+	}
+	level := slog.LevelWarn
+	if cfg.verbose {
+		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	opts, err := cfg.options(logger)
+	if err != nil {
+		return err
+	}
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	out, err := newOutput(cfg, stdout)
+	if err != nil {
+		return err
+	}
+	connCfg, err := cfg.connConfig()
+	if err != nil {
+		out.abort()
+		return err
+	}
+	conn, err := pgconn.ConnectConfig(ctx, connCfg)
+	if err != nil {
+		out.abort()
+		return fmt.Errorf("could not connect to server: %w", err)
+	}
+	defer conn.Close(context.Background())
+
+	logger.Info("initiating base backup, waiting for checkpoint to complete")
+	s, err := basebackup.Backup(ctx, conn, opts)
+	if err != nil {
+		out.abort()
+		return err
+	}
+	defer s.Close()
+	res, err := out.write(ctx, s)
+	if err != nil {
+		out.abort()
+		return err
+	}
+	logger.Info("base backup completed", "start_lsn", res.StartLSN, "end_lsn", res.EndLSN, "timeline", res.EndTimeline, "bytes", res.BytesWritten, "duration", res.Duration)
+	return nil
+}
+
+// output is where the stream goes for one -F/-D combination.
+type output struct {
+	cfg     *config
+	stdout  io.Writer
+	created bool // the directory was created by us
+}
+
+func newOutput(cfg *config, stdout io.Writer) (*output, error) {
+	o := &output{cfg: cfg, stdout: stdout}
+	if cfg.pgdata == "-" {
+		if cfg.format != "t" {
+			return nil, errors.New("-D - (stdout) needs tar format, -F t")
+		}
+		return o, nil
+	}
+	if cfg.format == "p" {
+		return o, nil // tarstream.Extract checks and creates the directory
+	}
+	entries, err := os.ReadDir(cfg.pgdata)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(cfg.pgdata, 0o700); err != nil {
+			return nil, fmt.Errorf("could not create directory %q: %w", cfg.pgdata, err)
+		}
+		o.created = true
+	case err != nil:
+		return nil, fmt.Errorf("could not access directory %q: %w", cfg.pgdata, err)
+	case len(entries) > 0:
+		return nil, fmt.Errorf("directory %q exists but is not empty", cfg.pgdata)
+	}
+	return o, nil
+}
+
+func (o *output) write(ctx context.Context, s *basebackup.Stream) (*basebackup.Result, error) {
+	switch {
+	case o.cfg.pgdata == "-":
+		if _, err := s.WriteTo(o.stdout); err != nil {
+			return nil, err
+		}
+		return s.Result()
+	case o.cfg.format == "p":
+		if _, err := tarstream.Extract(ctx, s, o.cfg.pgdata, tarstream.ExtractOptions{
+			TablespaceMapping: o.cfg.tsMap,
+			Fsync:             !o.cfg.noSync,
+			KeepOnError:       o.cfg.noClean,
+		}); err != nil {
+			return nil, err
+		}
+		if _, err := io.Copy(io.Discard, s); err != nil { // reach the stream's EOF
+			return nil, err
+		}
+		return s.Result()
+	}
+	// Tar format: base.tar under a temporary name, renamed once the stream
+	// ended in EOF; backup_manifest written last.
+	tmp := filepath.Join(o.cfg.pgdata, "base.tar.partial")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.WriteTo(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	res, err := s.Result()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := syncClose(f, !o.cfg.noSync); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, filepath.Join(o.cfg.pgdata, "base.tar")); err != nil {
+		return nil, err
+	}
+	if res.Manifest != nil {
+		if err := writeFileAtomic(filepath.Join(o.cfg.pgdata, "backup_manifest"), res.Manifest, !o.cfg.noSync); err != nil {
+			return nil, err
+		}
+	}
+	if !o.cfg.noSync {
+		if err := syncDir(o.cfg.pgdata); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// abort removes what a failed run wrote, unless -n/--no-clean.
+func (o *output) abort() {
+	if o.cfg.pgdata == "-" || o.cfg.format == "p" || o.cfg.noClean {
+		return // Extract cleans up after itself (or keeps a marker with --no-clean)
+	}
+	if o.created {
+		os.RemoveAll(o.cfg.pgdata)
+		return
+	}
+	for _, n := range []string{"base.tar.partial", "base.tar", "backup_manifest", "backup_manifest.tmp"} {
+		os.Remove(filepath.Join(o.cfg.pgdata, n))
+	}
+}
+
+func syncClose(f *os.File, sync bool) error {
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func writeFileAtomic(path string, data []byte, sync bool) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := syncClose(f, sync); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
