@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -14,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgstreambackup/pgstreambackup/internal/replproto"
+	"github.com/pgstreambackup/pgstreambackup/wal"
 )
 
 // Tablespace is a user tablespace included in the backup.
@@ -34,6 +37,10 @@ const (
 	ArchiveBase       ArchiveKind = iota // the main data directory (tar)
 	ArchiveTablespace                    // one user tablespace (tar)
 	ArchiveManifest                      // the backup_manifest file (JSON)
+	// ArchiveWAL is pg_wal.tar: the WAL streamed on the second
+	// connection (WALStream), delivered after the server confirmed the
+	// end of the backup.
+	ArchiveWAL
 )
 
 // Archive describes one archive of the backup, as returned by
@@ -41,7 +48,7 @@ const (
 type Archive struct {
 	Kind ArchiveKind
 	// Name is what pg_basebackup -Ft names the file: "base.tar",
-	// "<oid>.tar" or "backup_manifest".
+	// "<oid>.tar", "pg_wal.tar" or "backup_manifest".
 	Name string
 	// Tablespace is set for ArchiveTablespace.
 	Tablespace *Tablespace
@@ -79,6 +86,10 @@ type Archives struct {
 	chunk       []byte
 	pendingNext *Archive // 15+: archive announced while ending the current one
 	copyDone    bool     // 15+: CopyDone seen
+
+	walRecv    *wal.Receiver // WALStream
+	walTar     *walArchive
+	serverDone bool // the server confirmed the end
 
 	started  time.Time
 	finished bool // Next returned io.EOF
@@ -145,12 +156,28 @@ func StartArchives(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Arc
 	}
 	a.res.SystemID = sysID
 
+	if opts.WAL == WALStream {
+		// The slot is created now, before the start checkpoint, so the
+		// server keeps every segment from the backup's start on.
+		a.walRecv, err = wal.NewReceiver(ctx, opts.WALConn, wal.ReceiverOptions{
+			SystemID: sysID, Slot: opts.WALSlot, CreateSlot: opts.WALCreateSlot, NoSlot: opts.WALNoSlot,
+			SpoolDir: opts.WALSpoolDir, Logger: opts.Logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("basebackup: preparing WAL streaming: %w", err)
+		}
+		a.res.WALSegmentSize = a.walRecv.SegmentSize()
+	}
+
 	a.log.Debug("starting base backup", "server_version", version, "command", cmd)
 	conn.Frontend().Send(&pgproto3.Query{String: cmd})
 	if err := conn.Frontend().Flush(); err != nil {
-		return nil, a.fail(a.connErr("sending BASE_BACKUP", err))
+		err = a.fail(a.connErr("sending BASE_BACKUP", err))
+		a.Close()
+		return nil, err
 	}
 	if err := a.start(); err != nil {
+		a.Close()
 		return nil, err
 	}
 	return a, nil
@@ -166,6 +193,11 @@ func (a *Archives) start() error {
 	a.res.StartLSN = pglogrepl.LSN(pos.LSN)
 	a.res.StartTimeline = pos.Timeline
 	a.log.Info("checkpoint completed; backup started", "start_lsn", a.res.StartLSN, "timeline", pos.Timeline)
+	if a.walRecv != nil {
+		if err := a.walRecv.Start(a.ctx, a.res.StartLSN, pos.Timeline); err != nil {
+			return a.fail(fmt.Errorf("basebackup: starting WAL streaming: %w", err))
+		}
+	}
 
 	if err := a.expectRowDescription("tablespace header", 3); err != nil {
 		return err
@@ -241,6 +273,13 @@ func (a *Archives) Next() (*Archive, error) {
 		}
 	}
 	a.cur, a.curDone, a.chunk = nil, false, nil
+	if a.walTar != nil {
+		a.walTar.close()
+	}
+	if a.serverDone {
+		a.finished = true
+		return nil, io.EOF
+	}
 	var next *Archive
 	var err error
 	if a.major >= replproto.MinMajorNewSyntax {
@@ -255,7 +294,15 @@ func (a *Archives) Next() (*Archive, error) {
 		if err := a.finish(); err != nil {
 			return nil, err
 		}
-		return nil, io.EOF
+		if a.walRecv != nil {
+			if next, err = a.streamedWAL(); err != nil {
+				return nil, err
+			}
+		}
+		if next == nil {
+			a.finished = true
+			return nil, io.EOF
+		}
 	}
 	a.cur = next
 	a.log.Debug("archive started", "name", next.Name)
@@ -290,6 +337,13 @@ func (a *Archives) nextChunk() ([]byte, error) {
 		c := a.chunk
 		a.chunk = nil
 		return c, nil
+	}
+	if a.cur.Kind == ArchiveWAL {
+		c, err := a.walTar.next()
+		if err != nil && err != io.EOF {
+			return nil, a.fail(err)
+		}
+		return c, err
 	}
 	for !a.curDone {
 		msg, err := a.recv("receiving " + a.cur.Name)
@@ -522,10 +576,40 @@ func (a *Archives) finish() error {
 	if _, ok := msg.(*pgproto3.ReadyForQuery); !ok {
 		return a.fail(protocolErrorf("unexpected %T at the end of the backup", msg))
 	}
-	a.finished = true
+	a.serverDone = true
 	a.res.Duration = time.Since(a.started)
 	a.log.Info("backup completed by the server", "end_lsn", a.res.EndLSN, "timeline", pos.Timeline)
 	return nil
+}
+
+// streamedWAL waits for the WAL up to the end position, hands the files
+// to the sink and returns the pg_wal.tar archive (nil with WALSinkOnly).
+func (a *Archives) streamedWAL() (*Archive, error) {
+	a.log.Info("waiting for WAL streaming to reach the end position", "end_lsn", a.res.EndLSN)
+	files, err := a.walRecv.Stop(a.ctx, a.res.EndLSN, a.res.EndTimeline)
+	if err != nil {
+		return nil, a.fail(fmt.Errorf("basebackup: WAL streaming: %w", err))
+	}
+	for _, f := range files {
+		a.res.WALFiles = append(a.res.WALFiles, f.Name)
+		if a.opts.WALSink == nil {
+			continue
+		}
+		r, err := os.Open(f.Path)
+		if err != nil {
+			return nil, a.fail(fmt.Errorf("basebackup: spooled WAL: %w", err))
+		}
+		err = a.opts.WALSink(f, io.LimitReader(r, f.Size))
+		r.Close()
+		if err != nil {
+			return nil, a.fail(fmt.Errorf("basebackup: WALSink(%s): %w", f.Name, err))
+		}
+	}
+	if a.opts.WALSinkOnly {
+		return nil, nil
+	}
+	a.walTar = newWALArchive(files)
+	return &Archive{Kind: ArchiveWAL, Name: "pg_wal.tar"}, nil
 }
 
 // Result returns what is known about the backup; only after Next returned
@@ -547,6 +631,12 @@ func (a *Archives) Close() error {
 		return nil
 	}
 	a.closed = true
+	if a.walTar != nil {
+		a.walTar.close()
+	}
+	if a.walRecv != nil {
+		a.walRecv.Close() // ends the streaming goroutine, removes the spool
+	}
 	if a.finished {
 		return nil
 	}
@@ -595,6 +685,15 @@ func (a *Archives) connErr(op string, err error) error {
 // draining to ReadyForQuery.
 func (a *Archives) recv(op string) (pgproto3.BackendMessage, error) {
 	for {
+		if a.walRecv != nil {
+			select {
+			case err, ok := <-a.walRecv.Err():
+				if ok && err != nil {
+					return nil, a.fail(fmt.Errorf("basebackup: WAL streaming failed: %w", err))
+				}
+			default:
+			}
+		}
 		msg, err := a.conn.ReceiveMessage(a.ctx)
 		if err != nil {
 			return nil, a.fail(a.connErr(op, err))
@@ -630,6 +729,9 @@ func (a *Archives) serverError(op string, m *pgproto3.ErrorResponse) error {
 	}
 	if pgErr.Code == "XX001" {
 		return a.fail(fmt.Errorf("%w: %w", ErrChecksumFailure, pgErr))
+	}
+	if a.opts.WAL == WALFetch && (strings.Contains(pgErr.Message, "has already been removed") || strings.Contains(pgErr.Message, "could not find WAL file")) {
+		return a.fail(fmt.Errorf("basebackup: the server recycled WAL this backup needs before the backup ended; use WALStream (like pg_basebackup -X stream) or raise wal_keep_size: %w", pgErr))
 	}
 	return a.fail(fmt.Errorf("basebackup: server error while %s: %w", op, pgErr))
 }

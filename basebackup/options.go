@@ -3,12 +3,14 @@ package basebackup
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgstreambackup/pgstreambackup/internal/replproto"
 	"github.com/pgstreambackup/pgstreambackup/label"
+	"github.com/pgstreambackup/pgstreambackup/wal"
 )
 
 // Options configure a backup. The zero value is a valid default: a
@@ -29,6 +31,27 @@ type Options struct {
 	// WAL selects how the WAL needed to restore the backup is included.
 	// The default, WALFetch, has the server append it under pg_wal/.
 	WAL WALMethod
+
+	// WALConn is the second physical replication connection WALStream
+	// streams on (required then, rejected otherwise). It is borrowed: the
+	// caller closes it after the stream is closed; with a temporary slot,
+	// closing it drops the slot.
+	WALConn *pgconn.PgConn
+	// WALSlot names an existing physical slot to stream from (WALStream);
+	// empty means a temporary slot. WALCreateSlot creates it first as a
+	// permanent slot; WALNoSlot streams without any slot.
+	WALSlot       string
+	WALCreateSlot bool
+	WALNoSlot     bool
+	// WALSpoolDir is where streamed segments wait until the end of the
+	// backup; empty means a new directory under os.TempDir().
+	WALSpoolDir string
+	// WALSink, when set, receives every streamed WAL file (segments and
+	// timeline history files, in order) once the server confirmed the end
+	// of the backup, e.g. to store them in a WAL archive. With
+	// WALSinkOnly they are not put into the stream.
+	WALSink     func(f wal.SpooledFile, r io.Reader) error
+	WALSinkOnly bool
 
 	// Wait controls whether the server waits, at the end, until the WAL
 	// the backup needs has been archived. WaitAuto (default) waits only
@@ -105,6 +128,12 @@ const (
 	// WALNone includes no WAL: the backup is restorable only with a WAL
 	// archive covering its start to end LSN.
 	WALNone
+	// WALStream streams the WAL on a second replication connection
+	// (Options.WALConn) while the backup runs, from a temporary slot by
+	// default, like pg_basebackup -X stream: a busy server cannot recycle
+	// a needed segment first. Segments are spooled to disk (bounded memory)
+	// and placed under pg_wal/ at the end.
+	WALStream
 )
 
 // Wait controls waiting for WAL archiving at the end of the backup.
@@ -202,8 +231,21 @@ func (o Options) Validate() error {
 	if o.Checkpoint < CheckpointSpread || o.Checkpoint > CheckpointFast {
 		bad("Options.Checkpoint: unknown value %d", o.Checkpoint)
 	}
-	if o.WAL < WALFetch || o.WAL > WALNone {
+	if o.WAL < WALFetch || o.WAL > WALStream {
 		bad("Options.WAL: unknown value %d", o.WAL)
+	}
+	if o.WAL == WALStream {
+		if o.WALConn == nil {
+			bad("Options.WAL is WALStream but Options.WALConn (the second replication connection) is nil")
+		}
+		if err := (wal.ReceiverOptions{Slot: o.WALSlot, CreateSlot: o.WALCreateSlot, NoSlot: o.WALNoSlot}).Validate(); err != nil {
+			bad("Options.WALSlot/WALCreateSlot/WALNoSlot: %w", err)
+		}
+		if o.WALSinkOnly && o.WALSink == nil {
+			bad("Options.WALSinkOnly needs Options.WALSink")
+		}
+	} else if o.WALConn != nil || o.WALSlot != "" || o.WALCreateSlot || o.WALNoSlot || o.WALSink != nil || o.WALSinkOnly {
+		bad("Options.WALConn, WALSlot, WALCreateSlot, WALNoSlot and WALSink need Options.WAL = WALStream")
 	}
 	if o.Wait < WaitAuto || o.Wait > WaitNo {
 		bad("Options.Wait: unknown value %d", o.Wait)

@@ -30,6 +30,11 @@ type Result struct {
 	// when the manifest was off).
 	Manifest []byte
 
+	// WALFiles names the streamed WAL files (WALStream), in order;
+	// WALSegmentSize is the server's WAL segment size (WALStream).
+	WALFiles       []string
+	WALSegmentSize uint64
+
 	BytesReceived  int64 // archive bytes received from the server, manifest excluded
 	BytesWritten   int64 // bytes of the output stream (Backup only)
 	ServerProgress int64 // the server's last progress figure (15+), uncompressed bytes

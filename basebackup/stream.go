@@ -205,9 +205,12 @@ func (s *Stream) nextArchive() {
 	s.cur = ar
 	s.prefix = ""
 	s.hdrN, s.left, s.dataLeft, s.ended, s.capture = 0, 0, 0, false, nil
-	if ar.Kind == ArchiveTablespace {
+	switch ar.Kind {
+	case ArchiveTablespace:
 		s.prefix = "pg_tblspc/" + strconv.FormatUint(uint64(ar.Tablespace.OID), 10) + "/"
 		s.emitHeader(&tar.Header{Name: s.prefix, Typeflag: tar.TypeDir, Mode: 0700})
+	case ArchiveWAL:
+		s.prefix = "pg_wal/"
 	}
 }
 

@@ -20,6 +20,8 @@ type config struct {
 	pgdata                   string
 	format                   string
 	walMethod                string
+	slot                     string
+	createSlot, noSlot       bool
 	label                    string
 	checkpoint               string
 	maxRate                  string
@@ -42,7 +44,7 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 // valueFlags are the short flags that take a value; pg_basebackup users
 // write them glued to the value (-Ft, -Xfetch, -cfast).
-const valueFlags = "dDFXlcrhpUT"
+const valueFlags = "dDFXlcrhpUTS"
 
 const usage = `pgstreambackup takes a base backup of a running PostgreSQL server.
 
@@ -56,10 +58,13 @@ Options controlling the output:
                             (in kB/s, or use suffix "k" or "M")
   -T, --tablespace-mapping=OLDDIR=NEWDIR
                             relocate tablespace in OLDDIR to NEWDIR (plain format)
-  -X, --wal-method=none|fetch
-                            include required WAL files with specified method (default: fetch)
+  -X, --wal-method=none|fetch|stream
+                            include required WAL files with specified method (default: stream)
 
 General options:
+  -C, --create-slot         create replication slot
+  -S, --slot=SLOTNAME       replication slot to use
+      --no-slot             prevent creation of temporary replication slot
   -c, --checkpoint=fast|spread
                             set fast or spread (default) checkpointing
   -l, --label=LABEL         set backup label
@@ -122,7 +127,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	str(&c.user, "U", "username", "")
 	str(&c.pgdata, "D", "pgdata", "")
 	str(&c.format, "F", "format", "p")
-	str(&c.walMethod, "X", "wal-method", "fetch")
+	str(&c.walMethod, "X", "wal-method", "stream")
+	str(&c.slot, "S", "slot", "")
+	boolean(&c.createSlot, "C", "create-slot")
+	boolean(&c.noSlot, "", "no-slot")
 	str(&c.label, "l", "label", "pgstreambackup base backup")
 	str(&c.checkpoint, "c", "checkpoint", "spread")
 	str(&c.maxRate, "r", "max-rate", "")
@@ -202,9 +210,19 @@ func (c *config) options(logger *slog.Logger) (basebackup.Options, error) {
 	case "none", "n":
 		o.WAL = basebackup.WALNone
 	case "stream", "s":
-		return o, errors.New("WAL method \"stream\" is not supported yet; use -X fetch or -X none")
+		o.WAL = basebackup.WALStream
+		o.WALSlot, o.WALCreateSlot, o.WALNoSlot = c.slot, c.createSlot, c.noSlot
 	default:
-		return o, fmt.Errorf("invalid wal-method option %q, must be \"fetch\" or \"none\"", c.walMethod)
+		return o, fmt.Errorf("invalid wal-method option %q, must be \"fetch\", \"stream\", or \"none\"", c.walMethod)
+	}
+	if o.WAL != basebackup.WALStream && (c.slot != "" || c.createSlot || c.noSlot) {
+		return o, errors.New("replication slots can only be used with WAL streaming")
+	}
+	if c.noSlot && c.slot != "" {
+		return o, errors.New("--no-slot cannot be used with slot name")
+	}
+	if c.createSlot && c.slot == "" {
+		return o, errors.New("--create-slot needs a slot to be specified using --slot")
 	}
 	if c.maxRate != "" {
 		r, err := parseMaxRate(c.maxRate)

@@ -58,9 +58,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := opts.Validate(); err != nil {
-		return err
-	}
 	out, err := newOutput(cfg, stdout)
 	if err != nil {
 		return err
@@ -76,6 +73,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("could not connect to server: %w", err)
 	}
 	defer conn.Close(context.Background())
+	if opts.WAL == basebackup.WALStream {
+		walConn, err := pgconn.ConnectConfig(ctx, connCfg)
+		if err != nil {
+			out.abort()
+			return fmt.Errorf("could not connect to server for WAL streaming: %w", err)
+		}
+		defer walConn.Close(context.Background())
+		opts.WALConn = walConn
+	}
 
 	logger.Info("initiating base backup, waiting for checkpoint to complete")
 	s, err := basebackup.Backup(ctx, conn, opts)

@@ -1,0 +1,500 @@
+package wal
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// ReceiverOptions configure a Receiver.
+type ReceiverOptions struct {
+	// SystemID must match the streaming connection's IDENTIFY_SYSTEM
+	// (the backup connection's system); 0 skips the check.
+	SystemID uint64
+	// Slot names a physical replication slot to stream from. Empty: a
+	// temporary slot "pgstreambackup_<backend pid>", dropped by the server
+	// when the connection ends.
+	Slot string
+	// CreateSlot creates Slot as a permanent physical slot first.
+	CreateSlot bool
+	// NoSlot streams without a slot (the server may recycle WAL first).
+	NoSlot bool
+	// StatusInterval is the standby status update interval (default 10s),
+	// well under the server's wal_sender_timeout.
+	StatusInterval time.Duration
+	// SpoolDir is where segments are written; a new directory under
+	// os.TempDir() when empty. Close removes it.
+	SpoolDir string
+	Logger   *slog.Logger
+}
+
+// Validate checks the options without I/O, reporting every problem.
+func (o ReceiverOptions) Validate() error {
+	var errs []error
+	if o.NoSlot && o.Slot != "" {
+		errs = append(errs, errors.New("wal: NoSlot cannot be used with a slot name"))
+	}
+	if o.CreateSlot && o.Slot == "" {
+		errs = append(errs, errors.New("wal: CreateSlot needs a slot name"))
+	}
+	if o.CreateSlot && o.NoSlot {
+		errs = append(errs, errors.New("wal: CreateSlot and NoSlot are incompatible"))
+	}
+	if o.StatusInterval < 0 {
+		errs = append(errs, errors.New("wal: negative StatusInterval"))
+	}
+	if strings.ContainsRune(o.Slot, 0) {
+		errs = append(errs, errors.New("wal: slot name contains a NUL byte"))
+	}
+	return errors.Join(errs...)
+}
+
+// SpooledFile is a WAL segment or timeline history file in the spool.
+type SpooledFile struct {
+	Name     string // "000000010000000000000003" or "00000002.history"
+	Path     string
+	Size     int64
+	Timeline uint32
+	History  bool
+}
+
+// Receiver streams WAL from a replication connection into a spool
+// directory, in its own goroutine, until Stop gives it the end LSN.
+type Receiver struct {
+	conn    *pgconn.PgConn
+	opts    ReceiverOptions
+	log     *slog.Logger
+	major   int
+	segSize uint64
+	slot    string // slot streamed from; "" without one
+	spool   string
+	ownDir  bool
+
+	cancel context.CancelFunc
+	stopCh chan LSN
+	result chan receiveResult
+	errCh  chan error
+	done   chan struct{}
+	closed bool
+
+	// Owned by the goroutine until it ends.
+	files    []SpooledFile
+	cur      *os.File
+	curSeg   uint64
+	tli      uint32
+	received LSN // end of the WAL written so far
+}
+
+type receiveResult struct {
+	files []SpooledFile
+	err   error
+}
+
+// StreamError is a failure of the replication connection while
+// streaming; it matches io.ErrUnexpectedEOF.
+type StreamError struct{ Err error }
+
+func (e *StreamError) Error() string { return "wal: streaming connection lost: " + e.Err.Error() }
+func (e *StreamError) Unwrap() error { return e.Err }
+func (e *StreamError) Is(target error) bool {
+	return target == io.ErrUnexpectedEOF
+}
+
+// NewReceiver prepares streaming on conn (a physical replication
+// connection, borrowed until Close): it checks the system identifier, reads
+// the segment size and creates the slot, so the server keeps WAL from now
+// on. Call it before the backup starts, then Start with the backup's start
+// position.
+func NewReceiver(ctx context.Context, conn *pgconn.PgConn, opts ReceiverOptions) (*Receiver, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if conn == nil {
+		return nil, errors.New("wal: nil streaming connection")
+	}
+	r := &Receiver{conn: conn, opts: opts, log: opts.Logger}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.opts.StatusInterval == 0 {
+		r.opts.StatusInterval = 10 * time.Second
+	}
+	v := conn.ParameterStatus("server_version")
+	i := strings.IndexFunc(v, func(c rune) bool { return c < '0' || c > '9' })
+	if i < 0 {
+		i = len(v)
+	}
+	r.major, _ = strconv.Atoi(v[:i])
+	sys, err := pglogrepl.IdentifySystem(ctx, conn)
+	if err != nil {
+		return nil, fmt.Errorf("wal: IDENTIFY_SYSTEM on the streaming connection: %w", err)
+	}
+	if opts.SystemID != 0 && sys.SystemID != strconv.FormatUint(opts.SystemID, 10) {
+		return nil, fmt.Errorf("wal: system identifier does not match between base backup (%d) and streaming connection (%s)", opts.SystemID, sys.SystemID)
+	}
+	rows, err := conn.Exec(ctx, "SHOW wal_segment_size").ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("wal: SHOW wal_segment_size: %w", err)
+	}
+	if len(rows) != 1 || len(rows[0].Rows) != 1 {
+		return nil, errors.New("wal: SHOW wal_segment_size returned no value")
+	}
+	if r.segSize, err = ParseSegmentSize(string(rows[0].Rows[0][0])); err != nil {
+		return nil, err
+	}
+	switch {
+	case opts.NoSlot:
+	case opts.Slot == "":
+		r.slot = "pgstreambackup_" + strconv.FormatUint(uint64(conn.PID()), 10)
+		if err := r.createSlot(ctx, true); err != nil {
+			return nil, err
+		}
+	default:
+		r.slot = opts.Slot
+		if opts.CreateSlot {
+			if err := r.createSlot(ctx, false); err != nil {
+				return nil, err
+			}
+		}
+	}
+	r.spool = opts.SpoolDir
+	if r.spool != "" {
+		if err := os.MkdirAll(r.spool, 0o700); err != nil {
+			return nil, fmt.Errorf("wal: spool directory: %w", err)
+		}
+	} else {
+		if r.spool, err = os.MkdirTemp("", "pgstreambackup-wal-"); err != nil {
+			return nil, err
+		}
+		r.ownDir = true
+	}
+	return r, nil
+}
+
+// SegmentSize returns the server's WAL segment size.
+func (r *Receiver) SegmentSize() uint64 { return r.segSize }
+
+// Slot returns the slot streamed from ("" without one).
+func (r *Receiver) Slot() string { return r.slot }
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func (r *Receiver) createSlot(ctx context.Context, temporary bool) error {
+	cmd := "CREATE_REPLICATION_SLOT " + quoteIdent(r.slot)
+	if temporary {
+		cmd += " TEMPORARY"
+	}
+	if r.major >= 15 {
+		cmd += " PHYSICAL (RESERVE_WAL)"
+	} else {
+		cmd += " PHYSICAL RESERVE_WAL"
+	}
+	if _, err := r.conn.Exec(ctx, cmd).ReadAll(); err != nil {
+		return fmt.Errorf("wal: creating replication slot %q: %w", r.slot, err)
+	}
+	r.log.Info("created replication slot", "slot", r.slot, "temporary", temporary)
+	return nil
+}
+
+// Start begins streaming from the segment holding start on timeline tli,
+// in a goroutine that runs until Stop or Close.
+func (r *Receiver) Start(ctx context.Context, start LSN, tli uint32) error {
+	if r.done != nil {
+		return errors.New("wal: receiver already started")
+	}
+	if tli > 1 {
+		h, err := pglogrepl.TimelineHistory(ctx, r.conn, int32(tli))
+		if err != nil {
+			return fmt.Errorf("wal: TIMELINE_HISTORY %d: %w", tli, err)
+		}
+		p := filepath.Join(r.spool, h.FileName)
+		if err := os.WriteFile(p, h.Content, 0o600); err != nil {
+			return err
+		}
+		r.files = append(r.files, SpooledFile{Name: h.FileName, Path: p, Size: int64(len(h.Content)), Timeline: tli, History: true})
+	}
+	from := SegmentStart(start, r.segSize)
+	cmd := "START_REPLICATION "
+	if r.slot != "" {
+		cmd += "SLOT " + quoteIdent(r.slot) + " "
+	}
+	cmd += "PHYSICAL " + from.String() + " TIMELINE " + strconv.FormatUint(uint64(tli), 10)
+	r.conn.Frontend().Send(&pgproto3.Query{String: cmd})
+	if err := r.conn.Frontend().Flush(); err != nil {
+		return &StreamError{Err: err}
+	}
+	for {
+		msg, err := r.conn.ReceiveMessage(ctx)
+		if err != nil {
+			return &StreamError{Err: err}
+		}
+		switch m := msg.(type) {
+		case *pgproto3.CopyBothResponse:
+		case *pgproto3.NoticeResponse, *pgproto3.ParameterStatus:
+			continue
+		case *pgproto3.ErrorResponse:
+			return fmt.Errorf("wal: %s: %w", cmd, pgconn.ErrorResponseToPgError(m))
+		default:
+			return fmt.Errorf("wal: unexpected %T after START_REPLICATION", msg)
+		}
+		break
+	}
+	r.tli, r.received, r.curSeg = tli, from, SegmentNo(from, r.segSize)
+	gctx, cancel := context.WithCancel(ctx)
+	r.cancel = cancel
+	r.stopCh = make(chan LSN, 1)
+	r.result = make(chan receiveResult, 1)
+	r.errCh = make(chan error, 1)
+	r.done = make(chan struct{})
+	go r.run(gctx)
+	return nil
+}
+
+// Err delivers an error if streaming fails before Stop; it is closed when
+// the goroutine ends.
+func (r *Receiver) Err() <-chan error { return r.errCh }
+
+// Stop waits until the WAL up to end (on timeline endTimeline) has been
+// received and written, ends the replication stream cleanly and returns
+// the spooled files in order: history files, then segments (the last one
+// padded with zeros to the segment size).
+func (r *Receiver) Stop(ctx context.Context, end LSN, endTimeline uint32) ([]SpooledFile, error) {
+	if r.done == nil {
+		return nil, errors.New("wal: receiver not started")
+	}
+	if endTimeline != r.tli {
+		return nil, fmt.Errorf("wal: the backup ended on timeline %d but WAL is streamed on timeline %d", endTimeline, r.tli)
+	}
+	select {
+	case r.stopCh <- end:
+	default:
+	}
+	select {
+	case res := <-r.result:
+		return res.files, res.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wal: waiting for WAL up to %s: %w", end, ctx.Err())
+	}
+}
+
+// Close stops streaming if it still runs, waits for the goroutine and
+// removes the spool directory (and the files in it). Idempotent.
+func (r *Receiver) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	if r.cancel != nil {
+		r.cancel()
+		<-r.done
+	}
+	if r.cur != nil {
+		r.cur.Close()
+	}
+	if r.ownDir {
+		return os.RemoveAll(r.spool)
+	}
+	for _, f := range r.files {
+		os.Remove(f.Path)
+	}
+	return nil
+}
+
+func (r *Receiver) run(ctx context.Context) {
+	defer close(r.done)
+	defer close(r.errCh)
+	files, err := r.loop(ctx)
+	if err != nil {
+		r.errCh <- err
+	}
+	r.result <- receiveResult{files, err}
+}
+
+func (r *Receiver) loop(ctx context.Context) ([]SpooledFile, error) {
+	var end LSN
+	stopping := false
+	nextStatus := time.Now().Add(r.opts.StatusInterval)
+	for {
+		if !stopping {
+			select {
+			case end = <-r.stopCh:
+				stopping = true
+			default:
+			}
+		}
+		if stopping && r.received >= end {
+			return r.finish(ctx)
+		}
+		if time.Now().After(nextStatus) {
+			if err := r.sendStatus(false); err != nil {
+				return nil, err
+			}
+			nextStatus = time.Now().Add(r.opts.StatusInterval)
+		}
+		wait := time.Until(nextStatus)
+		if wait > 200*time.Millisecond {
+			wait = 200 * time.Millisecond // notice Stop promptly
+		}
+		rctx, cancel := context.WithTimeout(ctx, wait)
+		msg, err := r.conn.ReceiveMessage(rctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("wal: streaming interrupted: %w", ctx.Err())
+			}
+			if pgconn.Timeout(err) {
+				continue
+			}
+			return nil, &StreamError{Err: err}
+		}
+		switch m := msg.(type) {
+		case *pgproto3.CopyData:
+			if len(m.Data) == 0 {
+				return nil, errors.New("wal: empty CopyData message")
+			}
+			switch m.Data[0] {
+			case pglogrepl.XLogDataByteID:
+				x, err := pglogrepl.ParseXLogData(m.Data[1:])
+				if err != nil {
+					return nil, fmt.Errorf("wal: %w", err)
+				}
+				if err := r.write(x.WALStart, x.WALData); err != nil {
+					return nil, err
+				}
+			case pglogrepl.PrimaryKeepaliveMessageByteID:
+				k, err := pglogrepl.ParsePrimaryKeepaliveMessage(m.Data[1:])
+				if err != nil {
+					return nil, fmt.Errorf("wal: %w", err)
+				}
+				if k.ReplyRequested {
+					if err := r.sendStatus(false); err != nil {
+						return nil, err
+					}
+					nextStatus = time.Now().Add(r.opts.StatusInterval)
+				}
+			default:
+				return nil, fmt.Errorf("wal: unknown replication message type %q", m.Data[0])
+			}
+		case *pgproto3.CopyDone:
+			return nil, fmt.Errorf("wal: the server ended timeline %d at %s before the backup's WAL was complete (a promotion or timeline switch during the backup); streamed WAL cannot cover this backup", r.tli, r.received)
+		case *pgproto3.ErrorResponse:
+			return nil, fmt.Errorf("wal: streaming: %w", pgconn.ErrorResponseToPgError(m))
+		case *pgproto3.NoticeResponse, *pgproto3.ParameterStatus:
+		default:
+			return nil, fmt.Errorf("wal: unexpected %T while streaming", msg)
+		}
+	}
+}
+
+// write puts WAL bytes starting at lsn into the spooled segments.
+func (r *Receiver) write(lsn LSN, data []byte) error {
+	if lsn != r.received {
+		return fmt.Errorf("wal: WAL data starts at %s, expected %s", lsn, r.received)
+	}
+	for len(data) > 0 {
+		segno := SegmentNo(r.received, r.segSize)
+		if r.cur == nil || segno != r.curSeg {
+			if err := r.openSegment(segno); err != nil {
+				return err
+			}
+		}
+		off := uint64(r.received) % r.segSize
+		n := min(uint64(len(data)), r.segSize-off)
+		if _, err := r.cur.WriteAt(data[:n], int64(off)); err != nil {
+			return fmt.Errorf("wal: writing spooled segment: %w", err)
+		}
+		data = data[n:]
+		r.received += LSN(n)
+		r.files[len(r.files)-1].Size = max(r.files[len(r.files)-1].Size, int64(off+n))
+	}
+	return nil
+}
+
+func (r *Receiver) openSegment(segno uint64) error {
+	if r.cur != nil {
+		if err := r.cur.Close(); err != nil {
+			return err
+		}
+	}
+	name := SegmentName(r.tli, segno, r.segSize)
+	p := filepath.Join(r.spool, name)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("wal: spooling %s: %w", name, err)
+	}
+	r.cur, r.curSeg = f, segno
+	r.files = append(r.files, SpooledFile{Name: name, Path: p, Timeline: r.tli})
+	return nil
+}
+
+// finish ends the replication stream and pads the last segment.
+func (r *Receiver) finish(ctx context.Context) ([]SpooledFile, error) {
+	if err := r.sendStatus(false); err != nil {
+		return nil, err
+	}
+	r.conn.Frontend().Send(&pgproto3.CopyDone{})
+	if err := r.conn.Frontend().Flush(); err != nil {
+		return nil, &StreamError{Err: err}
+	}
+	// Drain: more WAL may arrive before the server's CopyDone; then an
+	// optional result set, CommandComplete and ReadyForQuery.
+	for {
+		msg, err := r.conn.ReceiveMessage(ctx)
+		if err != nil {
+			return nil, &StreamError{Err: err}
+		}
+		if e, ok := msg.(*pgproto3.ErrorResponse); ok {
+			return nil, fmt.Errorf("wal: ending the stream: %w", pgconn.ErrorResponseToPgError(e))
+		}
+		if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
+			break
+		}
+	}
+	if r.cur != nil {
+		last := &r.files[len(r.files)-1]
+		if err := r.cur.Truncate(int64(r.segSize)); err != nil {
+			return nil, err
+		}
+		last.Size = int64(r.segSize)
+		if err := r.cur.Close(); err != nil {
+			return nil, err
+		}
+		r.cur = nil
+	}
+	r.log.Info("WAL streaming finished", "received", r.received, "files", len(r.files))
+	return append([]SpooledFile(nil), r.files...), nil
+}
+
+// sendStatus sends a standby status update: write = received; flush =
+// received only with a slot (so the slot releases WAL we have written),
+// else 0, which also keeps us from being taken for a synchronous standby.
+func (r *Receiver) sendStatus(reply bool) error {
+	buf := make([]byte, 34)
+	buf[0] = pglogrepl.StandbyStatusUpdateByteID
+	binary.BigEndian.PutUint64(buf[1:], uint64(r.received))
+	if r.slot != "" {
+		binary.BigEndian.PutUint64(buf[9:], uint64(r.received))
+	}
+	now := time.Now().UnixMicro() - time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+	binary.BigEndian.PutUint64(buf[25:], uint64(now))
+	if reply {
+		buf[33] = 1
+	}
+	r.conn.Frontend().Send(&pgproto3.CopyData{Data: buf})
+	if err := r.conn.Frontend().Flush(); err != nil {
+		return &StreamError{Err: err}
+	}
+	return nil
+}
