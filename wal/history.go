@@ -49,4 +49,3 @@ func ParseHistory(b []byte) ([]HistoryEntry, error) {
 	}
 	return out, nil
 }
-
