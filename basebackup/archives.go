@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgstreambackup/pgstreambackup/internal/replproto"
+	"github.com/pgstreambackup/pgstreambackup/tarstream"
 	"github.com/pgstreambackup/pgstreambackup/wal"
 )
 
@@ -52,6 +53,9 @@ type Archive struct {
 	Name string
 	// Tablespace is set for ArchiveTablespace.
 	Tablespace *Tablespace
+	// Compression is the server-side compression of the archive's bytes
+	// (Options.ServerCompression); Name then has its suffix (".gz"...).
+	Compression tarstream.Compression
 }
 
 // Archives is the archive-by-archive lower layer of a backup, for callers
@@ -240,6 +244,17 @@ func (a *Archives) start() error {
 	}
 	if base != 1 {
 		return a.fail(protocolErrorf("tablespace header lists the data directory %d times", base))
+	}
+	if a.opts.Tablespaces == TablespacesRefuse && len(a.res.Tablespaces) > 0 {
+		var locs []string
+		for _, t := range a.res.Tablespaces {
+			locs = append(locs, fmt.Sprintf("%d (%s)", t.OID, t.Location))
+		}
+		// No data was read: abort the backup by closing the connection.
+		err := fmt.Errorf("basebackup: the server has user tablespaces %s and Options.Tablespaces is TablespacesRefuse", strings.Join(locs, ", "))
+		a.err = err
+		a.Close()
+		return err
 	}
 	a.seen = make([]bool, len(a.rows))
 	if a.major >= replproto.MinMajorNewSyntax {
@@ -453,8 +468,12 @@ func (a *Archives) announced(b []byte) (*Archive, error) {
 			return nil, a.fail(protocolErrorf("archive %q sent twice", na.Name))
 		}
 		ar := a.archiveFor(i)
+		if c := a.opts.ServerCompression.Method; c != tarstream.None {
+			ar.Name += c.Extension()
+			ar.Compression = c
+		}
 		if na.Name != ar.Name {
-			return nil, a.fail(protocolErrorf("archive %q for tablespace %q: expected name %q (server-side compression was not requested)", na.Name, na.Path, ar.Name))
+			return nil, a.fail(protocolErrorf("archive %q for tablespace %q: expected name %q", na.Name, na.Path, ar.Name))
 		}
 		a.seen[i] = true
 		return ar, nil

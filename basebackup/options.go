@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgstreambackup/pgstreambackup/internal/replproto"
 	"github.com/pgstreambackup/pgstreambackup/label"
+	"github.com/pgstreambackup/pgstreambackup/tarstream"
 	"github.com/pgstreambackup/pgstreambackup/wal"
 )
 
@@ -52,6 +54,22 @@ type Options struct {
 	// WALSinkOnly they are not put into the stream.
 	WALSink     func(f wal.SpooledFile, r io.Reader) error
 	WALSinkOnly bool
+
+	// Compression compresses the stream on the client: gzip, zstd (with
+	// workers: compression runs concurrently with receiving) or lz4. The
+	// compressed stream's end mark is written only with the tar trailer,
+	// after the server confirmed the end.
+	Compression tarstream.CompressionOptions
+
+	// ServerCompression has the server compress the archives (PostgreSQL
+	// 15+), saving network bandwidth. Backup decompresses them to merge
+	// the one stream; StartArchives passes them through as sent.
+	ServerCompression ServerCompression
+
+	// Tablespaces selects what happens to user tablespaces: inlined under
+	// pg_tblspc/<oid>/ (default), or refused: the backup fails before any
+	// data when the server has user tablespaces.
+	Tablespaces TablespaceMode
 
 	// Wait controls whether the server waits, at the end, until the WAL
 	// the backup needs has been archived. WaitAuto (default) waits only
@@ -134,6 +152,70 @@ const (
 	// a needed segment first. Segments are spooled to disk (bounded memory)
 	// and placed under pg_wal/ at the end.
 	WALStream
+)
+
+// ServerCompression asks a PostgreSQL 15+ server to compress archives.
+// The zero value means none.
+type ServerCompression struct {
+	Method tarstream.Compression
+	// Level: 0 is the server's default; gzip 1–9, lz4 1–12, zstd -131072..22.
+	Level int
+	// Workers: zstd only, when the server's libzstd has threads.
+	Workers int
+	// Long enables zstd long-distance matching (PostgreSQL 16+).
+	Long bool
+}
+
+// detail returns COMPRESSION_DETAIL ("" when everything is default).
+func (c ServerCompression) detail() string {
+	var parts []string
+	if c.Level != 0 {
+		parts = append(parts, fmt.Sprintf("level=%d", c.Level))
+	}
+	if c.Workers != 0 {
+		parts = append(parts, fmt.Sprintf("workers=%d", c.Workers))
+	}
+	if c.Long {
+		parts = append(parts, "long")
+	}
+	return strings.Join(parts, ",")
+}
+
+func (c ServerCompression) validate() []error {
+	var errs []error
+	lo, hi := 0, 0
+	switch c.Method {
+	case tarstream.None:
+		if c.Level != 0 || c.Workers != 0 || c.Long {
+			errs = append(errs, errors.New("Options.ServerCompression: level, workers or long need a method"))
+		}
+	case tarstream.Gzip:
+		lo, hi = 1, 9
+	case tarstream.LZ4:
+		lo, hi = 1, 12
+	case tarstream.Zstd:
+		lo, hi = -131072, 22
+	default:
+		errs = append(errs, fmt.Errorf("Options.ServerCompression: unknown method %d", c.Method))
+	}
+	if c.Level != 0 && (c.Level < lo || c.Level > hi) {
+		errs = append(errs, fmt.Errorf("Options.ServerCompression: %s level %d outside [%d, %d]", c.Method, c.Level, lo, hi))
+	}
+	if (c.Workers != 0 || c.Long) && c.Method != tarstream.Zstd {
+		errs = append(errs, fmt.Errorf("Options.ServerCompression: workers and long are for zstd only, not %s", c.Method))
+	}
+	if c.Workers < 0 {
+		errs = append(errs, fmt.Errorf("Options.ServerCompression: negative worker count %d", c.Workers))
+	}
+	return errs
+}
+
+// TablespaceMode selects how user tablespaces are handled.
+type TablespaceMode int
+
+const (
+	TablespacesInline TablespaceMode = iota // under pg_tblspc/<oid>/ in the stream
+	TablespacesRefuse                       // fail before any data if the server has user tablespaces
 )
 
 // Wait controls waiting for WAL archiving at the end of the backup.
@@ -264,6 +346,13 @@ func (o Options) Validate() error {
 	if o.VerifyChecksums < VerifyDefault || o.VerifyChecksums > VerifyOff {
 		bad("Options.VerifyChecksums: unknown value %d", o.VerifyChecksums)
 	}
+	if err := o.Compression.Validate(); err != nil {
+		bad("Options.Compression: %w", err)
+	}
+	errs = append(errs, o.ServerCompression.validate()...)
+	if o.Tablespaces < TablespacesInline || o.Tablespaces > TablespacesRefuse {
+		bad("Options.Tablespaces: unknown value %d", o.Tablespaces)
+	}
 	if o.MaxManifestSize < 0 {
 		bad("Options.MaxManifestSize %d: must not be negative", o.MaxManifestSize)
 	}
@@ -305,6 +394,16 @@ func (o Options) params(major int, tablespaceMap bool) (replproto.BaseBackupPara
 	}
 	if major < replproto.MinMajor || major > replproto.MaxMajor {
 		return p, &ServerVersionError{Major: major}
+	}
+	if sc := o.ServerCompression; sc.Method != tarstream.None {
+		if major < 15 {
+			return p, &ServerVersionError{Major: major, Option: "Options.ServerCompression", NeedMajor: 15}
+		}
+		if sc.Long && major < 16 {
+			return p, &ServerVersionError{Major: major, Option: "Options.ServerCompression.Long", NeedMajor: 16}
+		}
+		p.Compression = sc.Method.String()
+		p.CompressionDetail = sc.detail()
 	}
 	return p, nil
 }

@@ -36,7 +36,8 @@ type Result struct {
 	WALSegmentSize uint64
 
 	BytesReceived  int64 // archive bytes received from the server, manifest excluded
-	BytesWritten   int64 // bytes of the output stream (Backup only)
+	BytesWritten   int64 // bytes of the output stream, compressed if asked (Backup only)
+	TarBytes       int64 // bytes of the tar stream before client compression (Backup only)
 	ServerProgress int64 // the server's last progress figure (15+), uncompressed bytes
 	Duration       time.Duration
 

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgstreambackup/pgstreambackup/internal/tarfmt"
 	"github.com/pgstreambackup/pgstreambackup/label"
+	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
 
 // maxSmallFile bounds backup_label and tablespace_map, which the stream
@@ -45,11 +47,22 @@ type Stream struct {
 	mapRaw   []byte
 	manifest []byte
 
-	res     *Result
-	written int64
-	done    bool // everything including the trailer is in out
-	closed  bool
-	err     error // sticky
+	// Server-compressed archives are decompressed to be merged.
+	dec  io.ReadCloser
+	dbuf []byte
+
+	// Client compression: raw tar bytes go through cw into cbuf.
+	cw     tarstream.CompressWriter
+	cbuf   *swapBuffer
+	cwDone bool
+
+	res      *Result
+	written  int64
+	tarBytes int64
+	rawDone  bool // the whole tar, trailer included, has been produced
+	eof      bool // and delivered (compressed stream finished)
+	closed   bool
+	err      error // sticky
 }
 
 // Backup starts a base backup on conn and returns it as one tar stream.
@@ -75,7 +88,15 @@ func Backup(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Stream, er
 	if err != nil {
 		return nil, err
 	}
-	return &Stream{a: a, opts: opts}, nil
+	s := &Stream{a: a, opts: opts}
+	if opts.Compression.Method != tarstream.None {
+		s.cbuf = &swapBuffer{}
+		if s.cw, err = tarstream.NewCompressWriter(s.cbuf, opts.Compression); err != nil {
+			a.Close()
+			return nil, fmt.Errorf("basebackup: %w", err) // unreachable: Validate checked the options
+		}
+	}
+	return s, nil
 }
 
 // Tablespaces returns the user tablespaces the backup contains.
@@ -87,7 +108,7 @@ func (s *Stream) Read(p []byte) (int, error) {
 		if err := s.state(); err != nil {
 			return 0, err
 		}
-		s.advance()
+		s.fill()
 	}
 	n := copy(p, s.out)
 	s.out = s.out[n:]
@@ -107,7 +128,7 @@ func (s *Stream) WriteTo(w io.Writer) (int64, error) {
 			} else if err != nil {
 				return total, err
 			}
-			s.advance()
+			s.fill()
 		}
 		n, err := w.Write(s.out)
 		s.out = s.out[n:]
@@ -130,7 +151,7 @@ func (s *Stream) state() error {
 	if s.err != nil {
 		return s.err
 	}
-	if s.done {
+	if s.eof {
 		return io.EOF
 	}
 	if s.closed {
@@ -142,11 +163,12 @@ func (s *Stream) state() error {
 // Result returns the backup's result; ErrNotFinished until Read returned
 // io.EOF.
 func (s *Stream) Result() (*Result, error) {
-	if !s.done || len(s.out) > 0 || s.err != nil {
+	if !s.eof || len(s.out) > 0 || s.err != nil {
 		return nil, ErrNotFinished
 	}
 	r := *s.res
 	r.BytesWritten = s.written
+	r.TarBytes = s.tarBytes
 	return &r, nil
 }
 
@@ -157,7 +179,20 @@ func (s *Stream) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.release()
 	return s.a.Close()
+}
+
+// release stops decoders and encoders without finishing their streams.
+func (s *Stream) release() {
+	if s.dec != nil {
+		s.dec.Close()
+		s.dec = nil
+	}
+	if s.cw != nil && !s.cwDone {
+		s.cw.Abort()
+		s.cwDone = true
+	}
 }
 
 func (s *Stream) fail(err error) {
@@ -165,6 +200,49 @@ func (s *Stream) fail(err error) {
 		s.err = err
 	}
 	s.out, s.src = nil, nil
+	s.release()
+}
+
+// fill produces the next bytes for the caller in s.out, or sets eof or
+// err. Without client compression the tar bytes go out as they are;
+// with it they go through the encoder, which is finished (its end mark
+// written) only once the tar is complete.
+func (s *Stream) fill() {
+	if s.cw == nil {
+		if s.rawDone {
+			s.eof = true
+			return
+		}
+		s.advance()
+		s.tarBytes += int64(len(s.out))
+		return
+	}
+	for s.cbuf.Len() == 0 && s.err == nil {
+		if s.rawDone {
+			if s.cwDone {
+				s.eof = true
+				return
+			}
+			s.cwDone = true
+			if err := s.cw.Close(); err != nil {
+				s.fail(fmt.Errorf("basebackup: finishing compression: %w", err))
+				return
+			}
+			break
+		}
+		s.advance()
+		if len(s.out) > 0 {
+			s.tarBytes += int64(len(s.out))
+			if _, err := s.cw.Write(s.out); err != nil {
+				s.fail(fmt.Errorf("basebackup: compressing: %w", err))
+				return
+			}
+			s.out = nil
+		}
+	}
+	if s.err == nil {
+		s.out = s.cbuf.take()
+	}
 }
 
 // advance does one step of work: it fills s.out, or changes state.
@@ -172,6 +250,34 @@ func (s *Stream) advance() {
 	if s.cur == nil {
 		s.nextArchive()
 		return
+	}
+	if len(s.src) == 0 && s.dec != nil {
+		n, err := s.dec.Read(s.dbuf)
+		s.src = s.dbuf[:n]
+		if err == io.EOF {
+			s.dec.Close()
+			s.dec = nil
+			// Nothing may follow the compressed stream in the archive.
+			if c, err := s.a.nextChunk(); err != io.EOF {
+				if err == nil {
+					err = protocolErrorf("archive %s has %d bytes after its compressed stream", s.cur.Name, len(c))
+				}
+				s.fail(err)
+				s.a.fail(s.err)
+				return
+			}
+			if n == 0 {
+				s.endArchive()
+				return
+			}
+		} else if err != nil {
+			s.fail(fmt.Errorf("basebackup: decompressing %s: %w", s.cur.Name, err))
+			s.a.fail(s.err)
+			return
+		}
+		if n == 0 {
+			return
+		}
 	}
 	if len(s.src) == 0 {
 		c, err := s.a.nextChunk()
@@ -205,6 +311,22 @@ func (s *Stream) nextArchive() {
 	s.cur = ar
 	s.prefix = ""
 	s.hdrN, s.left, s.dataLeft, s.ended, s.capture = 0, 0, 0, false, nil
+	if ar.Compression != tarstream.None {
+		if s.dbuf == nil {
+			s.dbuf = make([]byte, 256<<10)
+		}
+		dec, c, err := tarstream.NewDecompressingReader(s.a)
+		if err == nil && c != ar.Compression {
+			dec.Close()
+			err = protocolErrorf("archive %s is not %s-compressed", ar.Name, ar.Compression)
+		}
+		if err != nil {
+			s.fail(fmt.Errorf("basebackup: archive %s: %w", ar.Name, err))
+			s.a.fail(s.err)
+			return
+		}
+		s.dec = dec
+	}
 	switch ar.Kind {
 	case ArchiveTablespace:
 		s.prefix = "pg_tblspc/" + strconv.FormatUint(uint64(ar.Tablespace.OID), 10) + "/"
@@ -411,7 +533,7 @@ func (s *Stream) finish() {
 	tail.Write(make([]byte, 2*tarfmt.BlockSize)) // the end-of-archive trailer
 	s.res = res
 	s.out = tail.Bytes()
-	s.done = true
+	s.rawDone = true
 }
 
 // checkConsistency cross-checks the label against the result sets.
@@ -438,4 +560,36 @@ func checkConsistency(r *Result) error {
 		}
 	}
 	return nil
+}
+
+// swapBuffer collects compressor output. Encoders may write from their own
+// goroutines (zstd with workers), so access is locked; take hands the
+// collected bytes out without copying and switches to the other buffer.
+type swapBuffer struct {
+	mu   sync.Mutex
+	cur  []byte
+	next []byte
+}
+
+func (b *swapBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	b.cur = append(b.cur, p...)
+	b.mu.Unlock()
+	return len(p), nil
+}
+
+func (b *swapBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.cur)
+}
+
+// take returns what was written since the last take; the slice stays
+// valid until the take after next.
+func (b *swapBuffer) take() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := b.cur
+	b.cur, b.next = b.next[:0], out
+	return out
 }

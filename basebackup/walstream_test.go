@@ -259,7 +259,7 @@ func TestWALFetchRecycledSuggestsStream(t *testing.T) {
 				done := make(chan error, 1)
 				go func() {
 					var err error
-					for i := 0; i < 6 && err == nil; i++ {
+					for i := 0; i < 3 && err == nil; i++ {
 						err = src.Exec(ctx, "postgres", "UPDATE filler SET pad = repeat(md5(random()::text), 31); CHECKPOINT")
 					}
 					if err == nil {

@@ -1,0 +1,90 @@
+package tarstream
+
+import (
+	"bytes"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func TestCompressWriterRoundTrip(t *testing.T) {
+	data := bytes.Repeat([]byte("pgstreambackup compresses tar streams "), 50000)
+	for _, o := range []CompressionOptions{
+		{Method: Gzip}, {Method: Gzip, Level: 1}, {Method: Gzip, Level: 9},
+		{Method: Zstd}, {Method: Zstd, Level: 1, Workers: 1}, {Method: Zstd, Level: 19, Workers: 2},
+		{Method: LZ4}, {Method: LZ4, Level: 9},
+	} {
+		var buf bytes.Buffer
+		w, err := NewCompressWriter(&buf, o)
+		if err != nil {
+			t.Fatalf("%+v: %v", o, err)
+		}
+		if _, err := w.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r, c, err := NewDecompressingReader(bytes.NewReader(buf.Bytes()))
+		if err != nil || c != o.Method {
+			t.Fatalf("%+v: detected %v, %v", o, c, err)
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%+v: round trip: %v", o, err)
+		}
+		// The command-line tools read our output.
+		tool := map[Compression][]string{Gzip: {"gzip", "-dc"}, Zstd: {"zstd", "-dc"}, LZ4: {"lz4", "-dc"}}[o.Method]
+		if _, err := exec.LookPath(tool[0]); err == nil {
+			cmd := exec.Command(tool[0], tool[1:]...)
+			cmd.Stdin = bytes.NewReader(buf.Bytes())
+			out, err := cmd.Output()
+			if err != nil || !bytes.Equal(out, data) {
+				t.Errorf("%+v: %s cannot read our output: %v", o, tool[0], err)
+			}
+		}
+	}
+}
+
+func TestCompressWriterAbortLeavesNoEnd(t *testing.T) {
+	data := bytes.Repeat([]byte("x"), 1<<20)
+	for _, m := range []Compression{Gzip, Zstd, LZ4} {
+		var buf bytes.Buffer
+		w, _ := NewCompressWriter(&buf, CompressionOptions{Method: m})
+		w.Write(data)
+		w.Abort()
+		r, _, err := NewDecompressingReader(bytes.NewReader(buf.Bytes()))
+		if err != nil {
+			continue
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		if err == nil && bytes.Equal(got, data) {
+			t.Errorf("%v: an aborted stream decodes completely with a clean EOF", m)
+		}
+	}
+}
+
+func TestCompressionOptionsValidate(t *testing.T) {
+	bad := map[string]CompressionOptions{
+		"gzip level":     {Method: Gzip, Level: 10},
+		"zstd level":     {Method: Zstd, Level: 23},
+		"lz4 level":      {Method: LZ4, Level: -1},
+		"gzip workers":   {Method: Gzip, Workers: 2},
+		"level for none": {Level: 3},
+		"method":         {Method: Compression(9)},
+		"neg workers":    {Method: Zstd, Workers: -1},
+	}
+	for name, o := range bad {
+		if err := o.Validate(); err == nil {
+			t.Errorf("%s: %+v accepted", name, o)
+		} else if _, err2 := NewCompressWriter(io.Discard, o); err2 == nil {
+			t.Errorf("%s: NewCompressWriter accepted it", name)
+		}
+	}
+	if err := (CompressionOptions{Method: Zstd, Level: 22, Workers: 4}).Validate(); err != nil || !strings.Contains(Zstd.Extension(), "zst") {
+		t.Error(err)
+	}
+}
