@@ -20,6 +20,9 @@ type config struct {
 	pgdata                   string
 	format                   string
 	walMethod                string
+	compress                 string
+	gzip                     bool
+	layout                   string
 	slot                     string
 	createSlot, noSlot       bool
 	label                    string
@@ -35,6 +38,7 @@ type config struct {
 	help                     bool
 	tsMappings               multiFlag
 	tsMap                    map[string]string
+	clientExt                string // file suffix of the client compression
 }
 
 type multiFlag []string
@@ -44,7 +48,7 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 // valueFlags are the short flags that take a value; pg_basebackup users
 // write them glued to the value (-Ft, -Xfetch, -cfast).
-const valueFlags = "dDFXlcrhpUTS"
+const valueFlags = "dDFXlcrhpUTSZ"
 
 const usage = `pgstreambackup takes a base backup of a running PostgreSQL server.
 
@@ -56,6 +60,14 @@ Options controlling the output:
   -F, --format=p|t          output format (plain (default), tar)
   -r, --max-rate=RATE       maximum transfer rate to transfer data directory
                             (in kB/s, or use suffix "k" or "M")
+  -z, --gzip                compress tar output
+  -Z, --compress=[{client|server}-]METHOD[:DETAIL]
+                            compress on client or server as specified
+                            (METHOD: gzip, lz4, zstd, none; DETAIL: a level,
+                            or level=N,workers=N,long)
+      --layout=stream|pg_basebackup
+                            tar format: one stream in base.tar (default), or
+                            base.tar, <oid>.tar, pg_wal.tar like pg_basebackup
   -T, --tablespace-mapping=OLDDIR=NEWDIR
                             relocate tablespace in OLDDIR to NEWDIR (plain format)
   -X, --wal-method=none|fetch|stream
@@ -128,6 +140,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	str(&c.pgdata, "D", "pgdata", "")
 	str(&c.format, "F", "format", "p")
 	str(&c.walMethod, "X", "wal-method", "stream")
+	str(&c.compress, "Z", "compress", "")
+	boolean(&c.gzip, "z", "gzip")
+	str(&c.layout, "", "layout", "stream")
 	str(&c.slot, "S", "slot", "")
 	boolean(&c.createSlot, "C", "create-slot")
 	boolean(&c.noSlot, "", "no-slot")
@@ -186,6 +201,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 			}
 			c.tsMap[old] = nw
 		}
+	}
+	if c.layout != "stream" && c.layout != "pg_basebackup" {
+		problems = append(problems, fmt.Sprintf("invalid layout %q, must be \"stream\" or \"pg_basebackup\"", c.layout))
+	}
+	if c.layout == "pg_basebackup" && (c.format != "t" || c.pgdata == "-") {
+		problems = append(problems, "--layout=pg_basebackup needs tar format (-F t) and a directory (-D)")
 	}
 	if len(problems) > 0 {
 		fmt.Fprintf(stderr, "pgstreambackup: error: %s\nTry \"pgstreambackup --help\" for more information.\n", strings.Join(problems, "\npgstreambackup: error: "))
@@ -246,7 +267,91 @@ func (c *config) options(logger *slog.Logger) (basebackup.Options, error) {
 	if c.noVerifyChecksums {
 		o.VerifyChecksums = basebackup.VerifyOff
 	}
+	spec := c.compress
+	if c.gzip && spec == "" {
+		spec = "gzip"
+	}
+	if spec != "" {
+		server, client, err := parseCompress(spec)
+		if err != nil {
+			return o, err
+		}
+		if client.Method != tarstream.None && c.format != "t" {
+			return o, errors.New("only tar mode backups can be compressed")
+		}
+		o.Compression, o.ServerCompression = client, server
+	}
 	return o, nil
+}
+
+// parseCompress reads pg_basebackup's -Z: [client-|server-]METHOD[:DETAIL]
+// or a bare gzip level 0-9.
+func parseCompress(spec string) (basebackup.ServerCompression, tarstream.CompressionOptions, error) {
+	var server basebackup.ServerCompression
+	var client tarstream.CompressionOptions
+	if lvl, err := strconv.Atoi(spec); err == nil {
+		if lvl < 0 || lvl > 9 {
+			return server, client, fmt.Errorf("invalid compression level %q: a bare level is gzip's, 0 to 9", spec)
+		}
+		if lvl > 0 {
+			client = tarstream.CompressionOptions{Method: tarstream.Gzip, Level: lvl}
+		}
+		return server, client, nil
+	}
+	where := "client"
+	if w, rest, ok := strings.Cut(spec, "-"); ok && (w == "client" || w == "server") {
+		where, spec = w, rest
+	}
+	method, detail, _ := strings.Cut(spec, ":")
+	var m tarstream.Compression
+	switch method {
+	case "gzip":
+		m = tarstream.Gzip
+	case "lz4":
+		m = tarstream.LZ4
+	case "zstd":
+		m = tarstream.Zstd
+	case "none":
+		return server, client, nil
+	default:
+		return server, client, fmt.Errorf("unrecognized compression algorithm: %q", method)
+	}
+	var level, workers int
+	var long bool
+	if detail != "" {
+		if v, err := strconv.Atoi(detail); err == nil {
+			level = v
+		} else {
+			for _, kv := range strings.Split(detail, ",") {
+				k, v, hasV := strings.Cut(kv, "=")
+				switch k {
+				case "level", "workers":
+					n, err := strconv.Atoi(v)
+					if !hasV || err != nil {
+						return server, client, fmt.Errorf("value for compression option %q must be an integer", k)
+					}
+					if k == "level" {
+						level = n
+					} else {
+						workers = n
+					}
+				case "long":
+					long = !hasV || v == "on" || v == "yes" || v == "true" || v == "1"
+				default:
+					return server, client, fmt.Errorf("unrecognized compression option: %q", k)
+				}
+			}
+		}
+	}
+	if where == "server" {
+		server = basebackup.ServerCompression{Method: m, Level: level, Workers: workers, Long: long}
+		return server, client, nil
+	}
+	if long {
+		return server, client, errors.New("client-side zstd long mode is not supported; use server-zstd:long")
+	}
+	client = tarstream.CompressionOptions{Method: m, Level: level, Workers: workers}
+	return server, client, client.Validate()
 }
 
 // parseMaxRate reads pg_basebackup's -r syntax: kB/s by default, suffix

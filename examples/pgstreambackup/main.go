@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -58,6 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cfg.clientExt = opts.Compression.Method.Extension()
 	out, err := newOutput(cfg, stdout)
 	if err != nil {
 		return err
@@ -84,6 +86,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	logger.Info("initiating base backup, waiting for checkpoint to complete")
+	if cfg.layout == "pg_basebackup" {
+		res, err := writeArchives(ctx, conn, opts, cfg)
+		if err != nil {
+			out.abort()
+			return err
+		}
+		logger.Info("base backup completed", "start_lsn", res.StartLSN, "end_lsn", res.EndLSN, "timeline", res.EndTimeline, "duration", res.Duration)
+		return nil
+	}
 	s, err := basebackup.Backup(ctx, conn, opts)
 	if err != nil {
 		out.abort()
@@ -154,7 +165,8 @@ func (o *output) write(ctx context.Context, s *basebackup.Stream) (*basebackup.R
 	}
 	// Tar format: base.tar under a temporary name, renamed once the stream
 	// ended in EOF; backup_manifest written last.
-	tmp := filepath.Join(o.cfg.pgdata, "base.tar.partial")
+	name := "base.tar" + o.cfg.clientExt
+	tmp := filepath.Join(o.cfg.pgdata, name+".partial")
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, err
@@ -171,7 +183,7 @@ func (o *output) write(ctx context.Context, s *basebackup.Stream) (*basebackup.R
 	if err := syncClose(f, !o.cfg.noSync); err != nil {
 		return nil, err
 	}
-	if err := os.Rename(tmp, filepath.Join(o.cfg.pgdata, "base.tar")); err != nil {
+	if err := os.Rename(tmp, filepath.Join(o.cfg.pgdata, name)); err != nil {
 		return nil, err
 	}
 	if res.Manifest != nil {
@@ -196,8 +208,11 @@ func (o *output) abort() {
 		os.RemoveAll(o.cfg.pgdata)
 		return
 	}
-	for _, n := range []string{"base.tar.partial", "base.tar", "backup_manifest", "backup_manifest.tmp"} {
-		os.Remove(filepath.Join(o.cfg.pgdata, n))
+	entries, _ := os.ReadDir(o.cfg.pgdata)
+	for _, e := range entries { // only what this run writes
+		if n := e.Name(); strings.HasSuffix(n, ".partial") || strings.Contains(n, ".tar") || strings.HasPrefix(n, "backup_manifest") {
+			os.Remove(filepath.Join(o.cfg.pgdata, n))
+		}
 	}
 }
 

@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -34,6 +36,29 @@ func TestFlagErrors(t *testing.T) {
 	o, err := c.options(nil)
 	if err != nil || o.MaxRate != 1<<20 || o.ManifestChecksums.String() != "SHA256" {
 		t.Errorf("options = %+v, %v", o, err)
+	}
+	for spec, want := range map[string]string{
+		"gzip": "c:gzip/0", "client-zstd:level=5,workers=2": "c:zstd/5/2", "server-zstd:level=3,long": "s:zstd/3/0/true",
+		"server-gzip:5": "s:gzip/5/0/false", "lz4:1": "c:lz4/1", "5": "c:gzip/5", "0": "none", "none": "none",
+	} {
+		srv, cl, err := parseCompress(spec)
+		got := "none"
+		if cl.Method != 0 {
+			got = fmt.Sprintf("c:%s/%d", cl.Method, cl.Level)
+			if cl.Workers != 0 {
+				got += fmt.Sprintf("/%d", cl.Workers)
+			}
+		} else if srv.Method != 0 {
+			got = fmt.Sprintf("s:%s/%d/%d/%v", srv.Method, srv.Level, srv.Workers, srv.Long)
+		}
+		if err != nil || got != want {
+			t.Errorf("parseCompress(%q) = %s, %v; want %s", spec, got, err, want)
+		}
+	}
+	for _, bad := range []string{"brotli", "gzip:level=x", "10", "zstd:foo", "gzip:12", "client-zstd:long"} {
+		if _, _, err := parseCompress(bad); err == nil {
+			t.Errorf("parseCompress(%q) succeeded", bad)
+		}
 	}
 	for in, ok := range map[string]bool{"32": true, "31": false, "1048576": true, "1048577": false, "10M": true, "2000M": false, "x": false} {
 		if _, err := parseMaxRate(in); (err == nil) != ok {
@@ -90,6 +115,46 @@ func TestCLI(t *testing.T) {
 	rows, err := restored.QueryRows(ctx, "app1", "SELECT count(*) FROM in_ts")
 	if err != nil || rows[0][0] != "5000" {
 		t.Errorf("restored in_ts: %v %v", rows, err)
+	}
+
+	// --layout pg_basebackup with client gzip: base.tar.gz, <oid>.tar.gz,
+	// pg_wal.tar.gz, backup_manifest; restored the way pg_basebackup -Ft
+	// backups are (tablespace_map edited to the new location).
+	lay := filepath.Join(work, "layout")
+	if err := run(ctx, []string{"-d", conn, "-D", lay, "-Ft", "-z", "--layout=pg_basebackup", "-c", "fast"}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(lay)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) != 4 || !slices.Contains(names, "base.tar.gz") || !slices.Contains(names, "pg_wal.tar.gz") || !slices.Contains(names, "backup_manifest") {
+		t.Fatalf("layout files: %v", names)
+	}
+	oidTar := ""
+	for _, n := range names {
+		if n != "base.tar.gz" && n != "pg_wal.tar.gz" && n != "backup_manifest" {
+			oidTar = n
+		}
+	}
+	ld := filepath.Join(work, "layout-restore")
+	lts := filepath.Join(work, "layout-ts")
+	os.MkdirAll(filepath.Join(ld), 0o700)
+	os.MkdirAll(lts, 0o700)
+	oid := strings.TrimSuffix(oidTar, ".tar.gz")
+	script := fmt.Sprintf(`set -e
+tar -xzf %[1]s/base.tar.gz -C %[2]s
+tar -xzf %[1]s/%[3]s -C '%[4]s'
+tar -xzf %[1]s/pg_wal.tar.gz -C %[2]s/pg_wal
+echo "%[5]s %[4]s" > %[2]s/tablespace_map`, lay, ld, oidTar, lts, oid)
+	if out, err := exec.Command("sh", "-c", script).CombinedOutput(); err != nil {
+		t.Fatalf("restoring the layout: %v\n%s", err, out)
+	}
+	lr := pgtest.Open(t, major, ld)
+	rows, err = lr.QueryRows(ctx, "app1", "SELECT count(*), pg_tablespace_location((SELECT oid FROM pg_tablespace WHERE spcname = 'ts1')) FROM in_ts")
+	if err != nil || rows[0][0] != "5000" || rows[0][1] != lts {
+		t.Errorf("layout restore: %v %v", rows, err)
 	}
 
 	// A failed run leaves nothing that looks complete.

@@ -158,7 +158,17 @@ func Open(ctx context.Context, dataDir string, opts Options) (*Cluster, error) {
 	if err := c.chown(dataDir); err != nil {
 		return nil, err
 	}
-	// Tablespaces restored elsewhere are reached through pg_tblspc links.
+	// Tablespaces restored elsewhere are reached through pg_tblspc links,
+	// or named in tablespace_map (the server makes the links at startup).
+	if m, err := os.ReadFile(filepath.Join(dataDir, "tablespace_map")); err == nil {
+		for _, line := range strings.Split(string(m), "\n") {
+			if _, loc, ok := strings.Cut(line, " "); ok && filepath.IsAbs(loc) {
+				if err := c.chown(loc); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
 	links, _ := os.ReadDir(filepath.Join(dataDir, "pg_tblspc"))
 	for _, l := range links {
 		target, err := filepath.EvalSymlinks(filepath.Join(dataDir, "pg_tblspc", l.Name()))
