@@ -1,0 +1,123 @@
+package basebackup_test
+
+import (
+	"context"
+	"io"
+	"log"
+	"os"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgstreambackup/pgstreambackup/basebackup"
+	"github.com/pgstreambackup/pgstreambackup/tarstream"
+)
+
+// A backup to a file, self-contained (WAL fetched by the server).
+func ExampleBackup() {
+	ctx := context.Background()
+	conn, err := pgconn.Connect(ctx, "host=db.example.com user=replicator replication=true")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close(ctx)
+
+	s, err := basebackup.Backup(ctx, conn, basebackup.Options{Label: "nightly", Checkpoint: basebackup.CheckpointFast})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	f, err := os.Create("backup.tar.partial")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := io.Copy(f, s); err != nil {
+		log.Fatal(err) // the backup failed: never keep the file
+	}
+	if err := f.Close(); err != nil {
+		log.Fatal(err)
+	}
+	res, _ := s.Result()
+	log.Printf("backup %s..%s, %d bytes", res.StartLSN, res.EndLSN, res.BytesWritten)
+	if err := os.Rename("backup.tar.partial", "backup.tar"); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// A zstd-compressed backup with WAL streamed on a second connection, to
+// any io.Writer (an object store upload, a pipe, stdout).
+func ExampleBackup_streamedWAL() {
+	ctx := context.Background()
+	const dsn = "host=db.example.com user=replicator replication=true"
+	conn, err := pgconn.Connect(ctx, dsn)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	walConn, err := pgconn.Connect(ctx, dsn)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer walConn.Close(ctx) // drops the temporary slot
+
+	s, err := basebackup.Backup(ctx, conn, basebackup.Options{
+		WAL:         basebackup.WALStream,
+		WALConn:     walConn,
+		Compression: tarstream.CompressionOptions{Method: tarstream.Zstd, Workers: 2},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.WriteTo(os.Stdout); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// pg_basebackup -Ft's layout: one file per archive, manifest last.
+func ExampleStartArchives() {
+	ctx := context.Background()
+	conn, err := pgconn.Connect(ctx, "host=db.example.com user=replicator replication=true")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	a, err := basebackup.StartArchives(ctx, conn, basebackup.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer a.Close()
+	for {
+		ar, err := a.Next()
+		if err == io.EOF {
+			break // the server confirmed the end: publish the files now
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+		f, err := os.Create(ar.Name + ".partial")
+		if err != nil {
+			log.Fatal(err)
+		}
+		if _, err := io.Copy(f, a); err != nil {
+			log.Fatal(err)
+		}
+		f.Close()
+	}
+}
+
+// Restore a backup stream into a directory, relocating its tablespaces.
+func Example_restore() {
+	ctx := context.Background()
+	f, err := os.Open("backup.tar.zst")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	_, err = tarstream.Extract(ctx, f, "/var/lib/postgresql/restore", tarstream.ExtractOptions{
+		TablespaceMapping: map[string]string{"/srv/ts1": "/srv/restore/ts1"},
+		Fsync:             true,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+}

@@ -1,0 +1,212 @@
+// Command bench measures the pgstreambackup CLI against pg_basebackup on
+// the same server, alternating runs, and prints medians and ratios of wall
+// time, client CPU time, peak RSS and output size.
+//
+//	go run ./bench -scale 100 -runs 3
+//	go run ./bench -scale 10 -modes plain,zstd -tables 20000
+//
+// It starts a throwaway PostgreSQL 15 cluster (Debian's, which has
+// pg_basebackup and pgbench), loads pgbench data at the given scale (and
+// optionally many small tables), and runs each mode. Output goes to
+// /dev/null or to a directory on the same disk; both tools run with
+// --no-sync so the disk's flush speed stays out of the figures.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pgstreambackup/pgstreambackup/internal/pgcluster"
+)
+
+type mode struct {
+	name   string
+	ours   []string // CLI args after -d
+	theirs []string
+	file   bool // output to a directory (else stdout to /dev/null)
+}
+
+var modes = []mode{
+	{name: "plain", ours: []string{"-Ft", "-X", "fetch", "-D", "-"}, theirs: []string{"-Ft", "-X", "fetch", "-D", "-"}},
+	{name: "plain-file", ours: []string{"-Ft", "-X", "fetch"}, theirs: []string{"-Ft", "-X", "fetch"}, file: true},
+	{name: "gzip", ours: []string{"-Ft", "-X", "fetch", "-z"}, theirs: []string{"-Ft", "-X", "fetch", "-z"}, file: true},
+	{name: "zstd", ours: []string{"-Ft", "-X", "fetch", "-Z", "zstd"}, theirs: []string{"-Ft", "-X", "fetch", "-Z", "client-zstd"}, file: true},
+	{name: "lz4", ours: []string{"-Ft", "-X", "fetch", "-Z", "lz4"}, theirs: []string{"-Ft", "-X", "fetch", "-Z", "client-lz4"}, file: true},
+	{name: "server-zstd", ours: []string{"-Ft", "-X", "fetch", "-Z", "server-zstd", "--layout=pg_basebackup"}, theirs: []string{"-Ft", "-X", "fetch", "-Z", "server-zstd"}, file: true},
+	{name: "stream", ours: []string{"-Ft", "-X", "stream"}, theirs: []string{"-Ft", "-X", "stream"}, file: true},
+}
+
+type sample struct {
+	wall, cpu time.Duration
+	rss       int64 // KiB
+	bytes     int64
+}
+
+func main() {
+	scale := flag.Int("scale", 100, "pgbench scale (100 is about 1.5 GB)")
+	tables := flag.Int("tables", 0, "also create this many small tables")
+	runs := flag.Int("runs", 3, "runs per tool and mode")
+	only := flag.String("modes", "", "comma-separated modes (default: all)")
+	flag.Parse()
+	if err := run(*scale, *tables, *runs, *only); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(scale, tables, runs int, only string) error {
+	ctx := context.Background()
+	base, err := os.MkdirTemp("", "pgsb-bench-")
+	if err != nil {
+		return err
+	}
+	os.Chmod(base, 0o755)
+	defer os.RemoveAll(base)
+	bin := filepath.Join(base, "pgstreambackup")
+	if out, err := exec.Command("go", "build", "-o", bin, "./examples/pgstreambackup").CombinedOutput(); err != nil {
+		return fmt.Errorf("building the CLI: %v\n%s", err, out)
+	}
+	c, err := pgcluster.New(ctx, filepath.Join(base, "cluster"), pgcluster.Options{Major: 15, Settings: map[string]string{"shared_buffers": "256MB", "max_wal_size": "4GB"}})
+	if err != nil {
+		return err
+	}
+	defer c.Remove()
+	if err := c.Start(ctx); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	pgbench := exec.Command(filepath.Join(c.BinDir(), "pgbench"), "-i", "-q", "-s", fmt.Sprint(scale), c.ConnString("postgres"))
+	if out, err := pgbench.CombinedOutput(); err != nil {
+		return fmt.Errorf("pgbench -i: %v\n%s", err, out)
+	}
+	if tables > 0 {
+		sql := fmt.Sprintf(`DO $$ BEGIN FOR i IN 1..%d LOOP EXECUTE format('CREATE TABLE t_%%s (id int PRIMARY KEY, v text); INSERT INTO t_%%s VALUES (1, ''x'')', i, i); END LOOP; END $$; CHECKPOINT`, tables)
+		if err := c.Exec(ctx, "postgres", sql); err != nil {
+			return err
+		}
+	}
+	if err := c.Exec(ctx, "postgres", "CHECKPOINT"); err != nil {
+		return err
+	}
+	size, _ := c.QueryRows(ctx, "postgres", "SELECT pg_size_pretty(sum(pg_database_size(oid))) FROM pg_database")
+	fmt.Printf("dataset: pgbench scale %d + %d small tables, %s, loaded in %v\n", scale, tables, size[0][0], time.Since(t0).Round(time.Second))
+	host, _ := os.Hostname()
+	fmt.Printf("machine: %s, %d CPUs, %s; %d runs per tool, alternating; medians\n\n", host, numCPU(), time.Now().UTC().Format("2006-01-02"), runs)
+	fmt.Printf("%-12s %10s %10s %7s | %10s %10s %7s | %9s %9s %7s | %10s %10s %7s\n", "mode", "wall ours", "theirs", "ratio", "cpu ours", "theirs", "ratio", "rss ours", "theirs", "ratio", "out ours", "theirs", "ratio")
+	conn := c.ConnString("postgres")
+	for _, m := range modes {
+		if only != "" && !contains(strings.Split(only, ","), m.name) {
+			continue
+		}
+		var ours, theirs []sample
+		for i := 0; i < runs; i++ {
+			s, err := measure(base, bin, append([]string{"-d", conn, "-N", "-c", "fast"}, m.ours...), m.file)
+			if err != nil {
+				return fmt.Errorf("%s (ours): %w", m.name, err)
+			}
+			ours = append(ours, s)
+			s, err = measure(base, filepath.Join(c.BinDir(), "pg_basebackup"), append([]string{"-d", conn, "-N", "-c", "fast"}, m.theirs...), m.file)
+			if err != nil {
+				return fmt.Errorf("%s (pg_basebackup): %w", m.name, err)
+			}
+			theirs = append(theirs, s)
+		}
+		o, t := median(ours), median(theirs)
+		fmt.Printf("%-12s %10s %10s %7.2f | %10s %10s %7.2f | %8dM %8dM %7.2f | %9.1fM %9.1fM %7.2f\n", m.name,
+			o.wall.Round(10*time.Millisecond), t.wall.Round(10*time.Millisecond), ratio(o.wall, t.wall),
+			o.cpu.Round(10*time.Millisecond), t.cpu.Round(10*time.Millisecond), ratio(o.cpu, t.cpu),
+			o.rss>>20, t.rss>>20, float64(o.rss)/float64(t.rss),
+			float64(o.bytes)/1e6, float64(t.bytes)/1e6, float64(o.bytes)/float64(max(t.bytes, 1)))
+	}
+	return nil
+}
+
+// measure runs one backup and returns its figures; output goes to a fresh
+// directory (file modes) or /dev/null.
+func measure(base, prog string, args []string, file bool) (sample, error) {
+	var dir string
+	if file {
+		d, err := os.MkdirTemp(base, "out-")
+		if err != nil {
+			return sample{}, err
+		}
+		defer os.RemoveAll(d)
+		dir = filepath.Join(d, "backup")
+		args = append(args, "-D", dir)
+	}
+	cmd := exec.Command(prog, args...)
+	devnull, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	defer devnull.Close()
+	counter := &countWriter{w: devnull}
+	cmd.Stdout = counter
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		return sample{}, fmt.Errorf("%v: %s", err, stderr.String())
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	s := sample{wall: wall, cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), rss: ru.Maxrss * 1024, bytes: counter.n}
+	if file {
+		filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+			if err == nil && fi.Mode().IsRegular() {
+				s.bytes += fi.Size()
+			}
+			return nil
+		})
+	}
+	return s, nil
+}
+
+type countWriter struct {
+	w *os.File
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return c.w.Write(p)
+}
+
+func median(s []sample) sample {
+	pick := func(get func(sample) int64) int64 {
+		v := make([]int64, len(s))
+		for i := range s {
+			v[i] = get(s[i])
+		}
+		sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
+		return v[len(v)/2]
+	}
+	return sample{
+		wall:  time.Duration(pick(func(x sample) int64 { return int64(x.wall) })),
+		cpu:   time.Duration(pick(func(x sample) int64 { return int64(x.cpu) })),
+		rss:   pick(func(x sample) int64 { return x.rss }),
+		bytes: pick(func(x sample) int64 { return x.bytes }),
+	}
+}
+
+func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func numCPU() int {
+	n, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(n), "processor\t:")
+}
