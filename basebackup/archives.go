@@ -95,10 +95,11 @@ type Archives struct {
 	walTar     *walArchive
 	serverDone bool // the server confirmed the end
 
-	started  time.Time
-	finished bool // Next returned io.EOF
-	closed   bool
-	err      error // sticky
+	started      time.Time
+	lastProgress time.Time
+	finished     bool // Next returned io.EOF
+	closed       bool
+	err          error // sticky
 }
 
 var zeroBlocks [1024]byte
@@ -293,6 +294,7 @@ func (a *Archives) Next() (*Archive, error) {
 	}
 	if a.serverDone {
 		a.finished = true
+		a.progress(true)
 		return nil, io.EOF
 	}
 	var next *Archive
@@ -316,11 +318,13 @@ func (a *Archives) Next() (*Archive, error) {
 		}
 		if next == nil {
 			a.finished = true
+			a.progress(true)
 			return nil, io.EOF
 		}
 	}
 	a.cur = next
 	a.log.Debug("archive started", "name", next.Name)
+	a.progress(true)
 	return next, nil
 }
 
@@ -372,6 +376,7 @@ func (a *Archives) nextChunk() ([]byte, error) {
 					continue
 				}
 				a.res.BytesReceived += int64(len(m.Data))
+				a.progress(false)
 				return m.Data, nil
 			}
 			data, err := a.typedCopyData(m.Data)
@@ -379,6 +384,7 @@ func (a *Archives) nextChunk() ([]byte, error) {
 				return nil, err
 			}
 			if len(data) > 0 {
+				a.progress(false)
 				return data, nil
 			}
 		case *pgproto3.CopyDone:

@@ -82,9 +82,12 @@ func TestBackupRestoreGNUTar(t *testing.T) {
 			}
 			work := pgtest.TempDir(t)
 			var hookLabel *label.BackupLabel
+			var reports []basebackup.Progress
 			opts := basebackup.Options{
-				Label:      "itest 'quoted' label",
-				Checkpoint: basebackup.CheckpointFast,
+				Label:        "itest 'quoted' label",
+				Checkpoint:   basebackup.CheckpointFast,
+				EstimateSize: true,
+				OnProgress:   func(p basebackup.Progress) { reports = append(reports, p) },
 				OnBackupLabel: func(raw []byte, l *label.BackupLabel) error {
 					hookLabel = l
 					return nil
@@ -92,6 +95,14 @@ func TestBackupRestoreGNUTar(t *testing.T) {
 			}
 			stream, res := backupToFile(t, ctx, src, opts, filepath.Join(work, "backup.tar"))
 
+			if n := len(reports); n < 2 || !reports[n-1].Done || reports[n-1].BytesDone < res.BytesReceived/2 || reports[n-1].BytesTotal < reports[n-1].BytesDone || reports[0].BytesTotal <= 0 {
+				t.Errorf("progress reports: %d, last %+v, first %+v", n, reports[len(reports)-1], reports[0])
+			}
+			for i := 1; i < len(reports); i++ {
+				if reports[i].BytesDone < reports[i-1].BytesDone {
+					t.Errorf("progress went backwards: %+v then %+v", reports[i-1], reports[i])
+				}
+			}
 			if hookLabel == nil || hookLabel.Label != opts.Label {
 				t.Errorf("OnBackupLabel got %+v, want label %q", hookLabel, opts.Label)
 			}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -100,6 +101,12 @@ type Options struct {
 	// as the stream's last member, so its size must be known). 0 means
 	// DefaultMaxManifestSize. A larger manifest fails the backup.
 	MaxManifestSize int64
+
+	// OnProgress, when set, is called from the goroutine that reads the
+	// stream at most once per ProgressInterval (default 1s), at every
+	// archive boundary and at the end. Set EstimateSize for a total.
+	OnProgress       func(Progress)
+	ProgressInterval time.Duration
 
 	// Logger receives server notices and progress milestones. nil: silent.
 	Logger *slog.Logger
@@ -352,6 +359,9 @@ func (o Options) Validate() error {
 	errs = append(errs, o.ServerCompression.validate()...)
 	if o.Tablespaces < TablespacesInline || o.Tablespaces > TablespacesRefuse {
 		bad("Options.Tablespaces: unknown value %d", o.Tablespaces)
+	}
+	if o.ProgressInterval < 0 {
+		bad("Options.ProgressInterval %v: must not be negative", o.ProgressInterval)
 	}
 	if o.MaxManifestSize < 0 {
 		bad("Options.MaxManifestSize %d: must not be negative", o.MaxManifestSize)

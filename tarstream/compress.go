@@ -8,6 +8,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/pgzip"
 	"github.com/pierrec/lz4/v4"
 )
 
@@ -18,7 +19,11 @@ type CompressionOptions struct {
 	// Level: 0 is the method's default; gzip 1–9, zstd 1–22 (mapped onto
 	// the encoder's speed levels), lz4 1–12 (1–2 fast mode, higher: HC).
 	Level int
-	// Workers: zstd only; 0 means one per CPU, 1 disables concurrency.
+	// Workers: compression goroutines; 0 means one per CPU, 1 none. All
+	// methods still produce ONE compressed stream whose end mark is only
+	// written by Close: gzip as one member (blocks deflated in parallel,
+	// klauspost/pgzip), lz4 as one frame of independent blocks, zstd as
+	// one frame (the encoder overlaps block encoding with input).
 	Workers int
 }
 
@@ -48,9 +53,7 @@ func (o CompressionOptions) Validate() error {
 	if o.Workers < 0 {
 		errs = append(errs, fmt.Errorf("tarstream: negative worker count %d", o.Workers))
 	}
-	if o.Workers != 0 && o.Method != Zstd {
-		errs = append(errs, fmt.Errorf("tarstream: compression method %s does not accept a worker count", o.Method))
-	}
+
 	return errors.Join(errs...)
 }
 
@@ -84,6 +87,16 @@ func NewCompressWriter(w io.Writer, o CompressionOptions) (CompressWriter, error
 		if level == 0 {
 			level = 6
 		}
+		if workers(o.Workers) > 1 {
+			zw, err := pgzip.NewWriterLevel(w, level)
+			if err != nil {
+				return nil, err
+			}
+			if err := zw.SetConcurrency(1<<20, 2*workers(o.Workers)); err != nil {
+				return nil, err
+			}
+			return &pgzipWriter{zw}, nil
+		}
 		zw, err := gzip.NewWriterLevel(w, level)
 		if err != nil {
 			return nil, err
@@ -94,18 +107,14 @@ func NewCompressWriter(w io.Writer, o CompressionOptions) (CompressWriter, error
 		if level == 0 {
 			level = 3
 		}
-		workers := o.Workers
-		if workers == 0 {
-			workers = runtime.GOMAXPROCS(0)
-		}
-		zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)), zstd.WithEncoderConcurrency(workers))
+		zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)), zstd.WithEncoderConcurrency(workers(o.Workers)))
 		if err != nil {
 			return nil, err
 		}
 		return &zstdWriter{zw: zw}, nil
 	case LZ4:
 		zw := lz4.NewWriter(w)
-		opts := []lz4.Option{lz4.BlockSizeOption(lz4.Block4Mb)}
+		opts := []lz4.Option{lz4.BlockSizeOption(lz4.Block1Mb), lz4.ConcurrencyOption(workers(o.Workers))}
 		if o.Level > 2 { // 3..12 -> lz4's Level1..Level9 (HC)
 			opts = append(opts, lz4.CompressionLevelOption(lz4.CompressionLevel(1<<(8+min(o.Level-2, 9)))))
 		}
@@ -124,6 +133,24 @@ type CompressWriter interface {
 	// Abort releases the encoder without writing the end of the
 	// compressed stream.
 	Abort()
+}
+
+func workers(n int) int {
+	if n == 0 {
+		return runtime.GOMAXPROCS(0)
+	}
+	return n
+}
+
+type pgzipWriter struct{ zw *pgzip.Writer }
+
+func (g *pgzipWriter) Write(p []byte) (int, error) { return g.zw.Write(p) }
+func (g *pgzipWriter) Close() error                { return g.zw.Close() }
+
+// Abort lets the block goroutines finish into a writer that drops them.
+func (g *pgzipWriter) Abort() {
+	g.zw.Reset(io.Discard)
+	g.zw.Close()
 }
 
 type gzipWriter struct{ zw *gzip.Writer }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -94,8 +95,13 @@ type Receiver struct {
 	cur      *os.File
 	curSeg   uint64
 	tli      uint32
-	received LSN // end of the WAL written so far
+	received LSN          // end of the WAL written so far
+	progress atomic.Int64 // bytes written, readable from other goroutines
 }
+
+// BytesReceived returns how many WAL bytes were written so far; safe to
+// call from any goroutine.
+func (r *Receiver) BytesReceived() int64 { return r.progress.Load() }
 
 type receiveResult struct {
 	files []SpooledFile
@@ -417,6 +423,7 @@ func (r *Receiver) write(lsn LSN, data []byte) error {
 		}
 		data = data[n:]
 		r.received += LSN(n)
+		r.progress.Add(int64(n))
 		r.files[len(r.files)-1].Size = max(r.files[len(r.files)-1].Size, int64(off+n))
 	}
 	return nil

@@ -35,6 +35,8 @@ type config struct {
 	noSync                   bool
 	noClean                  bool
 	verbose                  bool
+	progress                 bool
+	noEstimate               bool
 	help                     bool
 	tsMappings               multiFlag
 	tsMap                    map[string]string
@@ -82,7 +84,9 @@ General options:
   -l, --label=LABEL         set backup label
   -n, --no-clean            do not clean up after errors
   -N, --no-sync             do not wait for changes to be written safely to disk
+  -P, --progress            show progress information
   -v, --verbose             output verbose messages
+      --no-estimate-size    do not estimate backup size in server side
       --manifest-checksums=SHA{224,256,384,512}|CRC32C|NONE
                             use algorithm for manifest checksums
       --manifest-force-encode
@@ -158,6 +162,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	boolean(&c.noSync, "N", "no-sync")
 	boolean(&c.noClean, "n", "no-clean")
 	boolean(&c.verbose, "v", "verbose")
+	boolean(&c.progress, "P", "progress")
+	boolean(&c.noEstimate, "", "no-estimate-size")
 	boolean(&c.help, "?", "help")
 	if err := fs.Parse(splitGlued(args)); err != nil {
 		fmt.Fprintf(stderr, "pgstreambackup: error: %v\nTry \"pgstreambackup --help\" for more information.\n", err)
@@ -181,6 +187,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		c.format = "t"
 	default:
 		problems = append(problems, fmt.Sprintf("invalid output format %q, must be \"plain\" or \"tar\"", c.format))
+	}
+	if c.progress && c.noEstimate {
+		problems = append(problems, "--progress and --no-estimate-size are incompatible options")
 	}
 	if c.noManifest && c.manifestChecksums != "" {
 		problems = append(problems, "--no-manifest and --manifest-checksums are incompatible options")
@@ -217,7 +226,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 
 // options maps the flags onto basebackup.Options.
 func (c *config) options(logger *slog.Logger) (basebackup.Options, error) {
-	o := basebackup.Options{Label: c.label, Logger: logger}
+	o := basebackup.Options{Label: c.label, Logger: logger, EstimateSize: !c.noEstimate}
 	switch c.checkpoint {
 	case "fast":
 		o.Checkpoint = basebackup.CheckpointFast

@@ -19,8 +19,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -29,6 +31,13 @@ import (
 )
 
 func main() {
+	// PGSTREAMBACKUP_CPUPROFILE=file writes a pprof CPU profile (bench/).
+	if p := os.Getenv("PGSTREAMBACKUP_CPUPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			pprof.StartCPUProfile(f)
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -36,6 +45,7 @@ func main() {
 		if !errors.Is(err, errUsage) {
 			fmt.Fprintf(os.Stderr, "pgstreambackup: error: %v\n", err)
 		}
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
@@ -60,6 +70,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg.clientExt = opts.Compression.Method.Extension()
+	if cfg.progress {
+		opts.OnProgress = progressPrinter(stderr)
+	}
 	out, err := newOutput(cfg, stdout)
 	if err != nil {
 		return err
@@ -249,4 +262,41 @@ func writeFileAtomic(path string, data []byte, sync bool) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// progressPrinter prints pg_basebackup-style progress: on a terminal one
+// line rewritten in place, otherwise a line per report.
+func progressPrinter(w io.Writer) func(basebackup.Progress) {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	return func(p basebackup.Progress) {
+		total := p.BytesTotal
+		if total < p.BytesDone {
+			total = p.BytesDone
+		}
+		pct := 100
+		if total > 0 {
+			pct = int(p.BytesDone * 100 / total)
+		}
+		line := fmt.Sprintf("%d/%d kB (%d%%), %d/%d tablespaces", p.BytesDone/1024, total/1024, pct, p.ArchivesDone, p.Archives)
+		if p.WALBytes > 0 {
+			line += fmt.Sprintf(", WAL %d kB", p.WALBytes/1024)
+		}
+		if p.ETA > 0 {
+			line += fmt.Sprintf(", %.1f MB/s, ETA %v", p.Rate/1e6, p.ETA.Round(time.Second))
+		}
+		if tty {
+			end := "\r"
+			if p.Done {
+				end = "\n"
+			}
+			fmt.Fprintf(w, "%-78s%s", line, end)
+			return
+		}
+		fmt.Fprintln(w, line)
+	}
 }
