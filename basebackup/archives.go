@@ -104,6 +104,11 @@ type Archives struct {
 
 var zeroBlocks [1024]byte
 
+const (
+	maxWireMessage     = 16 << 20
+	defaultMaxBodySize = 0x3fffffff - 1 // pgproto3's default (PostgreSQL's MaxAllocSize - 1)
+)
+
 // StartArchives validates opts, checks the server's version, runs
 // IDENTIFY_SYSTEM and sends BASE_BACKUP on conn, then waits for the start
 // checkpoint: it returns once the server sent the start position and the
@@ -174,6 +179,10 @@ func StartArchives(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Arc
 		a.res.WALSegmentSize = a.walRecv.SegmentSize()
 	}
 
+	// No message of a backup comes near this size (data arrives in
+	// chunks of tens of kB): a hostile length cannot make us allocate
+	// more. Restored to pgproto3's default when the backup ends.
+	conn.Frontend().SetMaxBodyLen(maxWireMessage)
 	a.log.Debug("starting base backup", "server_version", version, "command", cmd)
 	conn.Frontend().Send(&pgproto3.Query{String: cmd})
 	if err := conn.Frontend().Flush(); err != nil {
@@ -602,6 +611,7 @@ func (a *Archives) finish() error {
 		return a.fail(protocolErrorf("unexpected %T at the end of the backup", msg))
 	}
 	a.serverDone = true
+	a.conn.Frontend().SetMaxBodyLen(defaultMaxBodySize)
 	a.res.Duration = time.Since(a.started)
 	a.log.Info("backup completed by the server", "end_lsn", a.res.EndLSN, "timeline", pos.Timeline)
 	return nil
@@ -721,6 +731,10 @@ func (a *Archives) recv(op string) (pgproto3.BackendMessage, error) {
 		}
 		msg, err := a.conn.ReceiveMessage(a.ctx)
 		if err != nil {
+			var tooBig *pgproto3.ExceededMaxBodyLenErr
+			if errors.As(err, &tooBig) {
+				return nil, a.fail(protocolErrorf("a %d-byte message while %s (limit %d)", tooBig.ActualBodyLen, op, tooBig.MaxExpectedBodyLen))
+			}
 			return nil, a.fail(a.connErr(op, err))
 		}
 		switch m := msg.(type) {
