@@ -68,6 +68,16 @@ func TestBackupTablespaceRestore(t *testing.T) {
 				if err := pgcluster.LoadSample(ctx, src, pgcluster.SampleOptions{Relations: 200, Tablespace: tsDir}); err != nil {
 					t.Fatal(err)
 				}
+				ts2Dir, err := src.MakeTablespaceDir("second ts")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := src.Exec(ctx, "postgres", fmt.Sprintf("CREATE TABLESPACE ts2 LOCATION '%s'", ts2Dir)); err != nil {
+					t.Fatal(err)
+				}
+				if err := src.Exec(ctx, "app2", "CREATE TABLE in_ts2 TABLESPACE ts2 AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 3000) g"); err != nil {
+					t.Fatal(err)
+				}
 				want, err := pgcluster.Snapshot(ctx, src)
 				if err != nil {
 					t.Fatal(err)
@@ -83,15 +93,24 @@ func TestBackupTablespaceRestore(t *testing.T) {
 				}
 				defer s.Close()
 				tss := s.Tablespaces()
-				if len(tss) != 1 || tss[0].Location != tsDir {
-					t.Fatalf("Tablespaces() = %+v, want one at %q", tss, tsDir)
+				var oid uint32
+				for _, ts := range tss {
+					if ts.Location == tsDir {
+						oid = ts.OID
+					}
 				}
-				oid := tss[0].OID
+				if len(tss) != 2 || oid == 0 {
+					t.Fatalf("Tablespaces() = %+v, want two, one at %q", tss, tsDir)
+				}
 				work := pgtest.TempDir(t)
 				newLoc := filepath.Join(work, "relocated ts é")
-				xopts := tarstream.ExtractOptions{TablespaceMapping: map[string]string{tsDir: newLoc}}
+				newLoc2 := filepath.Join(work, "relocated ts 2")
+				xopts := tarstream.ExtractOptions{TablespaceMapping: map[string]string{tsDir: newLoc, ts2Dir: newLoc2}}
 				if upFront {
-					xopts.Tablespaces = map[uint32]string{oid: tsDir}
+					xopts.Tablespaces = map[uint32]string{}
+					for _, ts := range tss {
+						xopts.Tablespaces[ts.OID] = ts.Location
+					}
 				}
 				// Capture the stream while extracting, to check its members.
 				tee, err := os.Create(filepath.Join(work, "stream.tar"))
@@ -110,7 +129,7 @@ func TestBackupTablespaceRestore(t *testing.T) {
 				if _, err := s.Result(); err != nil {
 					t.Fatal(err)
 				}
-				if !res.RewroteTablespaceMap || !res.RewroteManifest || len(res.Tablespaces) != 1 || res.Tablespaces[0].Location != newLoc {
+				if !res.RewroteTablespaceMap || !res.RewroteManifest || len(res.Tablespaces) != 2 {
 					t.Errorf("ExtractResult = %+v", res)
 				}
 				stream, err := os.ReadFile(filepath.Join(work, "stream.tar"))
@@ -129,6 +148,7 @@ func TestBackupTablespaceRestore(t *testing.T) {
 					verifyBackup(t, major, restore)
 				}
 				before := treeDigest(t, tsDir)
+				before2 := treeDigest(t, ts2Dir)
 				restored := pgtest.Open(t, major, restore)
 				got, err := pgcluster.Snapshot(ctx, restored)
 				if err != nil {
@@ -139,7 +159,10 @@ func TestBackupTablespaceRestore(t *testing.T) {
 				if err := restored.Exec(ctx, "app1", "INSERT INTO in_ts SELECT g, 'restored' FROM generate_series(1, 2000) g; CHECKPOINT"); err != nil {
 					t.Fatal(err)
 				}
-				if treeDigest(t, tsDir) != before {
+				if err := restored.Exec(ctx, "app2", "INSERT INTO in_ts2 SELECT g, 'r' FROM generate_series(1, 500) g; CHECKPOINT"); err != nil {
+					t.Fatal(err)
+				}
+				if treeDigest(t, tsDir) != before || treeDigest(t, ts2Dir) != before2 {
 					t.Error("the restored cluster changed the source's tablespace directory")
 				}
 				if treeDigest(t, newLoc) == newBefore {
