@@ -48,7 +48,7 @@ func runBackup(ctx context.Context, conn *pgconn.PgConn, opts basebackup.Options
 }
 
 // recordTranscript takes a backup of c through a recording proxy.
-func recordTranscript(t *testing.T, ctx context.Context, c *pgcluster.Cluster) *pgmock.Transcript {
+func recordTranscript(t testing.TB, ctx context.Context, c *pgcluster.Cluster) *pgmock.Transcript {
 	t.Helper()
 	p, err := pgmock.NewProxy(fmt.Sprintf("127.0.0.1:%d", c.Port()), -1, true)
 	if err != nil {
