@@ -100,6 +100,8 @@ func TestCompressionRestore(t *testing.T) {
 	}
 }
 
+// backupToFileRaw takes a backup of c with opts and writes the stream
+// (compressed or not) to path with WriteTo.
 func backupToFileRaw(t *testing.T, ctx context.Context, c *pgcluster.Cluster, opts basebackup.Options, path string) (*basebackup.Stream, *basebackup.Result) {
 	t.Helper()
 	conn, err := c.ConnectReplication(ctx)

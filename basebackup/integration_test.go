@@ -22,35 +22,12 @@ import (
 
 const pg15bin = "/usr/lib/postgresql/15/bin"
 
-// backupToFile takes a backup of c with opts and writes the stream to a
-// file, returning the file's bytes and the result.
+// backupToFile takes a backup of c with opts, writes the stream to path
+// and returns the file's bytes (checked to be a complete tar) and the
+// result.
 func backupToFile(t *testing.T, ctx context.Context, c *pgcluster.Cluster, opts basebackup.Options, path string) ([]byte, *basebackup.Result) {
 	t.Helper()
-	conn, err := c.ConnectReplication(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	s, err := basebackup.Backup(ctx, conn, opts)
-	if err != nil {
-		t.Fatalf("Backup: %v", err)
-	}
-	defer s.Close()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := io.Copy(f, s); err != nil {
-		t.Fatalf("copying the stream: %v", err)
-	}
-	res, err := s.Result()
-	if err != nil {
-		t.Fatalf("Result: %v", err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	_, res := backupToFileRaw(t, ctx, c, opts, path)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
