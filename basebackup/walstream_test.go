@@ -299,3 +299,29 @@ func TestWALFetchRecycledSuggestsStream(t *testing.T) {
 		})
 	}
 }
+
+// TestWALFetchUnderLoad: the same guarantee with WAL fetched by the
+// server while the writer runs.
+func TestWALFetchUnderLoad(t *testing.T) {
+	for _, major := range pgtest.Majors(t) {
+		t.Run(fmt.Sprintf("pg%d", major), func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			src := pgtest.Start(t, major, pgcluster.Options{})
+			w := startWriter(t, ctx, src)
+			time.Sleep(300 * time.Millisecond)
+			work := pgtest.TempDir(t)
+			before := w.committed.Load()
+			file := filepath.Join(work, "backup.tar")
+			backupToFile(t, ctx, src, basebackup.Options{Checkpoint: basebackup.CheckpointFast}, file)
+			w.halt(t)
+			restore := filepath.Join(work, "restore")
+			os.Mkdir(restore, 0o700)
+			if out, err := exec.Command("tar", "-xf", file, "-C", restore).CombinedOutput(); err != nil {
+				t.Fatalf("tar: %v\n%s", err, out)
+			}
+			checkRestored(t, ctx, pgtest.Open(t, major, restore), before)
+		})
+	}
+}
