@@ -19,6 +19,22 @@ type Proxy struct {
 	streams  []*bytes.Buffer
 	conns    []net.Conn
 	wg       sync.WaitGroup
+	stalled  bool
+	done     chan struct{}
+}
+
+// Stall stops forwarding the server's bytes, without closing anything:
+// the client sees a connection that went silent.
+func (p *Proxy) Stall() {
+	p.mu.Lock()
+	p.stalled = true
+	p.mu.Unlock()
+}
+
+func (p *Proxy) isStalled() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stalled
 }
 
 // NewProxy listens on a free loopback port and forwards to upstream
@@ -30,7 +46,7 @@ func NewProxy(upstream string, cutAfter int64, record bool) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{ln: ln, upstream: upstream, cutAfter: cutAfter, record: record}
+	p := &Proxy{ln: ln, upstream: upstream, cutAfter: cutAfter, record: record, done: make(chan struct{})}
 	p.wg.Add(1)
 	go p.serve()
 	return p, nil
@@ -58,6 +74,11 @@ func (p *Proxy) Streams() [][]byte {
 func (p *Proxy) Close() error {
 	err := p.ln.Close()
 	p.mu.Lock()
+	select {
+	case <-p.done:
+	default:
+		close(p.done)
+	}
 	for _, c := range p.conns {
 		c.Close()
 	}
@@ -107,6 +128,10 @@ func (p *Proxy) forward(dst, src net.Conn, rec *bytes.Buffer) {
 	var sent int64
 	for {
 		n, err := src.Read(buf)
+		if p.isStalled() {
+			<-p.done
+			return
+		}
 		if n > 0 {
 			b := buf[:n]
 			if p.cutAfter >= 0 && sent+int64(n) > p.cutAfter {
