@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -94,6 +95,9 @@ type Archives struct {
 	walRecv    *wal.Receiver // WALStream
 	walTar     *walArchive
 	serverDone bool // the server confirmed the end
+
+	finishing    bool // reading the final messages
+	checksumErr  *pgconn.PgError
 
 	started      time.Time
 	lastProgress time.Time
@@ -592,7 +596,13 @@ func (a *Archives) finish() error {
 	}
 	a.res.EndLSN = pglogrepl.LSN(pos.LSN)
 	a.res.EndTimeline = pos.Timeline
+	a.finishing = true
 	msg, err := a.recv("waiting for the end of the backup")
+	if err == errChecksumAccepted {
+		// ErrorResponse XX001 came instead of CommandComplete, and was
+		// followed by ReadyForQuery: the backup is complete.
+		return a.done()
+	}
 	if err != nil {
 		return err
 	}
@@ -610,10 +620,18 @@ func (a *Archives) finish() error {
 	if _, ok := msg.(*pgproto3.ReadyForQuery); !ok {
 		return a.fail(protocolErrorf("unexpected %T at the end of the backup", msg))
 	}
+	return a.done()
+}
+
+// done records the server's confirmation of the end of the backup.
+func (a *Archives) done() error {
 	a.serverDone = true
 	a.conn.Frontend().SetMaxBodyLen(defaultMaxBodySize)
 	a.res.Duration = time.Since(a.started)
-	a.log.Info("backup completed by the server", "end_lsn", a.res.EndLSN, "timeline", pos.Timeline)
+	if a.checksumErr != nil {
+		a.log.Warn("the server reported page checksum failures; the backup is complete but the source has corrupt pages", "files", len(a.res.ChecksumFailures), "error", a.checksumErr.Message)
+	}
+	a.log.Info("backup completed by the server", "end_lsn", a.res.EndLSN, "timeline", a.res.EndTimeline)
 	return nil
 }
 
@@ -767,6 +785,10 @@ func (a *Archives) serverError(op string, m *pgproto3.ErrorResponse) error {
 		}
 	}
 	if pgErr.Code == "XX001" {
+		if a.finishing && a.opts.ChecksumFailures == ChecksumFailuresReport {
+			a.checksumErr = pgErr // the backup itself is complete
+			return errChecksumAccepted
+		}
 		return a.fail(fmt.Errorf("%w: %w", ErrChecksumFailure, pgErr))
 	}
 	if a.opts.WAL == WALFetch && (strings.Contains(pgErr.Message, "has already been removed") || strings.Contains(pgErr.Message, "could not find WAL file")) {
@@ -775,8 +797,42 @@ func (a *Archives) serverError(op string, m *pgproto3.ErrorResponse) error {
 	return a.fail(fmt.Errorf("basebackup: server error while %s: %w", op, pgErr))
 }
 
+var (
+	errChecksumAccepted = errors.New("basebackup: checksum failures accepted")
+	reChecksumBlock     = regexp.MustCompile(`^checksum verification failed in file "(.*)", block \d+`)
+	reChecksumTotal     = regexp.MustCompile(`^file "(.*)" has a total of (\d+) checksum verification failures`)
+)
+
+// checksumNotice records a page checksum failure WARNING.
+func (a *Archives) checksumNotice(msg string) {
+	var file string
+	count := 1
+	if m := reChecksumBlock.FindStringSubmatch(msg); m != nil {
+		file = m[1]
+	} else if m := reChecksumTotal.FindStringSubmatch(msg); m != nil {
+		file = m[1]
+		count, _ = strconv.Atoi(m[2])
+	} else {
+		return
+	}
+	for i := range a.res.ChecksumFailures {
+		if f := &a.res.ChecksumFailures[i]; f.File == file {
+			if reChecksumTotal.MatchString(msg) {
+				f.Count = count // the server's total for the file
+			} else {
+				f.Count++
+			}
+			return
+		}
+	}
+	a.res.ChecksumFailures = append(a.res.ChecksumFailures, ChecksumFailure{File: file, Count: count})
+}
+
 func (a *Archives) notice(m *pgproto3.NoticeResponse) {
 	n := (*pgconn.Notice)(pgconn.ErrorResponseToPgError((*pgproto3.ErrorResponse)(m)))
+	if n.Severity == "WARNING" {
+		a.checksumNotice(n.Message)
+	}
 	level := slog.LevelInfo
 	if n.Severity == "WARNING" {
 		level = slog.LevelWarn

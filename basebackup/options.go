@@ -97,6 +97,13 @@ type Options struct {
 	// (on by default when the cluster has data checksums).
 	VerifyChecksums Verify
 
+	// ChecksumFailures decides what page checksum failures reported by the
+	// server do: fail the backup (default; Read returns an error matching
+	// ErrChecksumFailure), or only be reported in Result.ChecksumFailures
+	// and the logger (the data is complete, but the source has corrupt
+	// pages).
+	ChecksumFailures ChecksumFailureMode
+
 	// MaxManifestSize bounds the manifest held in memory (it is appended
 	// as the stream's last member, so its size must be known). 0 means
 	// DefaultMaxManifestSize. A larger manifest fails the backup.
@@ -216,6 +223,14 @@ func (c ServerCompression) validate() []error {
 	}
 	return errs
 }
+
+// ChecksumFailureMode selects what page checksum failures do.
+type ChecksumFailureMode int
+
+const (
+	ChecksumFailuresFail   ChecksumFailureMode = iota // fail the backup (default)
+	ChecksumFailuresReport                            // complete the backup, report the failures
+)
 
 // TablespaceMode selects how user tablespaces are handled.
 type TablespaceMode int
@@ -357,6 +372,9 @@ func (o Options) Validate() error {
 		bad("Options.Compression: %w", err)
 	}
 	errs = append(errs, o.ServerCompression.validate()...)
+	if o.ChecksumFailures < ChecksumFailuresFail || o.ChecksumFailures > ChecksumFailuresReport {
+		bad("Options.ChecksumFailures: unknown value %d", o.ChecksumFailures)
+	}
 	if o.Tablespaces < TablespacesInline || o.Tablespaces > TablespacesRefuse {
 		bad("Options.Tablespaces: unknown value %d", o.Tablespaces)
 	}

@@ -35,6 +35,11 @@ type Result struct {
 	WALFiles       []string
 	WALSegmentSize uint64
 
+	// ChecksumFailures lists the files in which the server reported page
+	// checksum failures (with ChecksumFailuresReport; otherwise the
+	// backup failed).
+	ChecksumFailures []ChecksumFailure
+
 	BytesReceived  int64 // archive bytes received from the server, manifest excluded
 	BytesWritten   int64 // bytes of the output stream, compressed if asked (Backup only)
 	TarBytes       int64 // bytes of the tar stream before client compression (Backup only)
@@ -42,4 +47,11 @@ type Result struct {
 	Duration       time.Duration
 
 	manifestLen int64
+}
+
+// ChecksumFailure is a file with page checksum failures, as the server
+// reported them during the backup.
+type ChecksumFailure struct {
+	File  string // as the server names it, e.g. "./base/5/16384"
+	Count int
 }
