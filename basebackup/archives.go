@@ -96,8 +96,8 @@ type Archives struct {
 	walTar     *walArchive
 	serverDone bool // the server confirmed the end
 
-	finishing    bool // reading the final messages
-	checksumErr  *pgconn.PgError
+	finishing   bool // reading the final messages
+	checksumErr *pgconn.PgError
 
 	started      time.Time
 	lastProgress time.Time
