@@ -97,6 +97,13 @@ type Options struct {
 	// (on by default when the cluster has data checksums).
 	VerifyChecksums Verify
 
+	// RecoveryConfig, when set, makes the backup start as a standby, like
+	// pg_basebackup -R: its text is appended to postgresql.auto.conf (the
+	// member is rewritten as it passes) and an empty standby.signal is
+	// added. Backup only; for an extracted directory see
+	// WriteRecoveryConfig.
+	RecoveryConfig *RecoveryConfig
+
 	// ChecksumFailures decides what page checksum failures reported by the
 	// server do: fail the backup (default; Read returns an error matching
 	// ErrChecksumFailure), or only be reported in Result.ChecksumFailures
@@ -372,6 +379,11 @@ func (o Options) Validate() error {
 		bad("Options.Compression: %w", err)
 	}
 	errs = append(errs, o.ServerCompression.validate()...)
+	if o.RecoveryConfig != nil {
+		if _, err := o.RecoveryConfig.Text(); err != nil {
+			bad("Options.RecoveryConfig: %w", err)
+		}
+	}
 	if o.ChecksumFailures < ChecksumFailuresFail || o.ChecksumFailures > ChecksumFailuresReport {
 		bad("Options.ChecksumFailures: unknown value %d", o.ChecksumFailures)
 	}

@@ -3,7 +3,6 @@ package basebackup_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,23 +30,13 @@ func cloneStandby(t *testing.T, ctx context.Context, major int, primary *pgclust
 		t.Fatal(err)
 	}
 	defer walConn.Close(context.Background())
-	s, err := basebackup.Backup(ctx, conn, basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALStream, WALConn: walConn})
+	rc := basebackup.RecoveryConfig{PrimaryConnInfo: map[string]string{"host": "127.0.0.1", "port": strconv.Itoa(primary.Port()), "user": "postgres", "application_name": `clone 'one' \ two`}}
+	res, err := basebackup.Clone(ctx, conn, walConn, dir, basebackup.Options{Checkpoint: basebackup.CheckpointFast}, rc, tarstream.ExtractOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	if _, err := tarstream.Extract(ctx, s, dir, tarstream.ExtractOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(io.Discard, s); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Result(); err != nil {
-		t.Fatal(err)
-	}
-	rc := basebackup.RecoveryConfig{PrimaryConnInfo: map[string]string{"host": "127.0.0.1", "port": strconv.Itoa(primary.Port()), "user": "postgres", "application_name": "clone 'one'"}}
-	if err := basebackup.WriteRecoveryConfig(dir, rc); err != nil {
-		t.Fatal(err)
+	if len(res.WALFiles) == 0 {
+		t.Error("Clone streamed no WAL")
 	}
 	return pgtest.Open(t, major, dir)
 }
@@ -138,6 +127,44 @@ func TestStandbyCloneAndBackup(t *testing.T) {
 				waitFor(t, ctx, r, "SELECT count(*)::text FROM t", "2000")
 				r.Stop()
 			}
+		})
+	}
+}
+
+// TestRecoveryConfigInStream: with Options.RecoveryConfig the stream
+// itself carries the standby configuration: extracted with GNU tar, the
+// copy starts as a standby and follows the primary.
+func TestRecoveryConfigInStream(t *testing.T) {
+	for _, major := range pgtest.Majors(t) {
+		t.Run(fmt.Sprintf("pg%d", major), func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			primary := pgtest.Start(t, major, pgcluster.Options{})
+			if err := primary.Exec(ctx, "postgres", "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 10)"); err != nil {
+				t.Fatal(err)
+			}
+			work := pgtest.TempDir(t)
+			file := filepath.Join(work, "clone.tar.gz")
+			rc := &basebackup.RecoveryConfig{PrimaryConnInfo: map[string]string{"host": "127.0.0.1", "port": strconv.Itoa(primary.Port()), "user": "postgres"}}
+			backupToFileRaw(t, ctx, primary, basebackup.Options{Checkpoint: basebackup.CheckpointFast, RecoveryConfig: rc, Compression: tarstream.CompressionOptions{Method: tarstream.Gzip}}, file)
+			dir := filepath.Join(work, "standby")
+			os.Mkdir(dir, 0o700)
+			if out, err := exec.Command("tar", "-xzf", file, "-C", dir).CombinedOutput(); err != nil {
+				t.Fatalf("tar: %v\n%s", err, out)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "standby.signal")); err != nil {
+				t.Fatal(err)
+			}
+			if major <= 16 {
+				verifyBackup(t, major, dir) // postgresql.auto.conf and standby.signal are ignored by design
+			}
+			standby := pgtest.Open(t, major, dir)
+			waitFor(t, ctx, standby, "SELECT pg_is_in_recovery()::text", "true")
+			if err := primary.Exec(ctx, "postgres", "INSERT INTO t SELECT generate_series(11, 20)"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, ctx, standby, "SELECT count(*)::text FROM t", "20")
 		})
 	}
 }

@@ -47,6 +47,13 @@ type Stream struct {
 	mapRaw   []byte
 	manifest []byte
 
+	// RecoveryConfig: postgresql.auto.conf is held back, then emitted
+	// with the recovery settings appended.
+	autoConf     []byte
+	autoConfHdr  *tar.Header
+	rewriting    bool
+	autoConfSeen bool
+
 	// Server-compressed archives are decompressed to be merged.
 	dec  io.ReadCloser
 	dbuf []byte
@@ -373,6 +380,16 @@ func (s *Stream) walkTar() {
 		chunk := s.src[:n]
 		s.src = s.src[n:]
 		s.left -= n
+		if s.rewriting {
+			d := min(n, s.dataLeft)
+			s.autoConf = append(s.autoConf, chunk[:d]...)
+			s.dataLeft -= d
+			if s.left == 0 {
+				s.rewriting = false
+				s.emitAutoConf(s.autoConfHdr)
+			}
+			return
+		}
 		if s.dataLeft > 0 {
 			d := min(n, s.dataLeft)
 			s.dataLeft -= d
@@ -413,6 +430,26 @@ func (s *Stream) walkTar() {
 	s.left = tarfmt.PaddedSize(h.Size)
 	s.dataLeft = h.Size
 	s.capture = nil
+	if s.opts.RecoveryConfig != nil && s.cur.Kind == ArchiveBase && h.Name == "postgresql.auto.conf" && h.Typeflag != tarfmt.TypeDir {
+		if h.Size > maxSmallFile || s.autoConfSeen {
+			s.fail(protocolErrorf("archive %s: unexpected postgresql.auto.conf of %d bytes", s.cur.Name, h.Size))
+			s.a.fail(s.err)
+			return
+		}
+		th, err := tar.NewReader(bytes.NewReader(s.hdr[:])).Next()
+		if err != nil {
+			s.fail(protocolErrorf("archive %s: %v", s.cur.Name, err))
+			s.a.fail(s.err)
+			return
+		}
+		s.autoConfSeen, s.autoConfHdr = true, th
+		if h.Size == 0 {
+			s.emitAutoConf(th)
+			return
+		}
+		s.rewriting = true
+		return
+	}
 	if s.cur.Kind == ArchiveBase {
 		switch h.Name {
 		case "backup_label":
@@ -466,6 +503,43 @@ func (s *Stream) captured() {
 	}
 }
 
+// emitAutoConf emits postgresql.auto.conf (hdr from the archive, or nil
+// when the archive had none) with the recovery settings appended.
+func (s *Stream) emitAutoConf(hdr *tar.Header) {
+	text, _ := s.opts.RecoveryConfig.Text() // validated with the options
+	content := append(s.autoConf, "\n# recovery configuration written by pgstreambackup\n"+text...)
+	if hdr == nil {
+		hdr = &tar.Header{Name: "postgresql.auto.conf", Mode: 0600}
+	}
+	hdr.Size, hdr.Typeflag, hdr.Format = int64(len(content)), tar.TypeReg, tar.FormatUnknown
+	s.emitMember(hdr, content)
+}
+
+// emitMember encodes a whole small member (header, content, padding).
+func (s *Stream) emitMember(h *tar.Header, content []byte) {
+	if h.Uname == "" {
+		h.Uname, h.Gname = "postgres", "postgres"
+	}
+	if h.ModTime.IsZero() {
+		h.ModTime = time.Now().Truncate(time.Second)
+	}
+	s.hdrOut.Reset()
+	tw := tar.NewWriter(&s.hdrOut)
+	err := tw.WriteHeader(h)
+	if err == nil {
+		_, err = tw.Write(content)
+	}
+	if err == nil {
+		err = tw.Flush() // pads the member; no trailer
+	}
+	if err != nil {
+		s.fail(fmt.Errorf("basebackup: encoding %s: %w", h.Name, err))
+		s.a.Close()
+		return
+	}
+	s.out = s.hdrOut.Bytes()
+}
+
 // emitHeader encodes h (plus PAX records if the name needs them) into s.out.
 func (s *Stream) emitHeader(h *tar.Header) {
 	if h.Uname == "" {
@@ -515,6 +589,17 @@ func (s *Stream) finish() {
 		return
 	}
 	var tail bytes.Buffer
+	if s.opts.RecoveryConfig != nil {
+		tw := tar.NewWriter(&tail)
+		now := time.Now().Truncate(time.Second)
+		if !s.autoConfSeen {
+			text, _ := s.opts.RecoveryConfig.Text()
+			tw.WriteHeader(&tar.Header{Name: "postgresql.auto.conf", Typeflag: tar.TypeReg, Mode: 0600, Size: int64(len(text)), ModTime: now, Uname: "postgres", Gname: "postgres"})
+			tw.Write([]byte(text))
+		}
+		tw.WriteHeader(&tar.Header{Name: "standby.signal", Typeflag: tar.TypeReg, Mode: 0600, ModTime: now, Uname: "postgres", Gname: "postgres"})
+		tw.Flush()
+	}
 	if s.opts.Manifest != ManifestOff {
 		if s.manifest == nil {
 			s.fail(protocolErrorf("the server sent no backup manifest"))
