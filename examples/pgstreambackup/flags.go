@@ -36,6 +36,7 @@ type config struct {
 	noClean                  bool
 	verbose                  bool
 	progress                 bool
+	writeRecoveryConf        bool
 	noEstimate               bool
 	help                     bool
 	tsMappings               multiFlag
@@ -84,6 +85,8 @@ General options:
   -l, --label=LABEL         set backup label
   -n, --no-clean            do not clean up after errors
   -N, --no-sync             do not wait for changes to be written safely to disk
+  -R, --write-recovery-conf
+                            write configuration for replication
   -P, --progress            show progress information
   -v, --verbose             output verbose messages
       --no-estimate-size    do not estimate backup size in server side
@@ -163,6 +166,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	boolean(&c.noClean, "n", "no-clean")
 	boolean(&c.verbose, "v", "verbose")
 	boolean(&c.progress, "P", "progress")
+	boolean(&c.writeRecoveryConf, "R", "write-recovery-conf")
 	boolean(&c.noEstimate, "", "no-estimate-size")
 	boolean(&c.help, "?", "help")
 	if err := fs.Parse(splitGlued(args)); err != nil {

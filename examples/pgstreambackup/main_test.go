@@ -111,6 +111,9 @@ func TestCLI(t *testing.T) {
 	if err := run(ctx, []string{"-d", conn, "-D", plain, "-Fp", "-c", "fast", "-T", tsDir + "=" + newTs, "-v"}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
+	if b, err := os.ReadFile(filepath.Join(plain, "postgresql.auto.conf")); err == nil && strings.Contains(string(b), "primary_conninfo") {
+		t.Error("-R was not given, yet primary_conninfo was written")
+	}
 	restored := pgtest.Open(t, major, plain)
 	rows, err := restored.QueryRows(ctx, "app1", "SELECT count(*) FROM in_ts")
 	if err != nil || rows[0][0] != "5000" {
@@ -155,6 +158,19 @@ echo "%[5]s %[4]s" > %[2]s/tablespace_map`, lay, ld, oidTar, lts, oid)
 	rows, err = lr.QueryRows(ctx, "app1", "SELECT count(*), pg_tablespace_location((SELECT oid FROM pg_tablespace WHERE spcname = 'ts1')) FROM in_ts")
 	if err != nil || rows[0][0] != "5000" || rows[0][1] != lts {
 		t.Errorf("layout restore: %v %v", rows, err)
+	}
+
+	// -R: the copy starts as a standby of the source.
+	rDir := filepath.Join(work, "replica")
+	if err := run(ctx, []string{"-d", conn, "-D", rDir, "-Fp", "-R", "-c", "fast", "-T", tsDir + "=" + filepath.Join(work, "replica ts")}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(rDir, "standby.signal")); err != nil {
+		t.Fatal(err)
+	}
+	replica := pgtest.Open(t, major, rDir)
+	if rows, err := replica.QueryRows(ctx, "postgres", "SELECT pg_is_in_recovery()"); err != nil || rows[0][0] != "t" {
+		t.Errorf("-R copy in recovery: %v %v", rows, err)
 	}
 
 	// A failed run leaves nothing that looks complete.
