@@ -47,6 +47,18 @@
 // tablespace_map and the manifest (bounded by Options.MaxManifestSize) are
 // kept in memory.
 //
+// # Slow consumers and wal_sender_timeout
+//
+// A caller may read slowly (slow storage, an upload that blocks): while
+// nothing is read, the server simply waits on the backup connection's full
+// socket buffer; wal_sender_timeout does not end a running BASE_BACKUP
+// (tested with pauses three times the timeout). With [WALStream] the WAL
+// receiver runs in its own goroutine, drains its connection into the spool
+// directory and sends status updates on time, so the streaming connection
+// never times out either, however slowly the caller reads. Keep the spool
+// directory on a disk with room for the WAL the server writes during the
+// backup.
+//
 // # Server versions
 //
 // PostgreSQL 13 to 18, both protocol generations: 13–14 (legacy keywords,

@@ -446,3 +446,51 @@ func TestNoCredentialsInErrors(t *testing.T) {
 		t.Errorf("error shows the password: %v", err)
 	}
 }
+
+// TestSlowConsumer: a reader that stalls longer than wal_sender_timeout
+// (twice, 3 s against 1 s) does not break a WAL-streaming backup: the
+// server waits on the backup connection's full socket, and the WAL
+// receiver keeps answering on its own connection.
+func TestSlowConsumer(t *testing.T) {
+	major := pgtest.Majors(t)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c := pgtest.Start(t, major, pgcluster.Options{Settings: map[string]string{"wal_sender_timeout": "1s"}})
+	w := startWriter(t, ctx, c)
+	defer w.halt(t)
+	conn, err := c.ConnectReplication(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	walConn, err := c.ConnectReplication(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer walConn.Close(ctx)
+	s, err := basebackup.Backup(ctx, conn, basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALStream, WALConn: walConn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var out []byte
+	buf := make([]byte, 256<<10)
+	pauses := 0
+	for {
+		n, err := s.Read(buf)
+		out = append(out, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d pauses: %v", pauses, err)
+		}
+		if (pauses == 0 && len(out) > 1<<20) || (pauses == 1 && len(out) > 20<<20) {
+			time.Sleep(3 * time.Second)
+			pauses++
+		}
+	}
+	if pauses != 2 || !tarComplete(out) {
+		t.Fatalf("pauses %d, complete %v", pauses, tarComplete(out))
+	}
+}
