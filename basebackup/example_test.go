@@ -121,3 +121,64 @@ func Example_restore() {
 		log.Fatal(err)
 	}
 }
+
+// BlobWriter stands for any object store client's upload writer (an S3
+// multipart upload, a GCS object writer...): Close commits the object,
+// Abort discards it.
+type BlobWriter interface {
+	io.Writer
+	Close() error
+	Abort() error
+}
+
+// A backup streamed to an object store: committed only when the stream
+// ended in io.EOF, aborted otherwise.
+func ExampleBackup_objectStore() {
+	ctx := context.Background()
+	var upload BlobWriter // e.g. bucket.NewWriter(ctx, "backups/2026-11-24.tar.zst")
+	conn, err := pgconn.Connect(ctx, "host=db.example.com user=replicator replication=true")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	s, err := basebackup.Backup(ctx, conn, basebackup.Options{Compression: tarstream.CompressionOptions{Method: tarstream.Zstd}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.WriteTo(upload); err != nil {
+		upload.Abort() // a failed backup must not become an object
+		log.Fatal(err)
+	}
+	if err := upload.Close(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// Clone a replica: backup, extraction and standby configuration in one
+// call; then start PostgreSQL on the directory.
+func ExampleClone() {
+	ctx := context.Background()
+	const dsn = "host=db.example.com user=replicator replication=true"
+	conn, err := pgconn.Connect(ctx, dsn)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	walConn, err := pgconn.Connect(ctx, dsn)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer walConn.Close(ctx)
+	rc := basebackup.RecoveryConfig{
+		PrimaryConnInfo: map[string]string{"host": "db.example.com", "user": "replicator", "passfile": "/var/lib/postgresql/.pgpass"},
+		PrimarySlotName: "replica1",
+	}
+	res, err := basebackup.Clone(ctx, conn, walConn, "/var/lib/postgresql/18/replica1",
+		basebackup.Options{Checkpoint: basebackup.CheckpointFast, WALSlot: "replica1", WALCreateSlot: true}, rc,
+		tarstream.ExtractOptions{Fsync: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("replica ready from %s", res.EndLSN)
+}

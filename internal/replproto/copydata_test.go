@@ -71,3 +71,17 @@ func FuzzParseCopyData(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseRows(f *testing.F) {
+	f.Add([]byte("0/2000028"), []byte("1"), []byte("16384"), []byte("/srv/ts"), []byte("6682"))
+	f.Fuzz(func(t *testing.T, a, b, c, d, e []byte) {
+		if p, err := ParsePosition([][]byte{a, b}); err == nil && p.Timeline == 0 {
+			t.Fatal("timeline 0 accepted")
+		}
+		for _, row := range [][][]byte{{c, d, e}, {nil, nil, e}, {c, nil, e}} {
+			if r, err := ParseTablespaceRow(row); err == nil && r.OID != 0 && r.Location == "" {
+				t.Fatal("tablespace without a location accepted")
+			}
+		}
+	})
+}
