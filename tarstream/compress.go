@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -81,6 +82,19 @@ func NewCompressWriter(w io.Writer, o CompressionOptions) (CompressWriter, error
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	if o.Method == None {
+		return nopWriter{w}, nil
+	}
+	g := &gate{w: w}
+	enc, err := newEncoder(g, o)
+	if err != nil {
+		return nil, err
+	}
+	return &compressWriter{enc: enc, gate: g}, nil
+}
+
+// newEncoder returns the method's encoder writing into w.
+func newEncoder(w io.Writer, o CompressionOptions) (io.WriteCloser, error) {
 	switch o.Method {
 	case Gzip:
 		level := o.Level
@@ -95,23 +109,15 @@ func NewCompressWriter(w io.Writer, o CompressionOptions) (CompressWriter, error
 			if err := zw.SetConcurrency(1<<20, 2*workers(o.Workers)); err != nil {
 				return nil, err
 			}
-			return &pgzipWriter{zw}, nil
+			return zw, nil
 		}
-		zw, err := gzip.NewWriterLevel(w, level)
-		if err != nil {
-			return nil, err
-		}
-		return &gzipWriter{zw}, nil
+		return gzip.NewWriterLevel(w, level)
 	case Zstd:
 		level := o.Level
 		if level == 0 {
 			level = 3
 		}
-		zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)), zstd.WithEncoderConcurrency(workers(o.Workers)))
-		if err != nil {
-			return nil, err
-		}
-		return &zstdWriter{zw: zw}, nil
+		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)), zstd.WithEncoderConcurrency(workers(o.Workers)))
 	case LZ4:
 		zw := lz4.NewWriter(w)
 		opts := []lz4.Option{lz4.BlockSizeOption(lz4.Block1Mb), lz4.ConcurrencyOption(workers(o.Workers))}
@@ -121,9 +127,9 @@ func NewCompressWriter(w io.Writer, o CompressionOptions) (CompressWriter, error
 		if err := zw.Apply(opts...); err != nil {
 			return nil, err
 		}
-		return &lz4Writer{zw}, nil
+		return zw, nil
 	}
-	return nopWriter{w}, nil
+	return nil, fmt.Errorf("tarstream: unknown compression method %d", o.Method)
 }
 
 // CompressWriter is a compressing writer that can be finished (Close) or
@@ -142,46 +148,56 @@ func workers(n int) int {
 	return n
 }
 
-type pgzipWriter struct{ zw *pgzip.Writer }
-
-func (g *pgzipWriter) Write(p []byte) (int, error) { return g.zw.Write(p) }
-func (g *pgzipWriter) Close() error                { return g.zw.Close() }
-
-// Abort lets the block goroutines finish into a writer that drops them.
-func (g *pgzipWriter) Abort() {
-	g.zw.Reset(io.Discard)
-	g.zw.Close()
+// gate passes writes through until it is shut; then it drops them. The
+// encoders (some with goroutines of their own) write through it, so Abort
+// can let them finish without anything reaching the destination.
+type gate struct {
+	mu   sync.Mutex
+	w    io.Writer
+	shut bool
 }
 
-type gzipWriter struct{ zw *gzip.Writer }
-
-func (g *gzipWriter) Write(p []byte) (int, error) { return g.zw.Write(p) }
-func (g *gzipWriter) Close() error                { return g.zw.Close() }
-func (g *gzipWriter) Abort()                      {}
-
-type zstdWriter struct {
-	zw     *zstd.Encoder
-	closed bool
-}
-
-func (z *zstdWriter) Write(p []byte) (int, error) { return z.zw.Write(p) }
-func (z *zstdWriter) Close() error                { z.closed = true; return z.zw.Close() }
-
-// Abort stops the encoder's goroutines; zstd offers no way to stop them
-// without Close, so its output goes to a writer that drops it.
-func (z *zstdWriter) Abort() {
-	if !z.closed {
-		z.closed = true
-		z.zw.Reset(io.Discard)
-		z.zw.Close()
+func (g *gate) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.shut {
+		return len(p), nil
 	}
+	return g.w.Write(p)
 }
 
-type lz4Writer struct{ zw *lz4.Writer }
+func (g *gate) close() {
+	g.mu.Lock()
+	g.shut = true
+	g.mu.Unlock()
+}
 
-func (l *lz4Writer) Write(p []byte) (int, error) { return l.zw.Write(p) }
-func (l *lz4Writer) Close() error                { return l.zw.Close() }
-func (l *lz4Writer) Abort()                      {}
+type compressWriter struct {
+	enc  io.WriteCloser
+	gate *gate
+	done bool
+}
+
+func (c *compressWriter) Write(p []byte) (int, error) { return c.enc.Write(p) }
+
+func (c *compressWriter) Close() error {
+	if c.done {
+		return nil
+	}
+	c.done = true
+	return c.enc.Close()
+}
+
+// Abort shuts the gate, then closes the encoder so its goroutines end;
+// its last blocks and end mark never reach the destination.
+func (c *compressWriter) Abort() {
+	if c.done {
+		return
+	}
+	c.done = true
+	c.gate.close()
+	c.enc.Close() // the stream is abandoned: the error does not matter
+}
 
 type nopWriter struct{ w io.Writer }
 

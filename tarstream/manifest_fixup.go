@@ -3,15 +3,13 @@ package tarstream
 import (
 	"bytes"
 	"crypto/sha256"
-	"crypto/sha512"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
-	"hash/crc32"
 	"regexp"
 	"strconv"
+
+	"github.com/pgstreambackup/pgstreambackup/internal/checksum"
 )
 
 // The manifest is edited line by line in the exact format the server
@@ -92,25 +90,11 @@ func resealManifest(m []byte) ([]byte, error) {
 	return out, nil
 }
 
-// fileChecksum computes a manifest file checksum as PostgreSQL writes it;
-// CRC32C is the little-endian byte dump of the CRC (x86/ARM servers).
+// fileChecksum computes a manifest file checksum as PostgreSQL writes it.
 func fileChecksum(algorithm string, b []byte) (string, error) {
-	var h hash.Hash
-	switch algorithm {
-	case "CRC32C":
-		var out [4]byte
-		binary.LittleEndian.PutUint32(out[:], crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
-		return hex.EncodeToString(out[:]), nil
-	case "SHA224":
-		h = sha256.New224()
-	case "SHA256":
-		h = sha256.New()
-	case "SHA384":
-		h = sha512.New384()
-	case "SHA512":
-		h = sha512.New()
-	default:
-		return "", fmt.Errorf("tarstream: unknown manifest checksum algorithm %q", algorithm)
+	h, err := checksum.New(algorithm)
+	if err != nil {
+		return "", fmt.Errorf("tarstream: %w", err)
 	}
 	h.Write(b)
 	return hex.EncodeToString(h.Sum(nil)), nil
