@@ -23,6 +23,9 @@ var (
 	// ErrManifestTooLarge is returned when the manifest exceeds
 	// Options.MaxManifestSize.
 	ErrManifestTooLarge = errors.New("basebackup: backup manifest too large")
+	// ErrManifestMismatch is returned, with Options.VerifyManifest, when
+	// what passed through the stream differs from the server's manifest.
+	ErrManifestMismatch = errors.New("basebackup: the stream does not match the backup manifest")
 	// ErrChecksumFailure matches the server's final "checksum verification
 	// failure during base backup" error (SQLSTATE XX001); the underlying
 	// *pgconn.PgError stays reachable with errors.As.

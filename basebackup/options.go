@@ -62,6 +62,13 @@ type Options struct {
 	// after the server confirmed the end.
 	Compression tarstream.CompressionOptions
 
+	// VerifyManifest checks the stream against the manifest in the same
+	// pass: every file is hashed (with Options.ManifestChecksums) as it
+	// goes through, and compared when the manifest arrives at the end; a
+	// difference fails the stream (ErrManifestMismatch) instead of
+	// ending it in io.EOF.
+	VerifyManifest bool
+
 	// ServerCompression has the server compress the archives (PostgreSQL
 	// 15+), saving network bandwidth. Backup decompresses them to merge
 	// the one stream; StartArchives passes them through as sent.
@@ -379,6 +386,9 @@ func (o Options) Validate() error {
 		bad("Options.Compression: %w", err)
 	}
 	errs = append(errs, o.ServerCompression.validate()...)
+	if o.VerifyManifest && o.Manifest == ManifestOff {
+		bad("Options.VerifyManifest needs a manifest, but Options.Manifest is ManifestOff")
+	}
 	if o.RecoveryConfig != nil {
 		if _, err := o.RecoveryConfig.Text(); err != nil {
 			bad("Options.RecoveryConfig: %w", err)

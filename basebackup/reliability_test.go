@@ -37,7 +37,10 @@ func TestConcurrentBackups(t *testing.T) {
 	major := pgtest.Majors(t)[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	src := pgtest.Start(t, major, pgcluster.Options{})
+	// The checkpoint storm recycles WAL as fast as it can: the two
+	// fetching backups need wal_keep_size to find their segments at the
+	// end (TestWALFetchRecycledSuggestsStream shows what happens without).
+	src := pgtest.Start(t, major, pgcluster.Options{Settings: map[string]string{"wal_keep_size": "1GB"}})
 	w := startWriter(t, ctx, src)
 	stop := make(chan struct{})
 	var storm sync.WaitGroup

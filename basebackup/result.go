@@ -35,6 +35,10 @@ type Result struct {
 	WALFiles       []string
 	WALSegmentSize uint64
 
+	// ManifestVerified is true when Options.VerifyManifest checked every
+	// file of the stream against the manifest.
+	ManifestVerified bool
+
 	// ChecksumFailures lists the files in which the server reported page
 	// checksum failures (with ChecksumFailuresReport; otherwise the
 	// backup failed).

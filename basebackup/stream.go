@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,6 +55,8 @@ type Stream struct {
 	rewriting    bool
 	autoConfSeen bool
 
+	verify *inlineVerifier // Options.VerifyManifest
+
 	// Server-compressed archives are decompressed to be merged.
 	dec  io.ReadCloser
 	dbuf []byte
@@ -96,6 +99,9 @@ func Backup(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Stream, er
 		return nil, err
 	}
 	s := &Stream{a: a, opts: opts}
+	if opts.VerifyManifest {
+		s.verify = newInlineVerifier(opts.ManifestChecksums)
+	}
 	if opts.Compression.Method != tarstream.None {
 		s.cbuf = &swapBuffer{}
 		if s.cw, err = tarstream.NewCompressWriter(s.cbuf, opts.Compression); err != nil {
@@ -383,6 +389,7 @@ func (s *Stream) walkTar() {
 		if s.rewriting {
 			d := min(n, s.dataLeft)
 			s.autoConf = append(s.autoConf, chunk[:d]...)
+			s.verifyData(chunk[:d], s.dataLeft-d)
 			s.dataLeft -= d
 			if s.left == 0 {
 				s.rewriting = false
@@ -393,6 +400,7 @@ func (s *Stream) walkTar() {
 		if s.dataLeft > 0 {
 			d := min(n, s.dataLeft)
 			s.dataLeft -= d
+			s.verifyData(chunk[:d], s.dataLeft)
 			if s.capture != nil {
 				*s.capture = append(*s.capture, chunk[:d]...)
 				if s.dataLeft == 0 {
@@ -430,6 +438,9 @@ func (s *Stream) walkTar() {
 	s.left = tarfmt.PaddedSize(h.Size)
 	s.dataLeft = h.Size
 	s.capture = nil
+	if s.verify != nil && s.cur.Kind != ArchiveWAL && (h.Typeflag == tarfmt.TypeReg || h.Typeflag == tarfmt.TypeRegA) {
+		s.verify.start(s.prefix+strings.TrimPrefix(h.Name, "./"), h.Size)
+	}
 	if s.opts.RecoveryConfig != nil && s.cur.Kind == ArchiveBase && h.Name == "postgresql.auto.conf" && h.Typeflag != tarfmt.TypeDir {
 		if h.Size > maxSmallFile || s.autoConfSeen {
 			s.fail(protocolErrorf("archive %s: unexpected postgresql.auto.conf of %d bytes", s.cur.Name, h.Size))
@@ -482,6 +493,18 @@ func (s *Stream) walkTar() {
 	th.Name = s.prefix + th.Name
 	th.Format = tar.FormatUnknown
 	s.emitHeader(th)
+}
+
+// verifyData feeds member data to the inline verifier; left is what
+// remains of the member after p.
+func (s *Stream) verifyData(p []byte, left int64) {
+	if s.verify == nil || s.verify.path == "" {
+		return
+	}
+	s.verify.write(p)
+	if left == 0 {
+		s.verify.end()
+	}
 }
 
 // captured is called when backup_label or tablespace_map passed whole.
@@ -604,6 +627,13 @@ func (s *Stream) finish() {
 		if s.manifest == nil {
 			s.fail(protocolErrorf("the server sent no backup manifest"))
 			return
+		}
+		if s.verify != nil {
+			if err := s.verify.check(s.manifest); err != nil {
+				s.fail(err)
+				return
+			}
+			res.ManifestVerified = true
 		}
 		res.Manifest = s.manifest
 		tw := tar.NewWriter(&tail)

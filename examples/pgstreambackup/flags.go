@@ -32,6 +32,7 @@ type config struct {
 	noManifest               bool
 	manifestForceEncode      bool
 	noVerifyChecksums        bool
+	verifyInline             bool
 	noSync                   bool
 	noClean                  bool
 	verbose                  bool
@@ -96,6 +97,7 @@ General options:
                             hex encode all file names in manifest
       --no-manifest         suppress generation of backup manifest
       --no-verify-checksums do not verify checksums
+      --verify-manifest     check every file against the manifest as it streams
   -?, --help                show this help, then exit
 
 Connection options:
@@ -162,6 +164,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	boolean(&c.noManifest, "", "no-manifest")
 	boolean(&c.manifestForceEncode, "", "manifest-force-encode")
 	boolean(&c.noVerifyChecksums, "", "no-verify-checksums")
+	boolean(&c.verifyInline, "", "verify-manifest")
 	boolean(&c.noSync, "N", "no-sync")
 	boolean(&c.noClean, "n", "no-clean")
 	boolean(&c.verbose, "v", "verbose")
@@ -280,6 +283,7 @@ func (c *config) options(logger *slog.Logger) (basebackup.Options, error) {
 	if c.noVerifyChecksums {
 		o.VerifyChecksums = basebackup.VerifyOff
 	}
+	o.VerifyManifest = c.verifyInline
 	spec := c.compress
 	if c.gzip && spec == "" {
 		spec = "gzip"

@@ -5,63 +5,113 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"sync"
 )
 
 // TableDigest summarises a table's content.
 type TableDigest struct {
 	Rows        int64
-	Hash        string // md5 of the rows' text, in a fixed order
+	Hash        string // md5 of the rows' text forms, sorted, joined by newlines
 	Persistence byte   // 'p' permanent, 'u' unlogged
 }
 
-// Snapshot digests every ordinary table in user schemas of every
-// connectable non-template database, keyed "db.schema.table".
+// Snapshot digests every ordinary table and populated materialized view in
+// the user schemas (not pg_catalog, information_schema, pg_toast or
+// temporary schemas) of every non-template database that accepts
+// connections, keyed "db.schema.table" (names unquoted). Unlogged tables
+// are included with Persistence 'u', so that callers can check they are
+// empty after a restore.
 func Snapshot(ctx context.Context, c *Cluster) (map[string]TableDigest, error) {
 	dbs, err := c.QueryRows(ctx, "postgres", "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pgcluster: listing databases: %w", err)
 	}
 	out := map[string]TableDigest{}
+	var (
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		firstErr error
+	)
 	for _, db := range dbs {
-		conn, err := c.Connect(ctx, db[0])
-		if err != nil {
-			return nil, err
-		}
-		tables, err := queryRows(ctx, conn, `SELECT format('%I.%I', n.nspname, c.relname), n.nspname || '.' || c.relname, c.relpersistence
-			FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-			WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
-			ORDER BY 2`)
-		if err != nil {
-			conn.Close(ctx)
-			return nil, err
-		}
-		for _, t := range tables {
-			rows, err := queryRows(ctx, conn, fmt.Sprintf(`SELECT count(*), md5(coalesce(string_agg(x::text, E'\n' ORDER BY x::text), '')) FROM %s x`, t[0]))
+		wg.Add(1)
+		go func(db string) {
+			defer wg.Done()
+			m, err := snapshotDB(ctx, c, db)
+			mu.Lock()
+			defer mu.Unlock()
 			if err != nil {
-				conn.Close(ctx)
-				return nil, fmt.Errorf("pgcluster: digesting %s.%s: %w", db[0], t[1], err)
+				if firstErr == nil {
+					firstErr = err
+				}
+				return
 			}
-			n, _ := strconv.ParseInt(rows[0][0], 10, 64)
-			out[db[0]+"."+t[1]] = TableDigest{Rows: n, Hash: rows[0][1], Persistence: t[2][0]}
-		}
-		conn.Close(ctx)
+			for k, v := range m {
+				out[k] = v
+			}
+		}(db[0])
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
 	}
 	return out, nil
 }
 
-// Diff lists the differences between two snapshots, sorted.
+func snapshotDB(ctx context.Context, c *Cluster, db string) (map[string]TableDigest, error) {
+	conn, err := c.Connect(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("pgcluster: snapshot of %s: %w", db, err)
+	}
+	defer conn.Close(context.Background())
+	tables, err := queryRows(ctx, conn, `SELECT format('%I.%I', n.nspname, c.relname), n.nspname, c.relname, c.relpersistence
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE (c.relkind = 'r' OR (c.relkind = 'm' AND c.relispopulated))
+		  AND c.relpersistence IN ('p', 'u')
+		  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+		  AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'
+		ORDER BY 2, 3`)
+	if err != nil {
+		return nil, fmt.Errorf("pgcluster: listing the tables of %s: %w", db, err)
+	}
+	out := make(map[string]TableDigest, len(tables))
+	for _, t := range tables {
+		key := db + "." + t[1] + "." + t[2]
+		rows, err := queryRows(ctx, conn, fmt.Sprintf(
+			`SELECT count(*), md5(coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '')) FROM %s t`, t[0]))
+		if err != nil {
+			return nil, fmt.Errorf("pgcluster: digesting %s: %w", key, err)
+		}
+		n, err := strconv.ParseInt(rows[0][0], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("pgcluster: digesting %s: count %q", key, rows[0][0])
+		}
+		out[key] = TableDigest{Rows: n, Hash: rows[0][1], Persistence: t[3][0]}
+	}
+	return out, nil
+}
+
+// Diff lists, sorted, the differences between two snapshots in words:
+// tables missing from got, tables only in got, and tables whose row
+// count, content or persistence differ. Nil means equal.
 func Diff(want, got map[string]TableDigest) []string {
 	var d []string
 	for k, w := range want {
-		if g, ok := got[k]; !ok {
-			d = append(d, "missing "+k)
-		} else if g != w {
-			d = append(d, fmt.Sprintf("%s: %+v, want %+v", k, g, w))
+		g, ok := got[k]
+		switch {
+		case !ok:
+			d = append(d, fmt.Sprintf("%s: missing (want %d rows)", k, w.Rows))
+		case g == w:
+		case g.Rows != w.Rows:
+			d = append(d, fmt.Sprintf("%s: %d rows, want %d", k, g.Rows, w.Rows))
+		case g.Hash != w.Hash:
+			d = append(d, fmt.Sprintf("%s: same %d rows but different content (md5 %s, want %s)", k, g.Rows, g.Hash, w.Hash))
+		default:
+			d = append(d, fmt.Sprintf("%s: persistence %q, want %q", k, g.Persistence, w.Persistence))
 		}
 	}
-	for k := range got {
+	for k, g := range got {
 		if _, ok := want[k]; !ok {
-			d = append(d, "extra "+k)
+			d = append(d, fmt.Sprintf("%s: unexpected (%d rows)", k, g.Rows))
 		}
 	}
 	sort.Strings(d)
