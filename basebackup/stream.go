@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
 	"github.com/pgstreambackup/pgstreambackup/internal/tarfmt"
 	"github.com/pgstreambackup/pgstreambackup/label"
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
@@ -55,7 +56,7 @@ type Stream struct {
 	rewriting    bool
 	autoConfSeen bool
 
-	verify *inlineVerifier // Options.VerifyManifest
+	verify *manifest.Collector // Options.VerifyManifest
 
 	// Server-compressed archives are decompressed to be merged.
 	dec  io.ReadCloser
@@ -439,7 +440,10 @@ func (s *Stream) walkTar() {
 	s.dataLeft = h.Size
 	s.capture = nil
 	if s.verify != nil && s.cur.Kind != ArchiveWAL && (h.Typeflag == tarfmt.TypeReg || h.Typeflag == tarfmt.TypeRegA) {
-		s.verify.start(s.prefix+strings.TrimPrefix(h.Name, "./"), h.Size)
+		s.verify.Begin(s.prefix+strings.TrimPrefix(h.Name, "./"), h.Size)
+		if h.Size == 0 {
+			s.verify.End()
+		}
 	}
 	if s.opts.RecoveryConfig != nil && s.cur.Kind == ArchiveBase && h.Name == "postgresql.auto.conf" && h.Typeflag != tarfmt.TypeDir {
 		if h.Size > maxSmallFile || s.autoConfSeen {
@@ -498,12 +502,12 @@ func (s *Stream) walkTar() {
 // verifyData feeds member data to the inline verifier; left is what
 // remains of the member after p.
 func (s *Stream) verifyData(p []byte, left int64) {
-	if s.verify == nil || s.verify.path == "" {
+	if s.verify == nil || !s.verify.Open() {
 		return
 	}
-	s.verify.write(p)
+	s.verify.Write(p)
 	if left == 0 {
-		s.verify.end()
+		s.verify.End()
 	}
 }
 
@@ -629,7 +633,7 @@ func (s *Stream) finish() {
 			return
 		}
 		if s.verify != nil {
-			if err := s.verify.check(s.manifest); err != nil {
+			if err := checkInline(s.verify, s.manifest); err != nil {
 				s.fail(err)
 				return
 			}

@@ -1,6 +1,7 @@
 package manifest_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -105,6 +106,23 @@ func TestVerifyAgreesWithPgVerifybackup(t *testing.T) {
 					t.Errorf("%s: pg_verifybackup says %v (%s), we say %v", tc.name, err, out, ours)
 				}
 			}
+			// Straight from the tar stream, with the manifest given or taken
+			// from the stream itself; and a stream with one damaged file.
+			stream, _ := os.ReadFile(filepath.Join(work, "b.tar"))
+			if err := manifest.VerifyStream(ctx, bytes.NewReader(stream), m, ""); err != nil {
+				t.Errorf("VerifyStream with the manifest: %v", err)
+			}
+			if err := manifest.VerifyStream(ctx, bytes.NewReader(stream), nil, "SHA256"); err != nil {
+				t.Errorf("VerifyStream with its own manifest: %v", err)
+			}
+			i := bytes.Index(stream, []byte("PG_VERSION\x00"))
+			damaged := append([]byte(nil), stream...)
+			damaged[i+512] ^= 0x01 // the file's first data byte
+			err = manifest.VerifyStream(ctx, bytes.NewReader(damaged), nil, "SHA256")
+			if err == nil || !strings.Contains(err.Error(), "PG_VERSION") {
+				t.Errorf("VerifyStream on a damaged stream: %v", err)
+			}
+
 			// A damaged manifest: one extra trailing newline.
 			if _, err := manifest.Parse(append(mb, '\n')); !errors.Is(err, manifest.ErrSyntax) || !strings.Contains(err.Error(), "checksum") {
 				t.Errorf("extra newline: %v", err)
