@@ -542,8 +542,19 @@ func (s *Stream) emitAutoConf(hdr *tar.Header) {
 	s.emitMember(hdr, content)
 }
 
-// emitMember encodes a whole small member (header, content, padding).
+// emitMember encodes a whole small member (header, content, padding)
+// into s.out.
 func (s *Stream) emitMember(h *tar.Header, content []byte) {
+	s.encode(h, content, true)
+}
+
+// emitHeader encodes only h (plus PAX records if the name needs them);
+// the member's data follows from the archive.
+func (s *Stream) emitHeader(h *tar.Header) {
+	s.encode(h, nil, false)
+}
+
+func (s *Stream) encode(h *tar.Header, content []byte, whole bool) {
 	if h.Uname == "" {
 		h.Uname, h.Gname = "postgres", "postgres"
 	}
@@ -553,36 +564,17 @@ func (s *Stream) emitMember(h *tar.Header, content []byte) {
 	s.hdrOut.Reset()
 	tw := tar.NewWriter(&s.hdrOut)
 	err := tw.WriteHeader(h)
-	if err == nil {
-		_, err = tw.Write(content)
+	if err == nil && whole {
+		if _, err = tw.Write(content); err == nil {
+			err = tw.Flush() // pads the member; no trailer
+		}
 	}
-	if err == nil {
-		err = tw.Flush() // pads the member; no trailer
-	}
+	// Without whole, tw is abandoned before the member's data.
 	if err != nil {
-		s.fail(fmt.Errorf("basebackup: encoding %s: %w", h.Name, err))
+		s.fail(fmt.Errorf("basebackup: encoding tar member %q: %w", h.Name, err))
 		s.a.Close()
 		return
 	}
-	s.out = s.hdrOut.Bytes()
-}
-
-// emitHeader encodes h (plus PAX records if the name needs them) into s.out.
-func (s *Stream) emitHeader(h *tar.Header) {
-	if h.Uname == "" {
-		h.Uname, h.Gname = "postgres", "postgres"
-	}
-	if h.ModTime.IsZero() {
-		h.ModTime = time.Now().Truncate(time.Second)
-	}
-	s.hdrOut.Reset()
-	tw := tar.NewWriter(&s.hdrOut)
-	if err := tw.WriteHeader(h); err != nil {
-		s.fail(fmt.Errorf("basebackup: encoding tar header for %q: %w", h.Name, err))
-		s.a.Close()
-		return
-	}
-	// tw is abandoned before the member's data: only the header is wanted.
 	s.out = s.hdrOut.Bytes()
 }
 
