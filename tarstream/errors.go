@@ -1,13 +1,36 @@
 package tarstream
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
-// ErrUnsafeArchive wraps every refusal of a member that would escape the
-// target directory or is not something a backup contains (absolute or
-// ".." names, writes through symlinks, links leaving the tree, devices,
-// fifos).
+// ErrUnsafeArchive is wrapped by every refusal of a member that would
+// escape the target directory or is not something a backup contains:
+// absolute or escaping ".." names, writes through symlinks, symlinks or
+// hard links leaving the tree, devices, fifos, unknown member types,
+// duplicate members. The error text names the member and the reason.
 var ErrUnsafeArchive = errors.New("tarstream: unsafe archive")
 
 // ErrTruncated is returned when the tar stream ends without its
-// end-of-archive marker: the backup is incomplete.
+// end-of-archive marker (two zero blocks): the backup is incomplete.
 var ErrTruncated = errors.New("tarstream: tar stream ends without an end-of-archive marker")
+
+// ErrNotEmpty is wrapped when the target directory or a tablespace's
+// final location exists and is not empty (pg_basebackup's
+// `directory "%s" exists but is not empty`).
+var ErrNotEmpty = errors.New("tarstream: directory exists but is not empty")
+
+// notEmptyError names the directory that is in the way.
+type notEmptyError struct{ path string }
+
+func (e *notEmptyError) Error() string {
+	return fmt.Sprintf("tarstream: directory %q exists but is not empty", e.path)
+}
+
+func (e *notEmptyError) Is(target error) bool { return target == ErrNotEmpty }
+
+// refuse builds an ErrUnsafeArchive error naming the member.
+func refuse(member, format string, args ...any) error {
+	return fmt.Errorf("%w: member %q: %s", ErrUnsafeArchive, member, fmt.Sprintf(format, args...))
+}

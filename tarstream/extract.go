@@ -2,96 +2,146 @@ package tarstream
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/pgstreambackup/pgstreambackup/internal/tarfmt"
+	"time"
 )
 
-// IncompleteMarker is the file Extract writes first into the target
-// directory and removes only when the extraction fully succeeded, so a
-// directory left behind by a failed run never looks like a backup.
+// IncompleteMarker is the file Extract creates first in the target
+// directory and removes only when the whole extraction succeeded
+// (tablespace moves, tablespace_map and manifest fixups and fsync
+// included), so a directory left behind by a failed run (KeepOnError, or
+// a crash) never looks like a usable backup. pg_verifybackup reports it
+// as a file that is not in the manifest.
 const IncompleteMarker = ".pgstreambackup-incomplete"
 
 // ExtractOptions control Extract. The zero value extracts with
-// PostgreSQL's default permissions and tablespaces at their original
-// locations.
+// PostgreSQL's default permissions (0700/0600), puts tablespaces at their
+// original locations (which must be absent or empty) and does not fsync.
 type ExtractOptions struct {
-	// TablespaceMapping relocates tablespaces, like pg_basebackup -T:
-	// original location -> new location, both absolute, compared after
-	// filepath.Clean. Unmapped tablespaces go to their original location,
-	// which must be absent or empty (restoring next to the source fails
-	// instead of writing into its live tablespace).
+	// TablespaceMapping relocates tablespaces like pg_basebackup -T: the
+	// original location (from tablespace_map) -> the new location, both
+	// absolute, matched exactly after filepath.Clean (see
+	// ParseTablespaceMapping for the command-line syntax). A tablespace
+	// without a mapping goes to its original location, which must be
+	// absent or empty: restoring on the host of the source fails instead
+	// of writing into the source's live tablespace.
 	TablespaceMapping map[string]string
-	// Tablespaces gives the original locations (OID -> location, e.g. from
-	// the backup's Result) when they are known before the stream starts;
-	// tablespace files are then written in place at once. Without it they
-	// are staged under pg_tblspc/<oid> until tablespace_map arrives and
-	// moved at the end.
+	// Tablespaces gives the original locations (OID -> location, e.g.
+	// from the backup's Result) when they are known before the stream is
+	// read: tablespace files are then written at their final location
+	// straight away. Without it, a tablespace whose files come before
+	// tablespace_map (the usual order of a single stream) is staged in
+	// <dir>/pg_tblspc/<oid> and moved once the map has been read. A
+	// relative location "pg_tblspc/<oid>" marks an in-place tablespace.
+	// The locations must agree with tablespace_map.
 	Tablespaces map[uint32]string
-	// TablespacesInPlace keeps every tablespace as a directory under
-	// pg_tblspc/<oid> (PostgreSQL's allow_in_place_tablespaces) and drops
-	// tablespace_map and its manifest entry.
+	// TablespacesInPlace keeps every tablespace as a directory
+	// <dir>/pg_tblspc/<oid> (for a server with allow_in_place_tablespaces),
+	// removes tablespace_map and drops its entry from backup_manifest.
+	// It excludes TablespaceMapping.
 	TablespacesInPlace bool
+	// ServerMajor is the PostgreSQL major version the backup comes from,
+	// used to choose tablespace_map's escaping (backslashes are escaped
+	// from 14 on) only when the stream says nothing: the PG_VERSION file
+	// of the data directory, or else the PG_<major>_<catversion>
+	// directory of a tablespace, wins. 0 means 14 and later.
+	ServerMajor int
 	// GroupReadable creates directories 0750 and files 0640 (a cluster
-	// initialised with initdb -g) instead of 0700/0600.
+	// initialised with initdb -g / --allow-group-access) instead of
+	// 0700/0600.
 	GroupReadable bool
-	// Fsync flushes every file and directory written before returning.
+	// Fsync flushes every file and directory written, and the parents of
+	// the target directory and of the tablespace locations, before the
+	// incomplete marker is removed.
 	Fsync bool
-	// KeepOnError leaves what was written after a failure (with the
-	// IncompleteMarker in place) instead of removing it.
+	// KeepOnError leaves what was written after a failure, with the
+	// IncompleteMarker in place, instead of removing it.
 	KeepOnError bool
 }
 
 // ExtractedTablespace tells where a tablespace went.
 type ExtractedTablespace struct {
-	OID              uint32
+	OID uint32
+	// OriginalLocation is the location in the source cluster (from
+	// tablespace_map or ExtractOptions.Tablespaces); "pg_tblspc/<oid>"
+	// for an in-place tablespace of the source, "" if unknown.
 	OriginalLocation string
-	Location         string // where its files are; pg_tblspc/<oid> links here
+	// Location is where the files are: pg_tblspc/<oid> is a symlink to
+	// it, or the directory itself when InPlace.
+	Location string
+	InPlace  bool
 }
 
 // ExtractResult summarises an extraction.
 type ExtractResult struct {
-	Files       int
-	Dirs        int
-	Bytes       int64
+	Files int   // regular files written
+	Dirs  int   // directories created
+	Links int   // symbolic and hard links created from members
+	Bytes int64 // bytes of regular-file content written
+	// Compression is the compression detected on the input.
 	Compression Compression
+	// Tablespaces lists the tablespaces of the stream, by OID.
 	Tablespaces []ExtractedTablespace
-	// RewroteTablespaceMap and RewroteManifest report that
-	// tablespace_map was rewritten with the new locations and
-	// backup_manifest updated to match (so pg_verifybackup still passes).
+	// RewroteTablespaceMap: tablespace_map was rewritten with the final
+	// locations. RemovedTablespaceMap: it was removed (TablespacesInPlace).
 	RewroteTablespaceMap bool
-	RewroteManifest      bool
+	RemovedTablespaceMap bool
+	// RewroteManifest: backup_manifest was updated to match (size and
+	// checksum of tablespace_map, Manifest-Checksum), so pg_verifybackup
+	// still passes.
+	RewroteManifest bool
 }
 
-// Extract writes a backup stream (plain, or gzip/zstd/lz4 compressed:
-// detected) into dir, which must be absent or empty. It refuses unsafe
-// members with ErrUnsafeArchive, requires the tar end-of-archive marker
-// (ErrTruncated otherwise), relocates tablespaces found under
-// pg_tblspc/<oid>/ and links pg_tblspc/<oid> to them, and keeps
-// tablespace_map and backup_manifest consistent with the new locations.
+// Extract writes a backup stream (a tar stream, plain or gzip/zstd/lz4
+// compressed: detected) into dir, which must be absent or empty; it is
+// created with mode 0700 (0750 with GroupReadable), its missing parents
+// with 0755.
 //
-// On any error (including ctx cancellation) everything Extract created is
-// removed, unless KeepOnError. Extract reads r up to the end-of-archive
-// marker; it does not read r to io.EOF nor close it.
+// Members are written only inside dir (and inside the tablespace
+// locations): absolute names, names escaping with "..", writes through a
+// symlink, symlinks whose target leaves the tree, hard links to anything
+// but a file extracted earlier, devices, fifos and unknown member types
+// are refused with an error wrapping ErrUnsafeArchive. The stream must
+// end with the tar end-of-archive marker (ErrTruncated otherwise); a
+// compressed stream must also end cleanly after it.
+//
+// Members under pg_tblspc/<oid>/ are the contents of tablespace <oid>:
+// they are written to its final location (see ExtractOptions), and
+// pg_tblspc/<oid> becomes a symlink to it. When a location differs from
+// the original, tablespace_map is rewritten with the final locations and
+// backup_manifest is fixed up to match.
+//
+// Extract first creates IncompleteMarker in dir and removes it last. On
+// any error (including ctx cancellation, checked between members and
+// during reads) everything Extract created is removed (dir if it created
+// it, else dir's contents; tablespace locations it created or filled;
+// parent directories it created), unless KeepOnError. Extract cannot
+// interrupt a Read of r that blocks; cancel the source too.
+//
+// Extract reads r up to the end-of-archive marker (for a compressed
+// stream, to the end of the compressed data); it may read ahead of the
+// marker and does not close r.
 func Extract(ctx context.Context, r io.Reader, dir string, opts ExtractOptions) (*ExtractResult, error) {
-	x := &extractor{ctx: ctx, dir: filepath.Clean(dir), opts: opts, res: &ExtractResult{},
-		dirs: map[string]bool{}, links: map[string]bool{}, files: map[string]bool{}, ts: map[uint32]*tsState{}}
-	if err := x.validateOptions(); err != nil {
+	x, err := newExtractor(ctx, dir, opts)
+	if err != nil {
 		return nil, err
 	}
-	if err := x.prepareDir(); err != nil {
-		return nil, err
+	err = x.prepareDir()
+	if err == nil {
+		err = x.run(r)
 	}
-	err := x.run(r)
 	if err != nil {
 		if !opts.KeepOnError {
 			x.cleanup()
@@ -101,327 +151,251 @@ func Extract(ctx context.Context, r io.Reader, dir string, opts ExtractOptions) 
 	return x.res, nil
 }
 
-type tsState struct {
-	oid      uint32
-	original string
-	final    string // where files go now: the final location, or the staging dir
-	staged   bool   // files are in dir/pg_tblspc/<oid>, to be moved
-	created  bool   // we created the final directory
-}
-
 type extractor struct {
-	ctx       context.Context
-	dir       string
-	opts      ExtractOptions
-	res       *ExtractResult
-	createdTo bool            // we created dir itself
-	dirs      map[string]bool // directories we made (absolute)
-	links     map[string]bool // symlinks we made (relative names)
-	files     map[string]bool // regular files we wrote (relative names)
-	written   []string        // absolute paths to fsync
-	ts        map[uint32]*tsState
-	tsOrder   []uint32
-	dirMode   os.FileMode
-	fileMode  os.FileMode
+	ctx               context.Context
+	dir               string // absolute and clean
+	opts              ExtractOptions
+	mapping           map[string]string // clean old -> clean new
+	res               *ExtractResult
+	dirMode, fileMode os.FileMode
+
+	// What a failure must undo.
+	ownDir         bool     // dir was absent or empty: its contents are ours
+	createdDir     bool     // dir itself was created by us
+	createdParents []string // ancestors created by us, in creation order
+
+	dirs     map[string]bool // absolute paths of directories we made or own
+	links    map[string]bool // member names of the symlinks we made
+	files    map[string]bool // member names of regular files and hard links
+	synced   []string        // with Fsync: absolute paths to flush at the end
+	dirTimes []memberTime    // directory mtimes, set at the end
+
+	ts      map[uint32]*tsState
+	tsOrder []uint32
+
+	mapSeen  bool           // a tablespace_map member was written
+	mapRaw   []byte         // its content
+	mapTime  time.Time      // its mtime
+	mapEarly []tsMapEntry   // parsed as it arrived, when unambiguous
+	mapOIDs  map[uint32]int // OID -> index in mapEarly, nil until parsed
+
+	manifestSeen bool // a backup_manifest member was written
+	pgVersion    int  // major from PG_VERSION, 0 if unknown
+	catMajor     int  // major from a PG_<major>_<catversion> directory
 }
 
-func (x *extractor) validateOptions() error {
+type memberTime struct {
+	name  string
+	mtime time.Time
+}
+
+func newExtractor(ctx context.Context, dir string, opts ExtractOptions) (*extractor, error) {
 	var errs []error
-	for old, nw := range x.opts.TablespaceMapping {
-		if !filepath.IsAbs(old) {
+	if ctx == nil {
+		errs = append(errs, errors.New("nil context"))
+	}
+	abs, err := filepath.Abs(dir)
+	if dir == "" || err != nil {
+		errs = append(errs, fmt.Errorf("invalid target directory %q", dir))
+	}
+	mapping := map[string]string{}
+	for old, nw := range opts.TablespaceMapping {
+		if !isAbsAnyOS(old) {
 			errs = append(errs, fmt.Errorf("old directory is not an absolute path in tablespace mapping: %s", old))
+			continue
 		}
 		if !filepath.IsAbs(nw) {
 			errs = append(errs, fmt.Errorf("new directory is not an absolute path in tablespace mapping: %s", nw))
+			continue
+		}
+		o, n := cleanLocation(old), filepath.Clean(nw)
+		if prev, dup := mapping[o]; dup && prev != n {
+			errs = append(errs, fmt.Errorf("tablespace mapping: %s is mapped twice (%s, %s)", o, prev, n))
+		}
+		mapping[o] = n
+	}
+	for oid, loc := range opts.Tablespaces {
+		if oid == 0 {
+			errs = append(errs, errors.New("Tablespaces: OID 0"))
+		}
+		if !filepath.IsAbs(loc) && loc != inPlaceLocation(oid) {
+			errs = append(errs, fmt.Errorf("Tablespaces: tablespace %d: location %q is neither absolute nor %q", oid, loc, inPlaceLocation(oid)))
 		}
 	}
-	if x.opts.TablespacesInPlace && len(x.opts.TablespaceMapping) > 0 {
+	if opts.TablespacesInPlace && len(opts.TablespaceMapping) > 0 {
 		errs = append(errs, errors.New("TablespacesInPlace and TablespaceMapping exclude each other"))
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("tarstream: invalid ExtractOptions: %w", errors.Join(errs...))
+	if opts.ServerMajor != 0 && opts.ServerMajor < 10 {
+		errs = append(errs, fmt.Errorf("ServerMajor %d: must be 10 or later (0: unknown)", opts.ServerMajor))
 	}
-	x.dirMode, x.fileMode = 0o700, 0o600
-	if x.opts.GroupReadable {
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("tarstream: invalid ExtractOptions: %w", errors.Join(errs...))
+	}
+	x := &extractor{
+		ctx: ctx, dir: abs, opts: opts, mapping: mapping, res: &ExtractResult{},
+		dirMode: 0o700, fileMode: 0o600,
+		dirs: map[string]bool{}, links: map[string]bool{}, files: map[string]bool{},
+		ts: map[uint32]*tsState{},
+	}
+	if opts.GroupReadable {
 		x.dirMode, x.fileMode = 0o750, 0o640
+	}
+	return x, nil
+}
+
+// prepareDir checks or creates the target directory and writes the
+// incomplete marker.
+func (x *extractor) prepareDir() error {
+	fi, err := os.Stat(x.dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := x.mkdirParents(filepath.Dir(x.dir)); err != nil {
+			return err
+		}
+		if err := os.Mkdir(x.dir, x.dirMode); err != nil {
+			return fmt.Errorf("tarstream: could not create directory %q: %w", x.dir, err)
+		}
+		x.createdDir = true
+	case err != nil:
+		return fmt.Errorf("tarstream: could not access directory %q: %w", x.dir, err)
+	case !fi.IsDir():
+		return fmt.Errorf("tarstream: %q exists and is not a directory", x.dir)
+	default:
+		entries, err := os.ReadDir(x.dir)
+		if err != nil {
+			return fmt.Errorf("tarstream: could not access directory %q: %w", x.dir, err)
+		}
+		if len(entries) > 0 {
+			return &notEmptyError{x.dir}
+		}
+	}
+	x.ownDir = true
+	if err := os.Chmod(x.dir, x.dirMode); err != nil {
+		return fmt.Errorf("tarstream: %w", err)
+	}
+	x.dirs[x.dir] = true
+	x.sync(x.dir, filepath.Dir(x.dir))
+	marker := filepath.Join(x.dir, IncompleteMarker)
+	f, err := os.OpenFile(marker, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("tarstream: %w", err)
+	}
+	if x.opts.Fsync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && x.opts.Fsync {
+		err = syncPath(x.dir) // the marker is durable before any data
+	}
+	if err != nil {
+		return fmt.Errorf("tarstream: writing %q: %w", marker, err)
 	}
 	return nil
 }
 
-func (x *extractor) prepareDir() error {
-	entries, err := os.ReadDir(x.dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if err := os.MkdirAll(filepath.Dir(x.dir), 0o755); err != nil {
-			return err
+// mkdirParents creates p and its missing ancestors (mode 0755),
+// remembering them for cleanup.
+func (x *extractor) mkdirParents(p string) error {
+	var missing []string
+	for q := p; ; {
+		if _, err := os.Stat(q); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("tarstream: %w", err)
 		}
-		if err := os.Mkdir(x.dir, x.dirMode); err != nil {
-			return fmt.Errorf("tarstream: creating %q: %w", x.dir, err)
+		missing = append(missing, q)
+		up := filepath.Dir(q)
+		if up == q {
+			break
 		}
-		x.createdTo = true
-	case err != nil:
-		return fmt.Errorf("tarstream: target directory: %w", err)
-	case len(entries) > 0:
-		return fmt.Errorf("tarstream: directory %q exists but is not empty", x.dir)
-	default:
-		if err := os.Chmod(x.dir, x.dirMode); err != nil {
-			return err
-		}
+		q = up
 	}
-	x.dirs[x.dir] = true
-	x.written = append(x.written, x.dir)
-	return os.WriteFile(filepath.Join(x.dir, IncompleteMarker), nil, 0o600)
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := os.Mkdir(missing[i], 0o755); err != nil {
+			return fmt.Errorf("tarstream: %w", err)
+		}
+		x.createdParents = append(x.createdParents, missing[i])
+		x.sync(missing[i], filepath.Dir(missing[i]))
+	}
+	return nil
 }
 
-// cleanup removes what a failed extraction wrote.
+// cleanup removes what a failed extraction created, and nothing else.
 func (x *extractor) cleanup() {
-	for _, t := range x.ts {
-		if t.created {
-			os.RemoveAll(t.final)
+	for _, oid := range x.tsOrder {
+		t := x.ts[oid]
+		switch {
+		case t.created:
+			os.RemoveAll(t.root)
+		case t.emptied:
+			removeContents(t.root)
 		}
 	}
-	if x.createdTo {
-		os.RemoveAll(x.dir)
-		return
+	if x.ownDir {
+		if x.createdDir {
+			os.RemoveAll(x.dir)
+		} else {
+			removeContents(x.dir)
+		}
 	}
-	entries, _ := os.ReadDir(x.dir)
-	for _, e := range entries {
-		os.RemoveAll(filepath.Join(x.dir, e.Name()))
+	for i := len(x.createdParents) - 1; i >= 0; i-- {
+		os.Remove(x.createdParents[i]) // only if empty: never another's files
 	}
 }
 
-// trailerReader counts the bytes archive/tar reads, to tell a real
-// end-of-archive marker from a stream cut at a member boundary.
+func removeContents(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
+}
+
+// sync remembers paths to fsync at the end (with Fsync).
+func (x *extractor) sync(paths ...string) {
+	if x.opts.Fsync {
+		x.synced = append(x.synced, paths...)
+	}
+}
+
+// trailerReader sits between the decompressed stream and archive/tar,
+// which returns io.EOF both at a real end-of-archive marker and when the
+// stream simply stops at a member boundary (or after one zero block). It
+// counts the zero bytes read at the end since mark: archive/tar reads
+// headers in whole 512-byte blocks and a member's padding is shorter
+// than a block, so a run of at least 1024 zero bytes read by one Next
+// call that returned io.EOF means both zero blocks were there. It also
+// checks ctx on every read.
 type trailerReader struct {
-	r        io.Reader
-	n        int64 // bytes since mark
-	nonZero  bool  // a non-zero byte since mark
-	markedAt int64
+	ctx     context.Context
+	r       io.Reader
+	zeroRun int64
 }
 
 func (t *trailerReader) Read(p []byte) (int, error) {
+	if err := t.ctx.Err(); err != nil {
+		return 0, err
+	}
 	n, err := t.r.Read(p)
-	if n > 0 {
-		t.n += int64(n)
-		if !t.nonZero && !tarfmt.IsZero(p[:n]) {
-			t.nonZero = true
-		}
+	// Only the zeros at the end matter: scan backwards, which stops at
+	// once on ordinary data.
+	i := n - 1
+	for i >= 0 && p[i] == 0 {
+		i--
+	}
+	if i < 0 {
+		t.zeroRun += int64(n)
+	} else {
+		t.zeroRun = int64(n - 1 - i)
 	}
 	return n, err
 }
 
-func (t *trailerReader) mark() { t.n, t.nonZero = 0, false }
+func (t *trailerReader) mark()         { t.zeroRun = 0 }
+func (t *trailerReader) trailer() bool { return t.zeroRun >= 2*512 }
 
-func (x *extractor) run(r io.Reader) error {
-	dr, comp, err := NewDecompressingReader(r)
-	if err != nil {
-		return err
-	}
-	defer dr.Close()
-	x.res.Compression = comp
-	tr := &trailerReader{r: dr}
-	rd := tar.NewReader(tr)
-	for {
-		if err := x.ctx.Err(); err != nil {
-			return fmt.Errorf("tarstream: extraction interrupted: %w", err)
-		}
-		tr.mark()
-		h, err := rd.Next()
-		if err == io.EOF {
-			// archive/tar also says io.EOF when the stream simply stops at
-			// a member boundary: require a zero block (after at most the
-			// previous member's padding).
-			if tr.nonZero || tr.n < tarfmt.BlockSize {
-				return ErrTruncated
-			}
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("tarstream: reading the archive: %w", noEOF(err))
-		}
-		if err := x.member(h, rd); err != nil {
-			return err
-		}
-	}
-	return x.finish()
-}
-
-// cleanName normalises a member name and refuses names that leave the tree.
-func cleanName(name string) (string, error) {
-	n := strings.TrimSuffix(strings.TrimPrefix(name, "./"), "/")
-	if n == "" || strings.HasPrefix(n, "/") || strings.ContainsRune(n, 0) || filepath.VolumeName(n) != "" {
-		return "", fmt.Errorf("%w: member %q: absolute or empty name", ErrUnsafeArchive, name)
-	}
-	c := path.Clean(n)
-	if c == ".." || strings.HasPrefix(c, "../") {
-		return "", fmt.Errorf("%w: member %q: name leaves the target directory", ErrUnsafeArchive, name)
-	}
-	if c == "." {
-		return "", fmt.Errorf("%w: member %q: names the target directory itself", ErrUnsafeArchive, name)
-	}
-	return c, nil
-}
-
-// tablespaceOf splits "pg_tblspc/<oid>[/rest]".
-func tablespaceOf(name string) (oid uint32, rest string, ok bool) {
-	after, found := strings.CutPrefix(name, "pg_tblspc/")
-	if !found {
-		return 0, "", false
-	}
-	first, rest, _ := strings.Cut(after, "/")
-	v, err := strconv.ParseUint(first, 10, 32)
-	if err != nil || v == 0 || strconv.FormatUint(v, 10) != first {
-		return 0, "", false
-	}
-	return uint32(v), rest, true
-}
-
-func (x *extractor) member(h *tar.Header, rd io.Reader) error {
-	name, err := cleanName(h.Name)
-	if err != nil {
-		return err
-	}
-	for k := range h.PAXRecords {
-		if strings.HasPrefix(k, "GNU.sparse.") {
-			return fmt.Errorf("%w: member %q is a sparse file (never part of a backup)", ErrUnsafeArchive, h.Name)
-		}
-	}
-	if name == IncompleteMarker {
-		return fmt.Errorf("%w: member %q is reserved", ErrUnsafeArchive, h.Name)
-	}
-	// Never write through a symlink made from an earlier member.
-	for p := name; ; {
-		i := strings.LastIndexByte(p, '/')
-		if i < 0 {
-			break
-		}
-		p = p[:i]
-		if x.links[p] {
-			return fmt.Errorf("%w: member %q would be written through the symlink %q", ErrUnsafeArchive, h.Name, p)
-		}
-	}
-	target := filepath.Join(x.dir, filepath.FromSlash(name))
-	if oid, rest, ok := tablespaceOf(name); ok && !x.opts.TablespacesInPlace {
-		t, err := x.tablespace(oid)
-		if err != nil {
-			return err
-		}
-		target = t.final
-		if rest != "" {
-			target = filepath.Join(t.final, filepath.FromSlash(rest))
-		}
-		if rest == "" && h.Typeflag != tar.TypeDir {
-			return fmt.Errorf("%w: member %q: a tablespace must be a directory in the stream", ErrUnsafeArchive, h.Name)
-		}
-	}
-	switch h.Typeflag {
-	case tar.TypeDir:
-		return x.mkdirAll(target)
-	case tar.TypeReg, tar.TypeRegA:
-		return x.writeFile(name, target, h, rd)
-	case tar.TypeSymlink:
-		return x.symlink(name, target, h)
-	case tar.TypeLink:
-		return x.hardlink(name, target, h)
-	default:
-		return fmt.Errorf("%w: member %q has type %q (devices, fifos and others are refused)", ErrUnsafeArchive, h.Name, h.Typeflag)
-	}
-}
-
-// mkdirAll creates target and its missing parents below a directory we
-// made, refusing to pass through anything we did not make.
-func (x *extractor) mkdirAll(target string) error {
-	if x.dirs[target] {
-		return nil
-	}
-	parent := filepath.Dir(target)
-	if !x.dirs[parent] {
-		if err := x.mkdirAll(parent); err != nil {
-			return err
-		}
-	}
-	fi, err := os.Lstat(target)
-	switch {
-	case err == nil && fi.IsDir():
-		return fmt.Errorf("%w: %q exists and was not created by this extraction", ErrUnsafeArchive, target)
-	case err == nil && !fi.IsDir():
-		return fmt.Errorf("%w: %q exists and is not a directory", ErrUnsafeArchive, target)
-	case err != nil:
-		if err := os.Mkdir(target, x.dirMode); err != nil {
-			return fmt.Errorf("tarstream: %w", err)
-		}
-		x.res.Dirs++
-		x.written = append(x.written, target)
-	}
-	x.dirs[target] = true
-	return nil
-}
-
-func (x *extractor) writeFile(name, target string, h *tar.Header, rd io.Reader) error {
-	if err := x.mkdirAll(filepath.Dir(target)); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscallNoFollow, x.fileMode)
-	if err != nil {
-		return fmt.Errorf("tarstream: member %q: %w", h.Name, err)
-	}
-	n, err := io.Copy(f, ctxReader{x.ctx, rd})
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("tarstream: writing %q: %w", h.Name, noEOF(err))
-	}
-	if !h.ModTime.IsZero() {
-		os.Chtimes(target, h.ModTime, h.ModTime) // best effort: mtimes are informational
-	}
-	x.files[name] = true
-	x.res.Files++
-	x.res.Bytes += n
-	x.written = append(x.written, target)
-	return nil
-}
-
-// symlink allows only relative targets that stay inside the tree.
-func (x *extractor) symlink(name, target string, h *tar.Header) error {
-	if filepath.IsAbs(h.Linkname) || h.Linkname == "" {
-		return fmt.Errorf("%w: symlink %q -> %q: absolute or empty target", ErrUnsafeArchive, h.Name, h.Linkname)
-	}
-	resolved := path.Clean(path.Join(path.Dir(name), h.Linkname))
-	if resolved == ".." || strings.HasPrefix(resolved, "../") {
-		return fmt.Errorf("%w: symlink %q -> %q leaves the target directory", ErrUnsafeArchive, h.Name, h.Linkname)
-	}
-	if err := x.mkdirAll(filepath.Dir(target)); err != nil {
-		return err
-	}
-	if err := os.Symlink(h.Linkname, target); err != nil {
-		return fmt.Errorf("tarstream: %w", err)
-	}
-	x.links[name] = true
-	return nil
-}
-
-func (x *extractor) hardlink(name, target string, h *tar.Header) error {
-	src, err := cleanName(h.Linkname)
-	if err != nil {
-		return fmt.Errorf("%w: hard link %q -> %q leaves the target directory", ErrUnsafeArchive, h.Name, h.Linkname)
-	}
-	if !x.files[src] {
-		return fmt.Errorf("%w: hard link %q -> %q: target is not a file of this archive", ErrUnsafeArchive, h.Name, h.Linkname)
-	}
-	if _, _, ts := tablespaceOf(src); ts && !x.opts.TablespacesInPlace {
-		return fmt.Errorf("%w: hard link %q into a tablespace", ErrUnsafeArchive, h.Name)
-	}
-	if err := x.mkdirAll(filepath.Dir(target)); err != nil {
-		return err
-	}
-	if err := os.Link(filepath.Join(x.dir, filepath.FromSlash(src)), target); err != nil {
-		return fmt.Errorf("tarstream: %w", err)
-	}
-	x.files[name] = true
-	return nil
-}
-
+// ctxReader checks ctx before every read of the source.
 type ctxReader struct {
 	ctx context.Context
 	r   io.Reader
@@ -432,4 +406,484 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+func (x *extractor) interrupted() error {
+	if err := x.ctx.Err(); err != nil {
+		return fmt.Errorf("tarstream: extraction interrupted: %w", err)
+	}
+	return nil
+}
+
+func (x *extractor) run(r io.Reader) error {
+	dr, comp, err := NewDecompressingReader(ctxReader{x.ctx, r})
+	if err != nil {
+		if ierr := x.interrupted(); ierr != nil {
+			return ierr
+		}
+		return err
+	}
+	defer dr.Close()
+	x.res.Compression = comp
+	tr := &trailerReader{ctx: x.ctx, r: dr}
+	rd := tar.NewReader(tr)
+	for {
+		if err := x.interrupted(); err != nil {
+			return err
+		}
+		tr.mark()
+		h, err := rd.Next()
+		if err == io.EOF { //nolint:errorlint // archive/tar returns io.EOF unwrapped
+			if !tr.trailer() {
+				return ErrTruncated
+			}
+			break
+		}
+		if err != nil {
+			if ierr := x.interrupted(); ierr != nil {
+				return ierr
+			}
+			return fmt.Errorf("tarstream: reading the archive: %w", noEOF(err))
+		}
+		if err := x.member(h, rd); err != nil {
+			if ierr := x.interrupted(); ierr != nil {
+				return ierr
+			}
+			return err
+		}
+	}
+	if comp != None {
+		if err := drainZeros(tr); err != nil {
+			if ierr := x.interrupted(); ierr != nil {
+				return ierr
+			}
+			return err
+		}
+	}
+	return x.finish()
+}
+
+// drainZeros reads a compressed stream to its end after the tar
+// end-of-archive marker, so that the format's own end and checksum are
+// verified; only zeros (tar record padding) may follow the marker.
+func drainZeros(r io.Reader) error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		for _, b := range buf[:n] {
+			if b != 0 {
+				return errors.New("tarstream: data after the tar end-of-archive marker")
+			}
+		}
+		if err == io.EOF { //nolint:errorlint // io.EOF is returned unwrapped by contract
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("tarstream: after the end-of-archive marker: %w", err)
+		}
+	}
+}
+
+// cleanName normalises a member name ("./a/b/" -> "a/b") and refuses names
+// that are absolute or leave the tree. The root itself is ".".
+func cleanName(name string) (string, error) {
+	switch {
+	case name == "":
+		return "", refuse(name, "empty name")
+	case strings.ContainsRune(name, 0):
+		return "", refuse(name, "NUL byte in the name")
+	case strings.HasPrefix(name, "/") || filepath.IsAbs(name) || filepath.VolumeName(name) != "":
+		return "", refuse(name, "absolute name")
+	case filepath.Separator != '/' && strings.ContainsRune(name, filepath.Separator):
+		return "", refuse(name, "%q in the name", filepath.Separator)
+	}
+	c := path.Clean(name)
+	if c == ".." || strings.HasPrefix(c, "../") {
+		return "", refuse(name, "the name leaves the target directory")
+	}
+	return c, nil
+}
+
+// Members with a meaning for Extract; they must be regular files.
+const (
+	tablespaceMapName  = "tablespace_map"
+	backupManifestName = "backup_manifest"
+	pgVersionName      = "PG_VERSION"
+	maxTablespaceMap   = 16 << 20
+)
+
+func (x *extractor) member(h *tar.Header, body io.Reader) error {
+	if h.Typeflag == tar.TypeXGlobalHeader {
+		return nil // global pax metadata only, archive/tar applies none of it
+	}
+	name, err := cleanName(h.Name)
+	if err != nil {
+		return err
+	}
+	if name == "." {
+		if h.Typeflag != tar.TypeDir {
+			return refuse(h.Name, "names the target directory itself")
+		}
+		x.dirTimes = append(x.dirTimes, memberTime{name, h.ModTime})
+		return nil
+	}
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return refuse(h.Name, "sparse file (never part of a backup)")
+		}
+	}
+	isReg := h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeRegA //nolint:staticcheck // TypeRegA still occurs in old archives
+	switch name {
+	case IncompleteMarker:
+		return refuse(h.Name, "the name is reserved for Extract's marker")
+	case tablespaceMapName, backupManifestName, pgVersionName:
+		if !isReg {
+			return refuse(h.Name, "must be a regular file")
+		}
+	}
+	// Never write through a symlink made from an earlier member.
+	for p := path.Dir(name); p != "."; p = path.Dir(p) {
+		if x.links[p] {
+			return refuse(h.Name, "would be written through the symlink %q", p)
+		}
+	}
+	if _, rest, ok := tablespaceOf(name); ok && rest == "" && h.Typeflag != tar.TypeDir {
+		return refuse(h.Name, "a tablespace must be a directory in the stream (Extract makes its symlink)")
+	}
+	target, root, rel, t, err := x.locate(name)
+	if err != nil {
+		return err
+	}
+	switch {
+	case h.Typeflag == tar.TypeDir:
+		if err := x.mkdirAll(target, h.Name); err != nil {
+			return err
+		}
+		x.dirTimes = append(x.dirTimes, memberTime{name, h.ModTime})
+		return nil
+	case isReg:
+		return x.writeFile(name, target, h, body)
+	case h.Typeflag == tar.TypeSymlink:
+		return x.symlink(name, target, root, rel, h)
+	case h.Typeflag == tar.TypeLink:
+		return x.hardlink(name, target, t, h)
+	case h.Typeflag == tar.TypeChar || h.Typeflag == tar.TypeBlock:
+		return refuse(h.Name, "device file")
+	case h.Typeflag == tar.TypeFifo:
+		return refuse(h.Name, "fifo")
+	default:
+		return refuse(h.Name, "unsupported member type %q", h.Typeflag)
+	}
+}
+
+// locate maps a member name to its path on disk. For a member of a
+// tablespace outside the tree, root is the tablespace's directory and rel
+// the name inside it; otherwise root is dir and rel the name. t is the
+// tablespace the member belongs to, if any.
+func (x *extractor) locate(name string) (target, root, rel string, t *tsState, err error) {
+	oid, rest, ok := tablespaceOf(name)
+	if !ok {
+		return filepath.Join(x.dir, filepath.FromSlash(name)), x.dir, name, nil, nil
+	}
+	if major, ok := catversionMajor(rest); ok && x.catMajor == 0 {
+		x.catMajor = major
+	}
+	if t, err = x.tablespace(oid); err != nil {
+		return "", "", "", nil, err
+	}
+	if x.opts.TablespacesInPlace {
+		return filepath.Join(x.dir, filepath.FromSlash(name)), x.dir, name, t, nil
+	}
+	return filepath.Join(t.root, filepath.FromSlash(rest)), t.root, rest, t, nil
+}
+
+// mkdirAll creates target and its missing parents, only below a directory
+// this extraction made (or owns): it never passes through anything else.
+func (x *extractor) mkdirAll(target, member string) error {
+	if x.dirs[target] {
+		return nil
+	}
+	parent := filepath.Dir(target)
+	if parent == target {
+		return refuse(member, "no directory of this extraction above %q", target)
+	}
+	if err := x.mkdirAll(parent, member); err != nil {
+		return err
+	}
+	fi, err := os.Lstat(target)
+	switch {
+	case err == nil && fi.Mode()&fs.ModeSymlink != 0:
+		return refuse(member, "would be written through the symlink %q", target)
+	case err == nil && fi.IsDir():
+		return refuse(member, "%q exists and was not created by this extraction", target)
+	case err == nil:
+		return refuse(member, "%q exists and is not a directory", target)
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("tarstream: member %q: %w", member, err)
+	}
+	if err := os.Mkdir(target, x.dirMode); err != nil {
+		return fmt.Errorf("tarstream: member %q: %w", member, err)
+	}
+	if x.opts.GroupReadable { // the umask may have removed group bits
+		if err := os.Chmod(target, x.dirMode); err != nil {
+			return fmt.Errorf("tarstream: member %q: %w", member, err)
+		}
+	}
+	x.res.Dirs++
+	x.dirs[target] = true
+	x.sync(target)
+	return nil
+}
+
+func (x *extractor) writeFile(name, target string, h *tar.Header, body io.Reader) error {
+	if err := x.mkdirAll(filepath.Dir(target), h.Name); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL|noFollow, x.fileMode)
+	if errors.Is(err, fs.ErrExist) {
+		return refuse(h.Name, "duplicate member: %q already exists", target)
+	}
+	if err != nil {
+		return fmt.Errorf("tarstream: member %q: %w", h.Name, err)
+	}
+	var w io.Writer = f
+	var capture *limitedBuffer
+	switch name {
+	case tablespaceMapName:
+		capture = &limitedBuffer{max: maxTablespaceMap}
+	case pgVersionName:
+		capture = &limitedBuffer{max: 64}
+	}
+	if capture != nil {
+		w = io.MultiWriter(f, capture)
+	}
+	n, err := io.Copy(w, body)
+	if err == nil && x.opts.GroupReadable {
+		err = f.Chmod(x.fileMode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		if errors.Is(err, errTooLarge) {
+			return refuse(h.Name, "larger than %d bytes", capture.max)
+		}
+		return fmt.Errorf("tarstream: writing member %q: %w", h.Name, noEOF(err))
+	}
+	if !h.ModTime.IsZero() {
+		_ = os.Chtimes(target, h.ModTime, h.ModTime) // best effort: informational
+	}
+	x.files[name] = true
+	x.res.Files++
+	x.res.Bytes += n
+	x.sync(target)
+	switch name {
+	case tablespaceMapName:
+		x.mapSeen, x.mapRaw, x.mapTime = true, capture.Bytes(), h.ModTime
+		return x.tablespaceMapArrived()
+	case backupManifestName:
+		x.manifestSeen = true
+	case pgVersionName:
+		x.pgVersion = parseMajor(capture.Bytes())
+	}
+	return nil
+}
+
+// symlink creates a symlink member. Its target must be relative, use ".."
+// only as leading components, and not climb above the root it lives in
+// (the tree, or the tablespace for a member of a relocated tablespace).
+// Then every path through symlinks made here stays inside: ".." only
+// climbs real directories, and the rest descends.
+func (x *extractor) symlink(name, target, root, rel string, h *tar.Header) error {
+	ln := h.Linkname
+	switch {
+	case ln == "" || strings.ContainsRune(ln, 0):
+		return refuse(h.Name, "symlink with an empty or NUL-containing target")
+	case strings.HasPrefix(ln, "/") || filepath.IsAbs(ln) || filepath.VolumeName(ln) != "":
+		return refuse(h.Name, "symlink to the absolute path %q", ln)
+	case filepath.Separator != '/' && strings.ContainsRune(ln, filepath.Separator):
+		return refuse(h.Name, "symlink target %q contains %q", ln, filepath.Separator)
+	}
+	depth := 0
+	if d := path.Dir(rel); d != "." {
+		depth = strings.Count(d, "/") + 1
+	}
+	ups, named := 0, false
+	for _, c := range strings.Split(ln, "/") {
+		switch c {
+		case "", ".":
+		case "..":
+			if named {
+				return refuse(h.Name, "symlink target %q has \"..\" after a name", ln)
+			}
+			ups++
+		default:
+			named = true
+		}
+	}
+	if ups > depth {
+		return refuse(h.Name, "symlink target %q leaves %q", ln, root)
+	}
+	if err := x.mkdirAll(filepath.Dir(target), h.Name); err != nil {
+		return err
+	}
+	if err := os.Symlink(ln, target); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return refuse(h.Name, "duplicate member: %q already exists", target)
+		}
+		return fmt.Errorf("tarstream: member %q: %w", h.Name, err)
+	}
+	x.links[name] = true
+	x.res.Links++
+	return nil
+}
+
+// hardlink links to a regular file extracted earlier by this run.
+func (x *extractor) hardlink(name, target string, t *tsState, h *tar.Header) error {
+	src, err := cleanName(h.Linkname)
+	if err != nil || src == "." {
+		return refuse(h.Name, "hard link to %q, outside the tree", h.Linkname)
+	}
+	if !x.files[src] {
+		return refuse(h.Name, "hard link to %q, which is not a regular file extracted before", h.Linkname)
+	}
+	if _, _, srcTS := tablespaceOf(src); !x.opts.TablespacesInPlace && (t != nil || srcTS) {
+		return refuse(h.Name, "hard link %q -> %q involves a tablespace", h.Name, h.Linkname)
+	}
+	if err := x.mkdirAll(filepath.Dir(target), h.Name); err != nil {
+		return err
+	}
+	if err := os.Link(filepath.Join(x.dir, filepath.FromSlash(src)), target); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return refuse(h.Name, "duplicate member: %q already exists", target)
+		}
+		return fmt.Errorf("tarstream: member %q: %w", h.Name, err)
+	}
+	x.files[name] = true
+	x.res.Links++
+	return nil
+}
+
+// finishFiles reports the tablespaces, applies directory mtimes, flushes
+// and removes the marker.
+func (x *extractor) finishFiles() error {
+	for _, oid := range slices.Sorted(maps.Keys(x.ts)) {
+		t := x.ts[oid]
+		x.res.Tablespaces = append(x.res.Tablespaces, ExtractedTablespace{OID: oid, OriginalLocation: t.original, Location: t.root, InPlace: t.inPlace})
+	}
+	var rootTime time.Time
+	for _, d := range x.dirTimes {
+		if d.name == "." {
+			rootTime = d.mtime // set once the marker is gone
+		} else if !d.mtime.IsZero() {
+			_ = os.Chtimes(x.pathOf(d.name), d.mtime, d.mtime) // best effort
+		}
+	}
+	if x.opts.Fsync {
+		done := map[string]bool{}
+		for _, p := range x.synced {
+			if done[p] {
+				continue
+			}
+			done[p] = true
+			if err := x.interrupted(); err != nil {
+				return err
+			}
+			if err := syncPath(p); err != nil {
+				return err
+			}
+		}
+	}
+	if err := x.interrupted(); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(x.dir, IncompleteMarker)); err != nil {
+		return fmt.Errorf("tarstream: %w", err)
+	}
+	if !rootTime.IsZero() {
+		_ = os.Chtimes(x.dir, rootTime, rootTime)
+	}
+	if x.opts.Fsync {
+		return syncPath(x.dir)
+	}
+	return nil
+}
+
+// pathOf is where the member name is on disk now.
+func (x *extractor) pathOf(name string) string {
+	if oid, rest, ok := tablespaceOf(name); ok && !x.opts.TablespacesInPlace {
+		if t := x.ts[oid]; t != nil {
+			return filepath.Join(t.root, filepath.FromSlash(rest))
+		}
+	}
+	return filepath.Join(x.dir, filepath.FromSlash(name))
+}
+
+func syncPath(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return fmt.Errorf("tarstream: fsync: %w", err)
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("tarstream: fsync %q: %w", p, err)
+	}
+	return nil
+}
+
+// replaceFile rewrites a file of the tree (via a temporary file and a
+// rename) and gives it back its mtime.
+func (x *extractor) replaceFile(name string, content []byte, mtime time.Time) error {
+	p := filepath.Join(x.dir, name)
+	tmp := p + ".pgstreambackup-tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|noFollow, x.fileMode)
+	if err != nil {
+		return fmt.Errorf("tarstream: rewriting %s: %w", name, err)
+	}
+	_, err = f.Write(content)
+	if err == nil && x.opts.GroupReadable {
+		err = f.Chmod(x.fileMode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("tarstream: rewriting %s: %w", name, err)
+	}
+	if !mtime.IsZero() {
+		_ = os.Chtimes(p, mtime, mtime)
+	}
+	return nil
+}
+
+var errTooLarge = errors.New("too large")
+
+// limitedBuffer keeps up to max bytes and fails beyond.
+type limitedBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > b.max {
+		return 0, errTooLarge
+	}
+	return b.Buffer.Write(p)
+}
+
+// parseMajor reads the major version from PG_VERSION ("15\n"); 0 if it
+// does not parse.
+func parseMajor(b []byte) int {
+	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || v < 10 {
+		return 0
+	}
+	return v
 }

@@ -1,40 +1,105 @@
 package tarstream
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
-
-	"github.com/pgstreambackup/pgstreambackup/label"
 )
 
-// tablespace returns where the files of tablespace oid go, preparing the
-// location on first use.
+// tsState is one tablespace of the stream.
+type tsState struct {
+	oid      uint32
+	original string // original location; "" until known
+	root     string // where its members are written now
+	staged   bool   // root is the staging dir <dir>/pg_tblspc/<oid>, final location unknown yet
+	inPlace  bool   // stays a directory <dir>/pg_tblspc/<oid>
+	created  bool   // root is a final location outside dir that we created
+	emptied  bool   // root is a final location that existed empty: we fill it
+}
+
+func inPlaceLocation(oid uint32) string {
+	return "pg_tblspc/" + strconv.FormatUint(uint64(oid), 10)
+}
+
+func (x *extractor) linkPath(oid uint32) string {
+	return filepath.Join(x.dir, "pg_tblspc", strconv.FormatUint(uint64(oid), 10))
+}
+
+// tablespaceOf splits "pg_tblspc/<oid>[/rest]" (canonical decimal OID).
+func tablespaceOf(name string) (oid uint32, rest string, ok bool) {
+	after, found := strings.CutPrefix(name, "pg_tblspc/")
+	if !found {
+		return 0, "", false
+	}
+	first, rest, _ := strings.Cut(after, "/")
+	v, err := strconv.ParseUint(first, 10, 32)
+	if err != nil || v == 0 || strconv.FormatUint(v, 10) != first {
+		return 0, "", false
+	}
+	return uint32(v), rest, true
+}
+
+// catversionMajor reads the major from "PG_<major>_<catversion>[/...]".
+func catversionMajor(rest string) (int, bool) {
+	first, _, _ := strings.Cut(rest, "/")
+	v, ok := strings.CutPrefix(first, "PG_")
+	if !ok {
+		return 0, false
+	}
+	maj, cat, ok := strings.Cut(v, "_")
+	m, err := strconv.Atoi(maj)
+	if !ok || err != nil || m < 10 || len(cat) == 0 || strings.Trim(cat, "0123456789") != "" {
+		return 0, false
+	}
+	return m, true
+}
+
+// tablespace returns the state of tablespace oid, deciding where its
+// files go on first use: the final location when it is known (options,
+// or a tablespace_map read earlier in the stream), else a staging
+// directory inside the tree.
 func (x *extractor) tablespace(oid uint32) (*tsState, error) {
 	if t, ok := x.ts[oid]; ok {
 		return t, nil
 	}
-	t := &tsState{oid: oid}
+	t := &tsState{oid: oid, root: x.linkPath(oid)}
 	x.ts[oid] = t
 	x.tsOrder = append(x.tsOrder, oid)
-	if orig, ok := x.opts.Tablespaces[oid]; ok {
-		t.original = orig
-		if err := x.prepareLocation(t); err != nil {
+	if x.opts.TablespacesInPlace {
+		t.inPlace = true
+		return t, nil
+	}
+	loc, known := x.opts.Tablespaces[oid]
+	if !known && x.mapOIDs != nil {
+		if i, listed := x.mapOIDs[oid]; listed {
+			loc, known = x.mapEarly[i].path, true
+		} else {
+			loc, known = inPlaceLocation(oid), true // not in the map: an in-place tablespace
+		}
+	}
+	switch {
+	case known && loc == inPlaceLocation(oid):
+		t.inPlace, t.original = true, loc
+	case known:
+		if err := x.prepareFinal(t, loc); err != nil {
+			return nil, err
+		}
+		if err := x.linkTablespace(t); err != nil {
 			return nil, err
 		}
 		return t, nil
+	default:
+		t.staged = true
 	}
-	// Location unknown until tablespace_map: stage inside dir.
-	t.staged = true
-	t.final = filepath.Join(x.dir, "pg_tblspc", strconv.FormatUint(uint64(oid), 10))
-	if err := x.mkdirAll(t.final); err != nil {
+	if err := x.mkdirAll(t.root, inPlaceLocation(oid)); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -42,273 +107,418 @@ func (x *extractor) tablespace(oid uint32) (*tsState, error) {
 
 // mapped applies TablespaceMapping to an original location.
 func (x *extractor) mapped(orig string) string {
-	clean := filepath.Clean(orig)
-	for old, nw := range x.opts.TablespaceMapping {
-		if filepath.Clean(old) == clean {
-			return filepath.Clean(nw)
-		}
+	c := cleanLocation(orig)
+	if nw, ok := x.mapping[c]; ok {
+		return nw
 	}
-	return clean
+	return c
 }
 
-// prepareLocation creates (or checks empty) the final directory of t and
-// links pg_tblspc/<oid> to it.
-func (x *extractor) prepareLocation(t *tsState) error {
-	if !filepath.IsAbs(t.original) {
-		return fmt.Errorf("tarstream: tablespace %d has a relative location %q; use TablespacesInPlace", t.oid, t.original)
+// cleanLocation canonicalises a location like pg_basebackup: Unix paths
+// with filepath.Clean; others (Windows-style) are left alone.
+func cleanLocation(p string) string {
+	if strings.HasPrefix(p, "/") {
+		return filepath.Clean(p)
 	}
-	final := x.mapped(t.original)
-	if final == x.dir || strings.HasPrefix(final, x.dir+string(filepath.Separator)) {
-		return fmt.Errorf("tarstream: tablespace %d location %q is inside the target directory", t.oid, final)
+	return p
+}
+
+// isAbsAnyOS: absolute under Unix or Windows rules (pg_basebackup accepts
+// either for OLDDIR, since the server may run on the other system).
+func isAbsAnyOS(p string) bool {
+	if strings.HasPrefix(p, "/") || strings.HasPrefix(p, `\`) || filepath.IsAbs(p) {
+		return true
 	}
-	entries, err := os.ReadDir(final)
+	return len(p) >= 3 && ('a' <= p[0]|0x20 && p[0]|0x20 <= 'z') && p[1] == ':' && (p[2] == '/' || p[2] == '\\')
+}
+
+// prepareFinal makes the final location of t ready: absent (created,
+// with missing parents) or an empty directory, not overlapping the tree
+// or another tablespace. Only then does t own it.
+func (x *extractor) prepareFinal(t *tsState, orig string) error {
+	final := x.mapped(orig)
+	if !filepath.IsAbs(final) {
+		return fmt.Errorf("tarstream: tablespace %d: location %q is not absolute (TablespacesInPlace keeps tablespaces inside the data directory)", t.oid, final)
+	}
+	if err := x.checkOverlap(t.oid, final); err != nil {
+		return err
+	}
+	fi, err := os.Stat(final)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		// Parents get ordinary permissions so the server's user can
-		// reach the location; the location itself gets PostgreSQL's.
-		if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-			return fmt.Errorf("tarstream: creating tablespace directory: %w", err)
+		if err := x.mkdirParents(filepath.Dir(final)); err != nil {
+			return err
 		}
 		if err := os.Mkdir(final, x.dirMode); err != nil {
-			return fmt.Errorf("tarstream: creating tablespace directory: %w", err)
+			return fmt.Errorf("tarstream: tablespace %d: could not create directory %q: %w", t.oid, final, err)
 		}
 		t.created = true
+		x.res.Dirs++
 	case err != nil:
-		return fmt.Errorf("tarstream: tablespace directory: %w", err)
-	case len(entries) > 0:
-		return fmt.Errorf("tarstream: tablespace %d: directory %q exists but is not empty", t.oid, final)
+		return fmt.Errorf("tarstream: tablespace %d: could not access directory %q: %w", t.oid, final, err)
+	case !fi.IsDir():
+		return fmt.Errorf("tarstream: tablespace %d: %q exists and is not a directory", t.oid, final)
+	default:
+		entries, err := os.ReadDir(final)
+		if err != nil {
+			return fmt.Errorf("tarstream: tablespace %d: could not access directory %q: %w", t.oid, final, err)
+		}
+		if len(entries) > 0 {
+			return fmt.Errorf("tablespace %d: %w", t.oid, &notEmptyError{final})
+		}
+		t.emptied = true
 	}
 	if err := os.Chmod(final, x.dirMode); err != nil {
-		return err
+		return fmt.Errorf("tarstream: tablespace %d: %w", t.oid, err)
 	}
-	t.final = final
+	t.original, t.root, t.staged = orig, final, false
 	x.dirs[final] = true
-	x.written = append(x.written, final)
-	if err := x.mkdirAll(filepath.Join(x.dir, "pg_tblspc")); err != nil {
-		return err
-	}
-	link := filepath.Join(x.dir, "pg_tblspc", strconv.FormatUint(uint64(t.oid), 10))
-	if err := os.Symlink(final, link); err != nil {
-		return fmt.Errorf("tarstream: linking tablespace %d: %w", t.oid, err)
-	}
-	x.res.Tablespaces = append(x.res.Tablespaces, ExtractedTablespace{OID: t.oid, OriginalLocation: t.original, Location: final})
+	x.sync(final, filepath.Dir(final))
 	return nil
 }
 
-// finish relocates staged tablespaces once tablespace_map is known, keeps
-// tablespace_map and backup_manifest consistent, syncs and removes the
-// incomplete marker.
+// linkTablespace creates the symlink <dir>/pg_tblspc/<oid> -> location.
+func (x *extractor) linkTablespace(t *tsState) error {
+	link := x.linkPath(t.oid)
+	if err := x.mkdirAll(filepath.Dir(link), "pg_tblspc"); err != nil {
+		return err
+	}
+	if err := os.Symlink(t.root, link); err != nil {
+		return fmt.Errorf("tarstream: tablespace %d: %w", t.oid, err)
+	}
+	return nil
+}
+
+// checkOverlap refuses a final location inside the tree, containing it,
+// or nested with another tablespace's location (symlinks resolved).
+func (x *extractor) checkOverlap(oid uint32, final string) error {
+	rf := realPath(final)
+	if rd := realPath(x.dir); nested(rf, rd) {
+		return fmt.Errorf("tarstream: tablespace %d: location %q overlaps the target directory %q", oid, final, x.dir)
+	}
+	for _, other := range x.tsOrder {
+		t := x.ts[other]
+		if other == oid || t.staged || t.inPlace {
+			continue
+		}
+		if nested(rf, realPath(t.root)) {
+			return fmt.Errorf("tarstream: tablespace %d: location %q overlaps tablespace %d's %q", oid, final, other, t.root)
+		}
+	}
+	return nil
+}
+
+func nested(a, b string) bool {
+	within := func(p, q string) bool {
+		return p == q || strings.HasPrefix(p, strings.TrimSuffix(q, string(filepath.Separator))+string(filepath.Separator))
+	}
+	return within(a, b) || within(b, a)
+}
+
+// realPath resolves the symlinks of the longest existing prefix of p.
+func realPath(p string) string {
+	rest := ""
+	for {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Join(r, rest)
+		}
+		up := filepath.Dir(p)
+		if up == p {
+			return filepath.Join(p, rest)
+		}
+		rest = filepath.Join(filepath.Base(p), rest)
+		p = up
+	}
+}
+
+// tablespaceMapArrived parses tablespace_map as soon as it is written, so
+// that tablespaces coming after it are written in place without staging.
+// The escaping depends on the server version: it is parsed now only if
+// the version is known from the stream or both escapings read it alike.
+func (x *extractor) tablespaceMapArrived() error {
+	if x.opts.TablespacesInPlace {
+		return nil
+	}
+	var m []tsMapEntry
+	var err error
+	if major := x.streamMajor(); major != 0 {
+		m, err = parseTablespaceMap(x.mapRaw, major >= 14)
+	} else {
+		var m13 []tsMapEntry
+		m, err = parseTablespaceMap(x.mapRaw, true)
+		m13, err13 := parseTablespaceMap(x.mapRaw, false)
+		if err != nil || err13 != nil || !slices.Equal(m, m13) {
+			return nil // decided at the end, with PG_VERSION
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("tarstream: tablespace_map: %w", err)
+	}
+	x.mapEarly, x.mapOIDs = m, map[uint32]int{}
+	for i, e := range m {
+		x.mapOIDs[e.oid] = i
+	}
+	return nil
+}
+
+// streamMajor is the server major as the stream tells it, 0 if unknown.
+func (x *extractor) streamMajor() int {
+	if x.pgVersion != 0 {
+		return x.pgVersion
+	}
+	return x.catMajor
+}
+
+// serverMajor decides tablespace_map's escaping: the stream's
+// PG_VERSION, else a tablespace's PG_<major>_ directory, else
+// ServerMajor, else 14 and later.
+func (x *extractor) serverMajor() int {
+	if m := x.streamMajor(); m != 0 {
+		return m
+	}
+	if x.opts.ServerMajor != 0 {
+		return x.opts.ServerMajor
+	}
+	return 14
+}
+
+// finish places the tablespaces, keeps tablespace_map and backup_manifest
+// consistent with them, then flushes and removes the marker.
 func (x *extractor) finish() error {
-	mapPath := filepath.Join(x.dir, "tablespace_map")
-	mapBytes, err := os.ReadFile(mapPath)
-	hasMap := err == nil
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := x.interrupted(); err != nil {
 		return err
 	}
 	major := x.serverMajor()
-	var m label.TablespaceMap
-	if hasMap {
-		if m, err = label.ParseTablespaceMap(mapBytes, major); err != nil {
-			return fmt.Errorf("tarstream: %w", err)
-		}
-	}
+	var entries []tsMapEntry
 	inMap := map[uint32]string{}
-	for _, e := range m {
-		inMap[e.OID] = e.Path
+	if x.mapSeen {
+		var err error
+		if entries, err = parseTablespaceMap(x.mapRaw, major >= 14); err != nil {
+			return fmt.Errorf("tarstream: tablespace_map: %w", err)
+		}
+		if x.mapOIDs != nil && !slices.Equal(entries, x.mapEarly) {
+			return fmt.Errorf("tarstream: tablespace_map reads differently for PostgreSQL %d than when it arrived", major)
+		}
+		for _, e := range entries {
+			inMap[e.oid] = e.path
+		}
 	}
 	if x.opts.TablespacesInPlace {
-		if hasMap && len(m) > 0 {
-			if err := os.Remove(mapPath); err != nil {
-				return err
-			}
-			if err := x.editManifest(func(b []byte) ([]byte, error) { return dropManifestEntry(b, "tablespace_map") }); err != nil {
-				return err
-			}
-			x.res.RewroteTablespaceMap = true
-		}
-	} else {
-		changed := false
 		for _, oid := range x.tsOrder {
-			t := x.ts[oid]
-			orig, ok := inMap[oid]
-			if t.original != "" && ok && filepath.Clean(orig) != filepath.Clean(t.original) {
-				return fmt.Errorf("tarstream: tablespace %d: tablespace_map says %q, options said %q", oid, orig, t.original)
-			}
-			if t.staged {
-				if !ok {
-					return fmt.Errorf("tarstream: tablespace %d is in the stream but not in tablespace_map", oid)
-				}
-				if err := x.relocate(t, orig); err != nil {
-					return err
-				}
-			}
-			if x.mapped(t.original) != filepath.Clean(t.original) {
-				changed = true
+			if loc, ok := inMap[oid]; ok {
+				x.ts[oid].original = loc
 			}
 		}
-		for _, e := range m {
-			if _, ok := x.ts[e.OID]; !ok {
-				return fmt.Errorf("tarstream: tablespace %d (%q) is in tablespace_map but has no files in the stream", e.OID, e.Path)
+		if len(entries) > 0 {
+			if err := x.dropTablespaceMap(); err != nil {
+				return err
 			}
 		}
-		if changed {
-			for i := range m {
-				m[i].Path = x.ts[m[i].OID].final
-			}
-			nb, err := label.FormatTablespaceMap(m, major)
-			if err != nil {
-				return fmt.Errorf("tarstream: %w", err)
-			}
-			if err := os.WriteFile(mapPath, nb, x.fileMode); err != nil {
-				return err
-			}
-			if err := x.editManifest(func(b []byte) ([]byte, error) { return fixManifestEntry(b, "tablespace_map", nb) }); err != nil {
-				return err
-			}
-			x.res.RewroteTablespaceMap = true
+		return x.finishFiles()
+	}
+	for _, e := range entries {
+		if _, ok := x.ts[e.oid]; !ok {
+			return fmt.Errorf("tarstream: tablespace %d (%q) is listed in tablespace_map but has no files in the stream", e.oid, e.path)
 		}
 	}
-	sort.Slice(x.res.Tablespaces, func(i, j int) bool { return x.res.Tablespaces[i].OID < x.res.Tablespaces[j].OID })
-	if x.opts.Fsync {
-		if err := x.sync(); err != nil {
+	for _, oid := range x.tsOrder {
+		t := x.ts[oid]
+		loc, listed := inMap[oid]
+		switch {
+		case t.staged && listed:
+			if err := x.relocate(t, loc); err != nil {
+				return err
+			}
+		case t.staged && x.mapSeen:
+			// Not in the map: an in-place tablespace of the source (16+).
+			t.staged, t.inPlace, t.original = false, true, inPlaceLocation(oid)
+		case t.staged:
+			return fmt.Errorf("tarstream: tablespace %d: the stream has no tablespace_map, so its location is unknown (set ExtractOptions.Tablespaces or TablespacesInPlace)", oid)
+		case t.inPlace && listed:
+			return fmt.Errorf("tarstream: tablespace %d: in place per the options, but tablespace_map says %q", oid, loc)
+		case !t.inPlace && x.mapSeen && (!listed || cleanLocation(loc) != cleanLocation(t.original)):
+			return fmt.Errorf("tarstream: tablespace %d: ExtractOptions.Tablespaces says %q, tablespace_map says %q", oid, t.original, loc)
+		}
+	}
+	changed := false
+	for i := range entries {
+		if final := x.ts[entries[i].oid].root; final != entries[i].path {
+			entries[i].path, changed = final, true
+		}
+	}
+	if changed {
+		if err := x.rewriteTablespaceMap(entries, major); err != nil {
 			return err
 		}
 	}
-	if err := os.Remove(filepath.Join(x.dir, IncompleteMarker)); err != nil {
-		return err
-	}
-	if x.opts.Fsync {
-		return syncPath(x.dir)
-	}
-	return nil
+	return x.finishFiles()
 }
 
-// relocate moves a staged tablespace (dir/pg_tblspc/<oid>) to its final
-// location and puts the pg_tblspc link in its place.
+// relocate moves a staged tablespace to its final location (rename, or
+// copy and delete across file systems) and puts the pg_tblspc link in its
+// place.
 func (x *extractor) relocate(t *tsState, orig string) error {
-	linkPath := t.final
-	staging := linkPath + ".staged"
-	t.original, t.staged = orig, false
-	if err := os.Rename(linkPath, staging); err != nil {
-		return err
-	}
-	if err := x.prepareLocation(t); err != nil {
+	staging := t.root
+	if err := x.prepareFinal(t, orig); err != nil {
 		return err
 	}
 	entries, err := os.ReadDir(staging)
 	if err != nil {
-		return err
+		return fmt.Errorf("tarstream: tablespace %d: %w", t.oid, err)
 	}
 	for _, e := range entries {
-		src, dst := filepath.Join(staging, e.Name()), filepath.Join(t.final, e.Name())
-		if err := os.Rename(src, dst); err != nil {
-			if !errors.Is(err, syscall.EXDEV) {
-				return err
-			}
-			if err := copyTree(src, dst, x.dirMode, x.fileMode); err != nil {
-				return err
+		if err := x.interrupted(); err != nil {
+			return err
+		}
+		src, dst := filepath.Join(staging, e.Name()), filepath.Join(t.root, e.Name())
+		err := os.Rename(src, dst)
+		if errors.Is(err, syscall.EXDEV) {
+			if err = x.copyTree(src, dst); err == nil {
+				err = os.RemoveAll(src)
 			}
 		}
+		if err != nil {
+			return fmt.Errorf("tarstream: moving tablespace %d to %q: %w", t.oid, t.root, err)
+		}
 	}
-	if err := os.RemoveAll(staging); err != nil {
+	if err := os.Remove(staging); err != nil {
+		return fmt.Errorf("tarstream: tablespace %d: %w", t.oid, err)
+	}
+	if err := x.linkTablespace(t); err != nil {
 		return err
 	}
-	for i, p := range x.written {
-		if rest, ok := strings.CutPrefix(p, linkPath+string(filepath.Separator)); ok {
-			x.written[i] = filepath.Join(t.final, rest)
+	prefix := staging + string(filepath.Separator)
+	for i, p := range x.synced {
+		if rest, ok := strings.CutPrefix(p, prefix); ok {
+			x.synced[i] = filepath.Join(t.root, rest)
+		} else if p == staging {
+			x.synced[i] = t.root
 		}
 	}
 	return nil
 }
 
-func copyTree(src, dst string, dirMode, fileMode os.FileMode) error {
+// copyTree copies a staged tree across file systems: directories, regular
+// files (mode and mtime kept) and the symlinks Extract accepted.
+func (x *extractor) copyTree(src, dst string) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(src, p)
+		if err := x.interrupted(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
 		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, dirMode)
-		}
-		if !d.Type().IsRegular() {
-			return fmt.Errorf("tarstream: cannot copy %q across file systems", p)
-		}
-		in, err := os.Open(p)
+		info, err := d.Info()
 		if err != nil {
 			return err
 		}
-		defer in.Close()
-		out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
-		if err != nil {
-			return err
+		switch {
+		case d.IsDir():
+			if err := os.Mkdir(target, info.Mode().Perm()); err != nil {
+				return err
+			}
+			return os.Chmod(target, info.Mode().Perm())
+		case d.Type()&fs.ModeSymlink != 0:
+			ln, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(ln, target)
+		case d.Type().IsRegular():
+			return copyFile(p, target, info)
 		}
-		if _, err := io.Copy(out, in); err != nil {
-			out.Close()
-			return err
-		}
-		return out.Close()
+		return fmt.Errorf("cannot copy %q across file systems", p)
 	})
 }
 
-func (x *extractor) editManifest(edit func([]byte) ([]byte, error)) error {
-	p := filepath.Join(x.dir, "backup_manifest")
-	b, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil // no manifest, nothing to keep consistent
-	}
+func copyFile(src, dst string, info fs.FileInfo) error {
+	in, err := os.Open(src)
 	if err != nil {
 		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|noFollow, info.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if err == nil {
+		err = out.Chmod(info.Mode().Perm())
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chtimes(dst, info.ModTime(), info.ModTime())
+	}
+	return err
+}
+
+// rewriteTablespaceMap writes tablespace_map with the final locations, in
+// the escaping of the server major, and fixes the manifest.
+func (x *extractor) rewriteTablespaceMap(entries []tsMapEntry, major int) error {
+	nb, err := formatTablespaceMap(entries, major >= 14)
+	if err != nil {
+		return fmt.Errorf("tarstream: tablespace_map: %w", err)
+	}
+	if err := x.replaceFile(tablespaceMapName, nb, x.mapTime); err != nil {
+		return err
+	}
+	x.res.RewroteTablespaceMap = true
+	return x.editManifest(func(m []byte) ([]byte, error) {
+		return rewriteManifestEntry(m, tablespaceMapName, x.mapRaw, nb)
+	})
+}
+
+// dropTablespaceMap removes tablespace_map and its manifest entry.
+func (x *extractor) dropTablespaceMap() error {
+	if err := x.editManifest(func(m []byte) ([]byte, error) {
+		return dropManifestEntry(m, tablespaceMapName, x.mapRaw)
+	}); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(x.dir, tablespaceMapName)); err != nil {
+		return fmt.Errorf("tarstream: %w", err)
+	}
+	x.res.RemovedTablespaceMap = true
+	return nil
+}
+
+// editManifest applies edit to backup_manifest, if the stream had one.
+func (x *extractor) editManifest(edit func([]byte) ([]byte, error)) error {
+	if !x.manifestSeen {
+		return nil
+	}
+	p := filepath.Join(x.dir, backupManifestName)
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return fmt.Errorf("tarstream: %w", err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return fmt.Errorf("tarstream: %w", err)
 	}
 	nb, err := edit(b)
 	if err != nil {
 		return err
 	}
-	x.res.RewroteManifest = true
-	return os.WriteFile(p, nb, x.fileMode)
-}
-
-// serverMajor reads PG_VERSION; 14+ escaping is assumed when absent.
-func (x *extractor) serverMajor() int {
-	b, err := os.ReadFile(filepath.Join(x.dir, "PG_VERSION"))
-	if err != nil {
-		return 14
-	}
-	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 14
-	}
-	return v
-}
-
-func (x *extractor) sync() error {
-	for _, p := range x.written {
-		if err := syncPath(p); err != nil {
-			return err
-		}
-	}
-	for _, t := range x.ts {
-		if err := syncPath(filepath.Dir(t.final)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func syncPath(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
+	if err := x.replaceFile(backupManifestName, nb, fi.ModTime()); err != nil {
 		return err
 	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("tarstream: fsync %q: %w", p, err)
-	}
+	x.res.RewroteManifest = true
 	return nil
 }
 
 // ParseTablespaceMapping parses pg_basebackup's -T OLDDIR=NEWDIR: "\="
-// stands for a literal "=", both sides must be absolute.
+// stands for a literal "=" (a backslash before anything else is kept),
+// both sides must be absolute (OLDDIR under Unix or Windows rules, as the
+// server may run on either) and are returned canonicalised. The error
+// texts are pg_basebackup's.
 func ParseTablespaceMapping(s string) (old, new string, err error) {
 	var parts [2]strings.Builder
 	side := 0
@@ -319,22 +529,102 @@ func ParseTablespaceMapping(s string) (old, new string, err error) {
 			i++
 		case s[i] == '=':
 			if side == 1 {
-				return "", "", fmt.Errorf("multiple \"=\" signs in tablespace mapping")
+				return "", "", errors.New(`multiple "=" signs in tablespace mapping`)
 			}
 			side = 1
 		default:
 			parts[side].WriteByte(s[i])
 		}
+		if parts[side].Len() >= 1024 { // MAXPGPATH
+			return "", "", errors.New("directory name too long")
+		}
 	}
 	old, new = parts[0].String(), parts[1].String()
-	if side == 0 || old == "" || new == "" {
-		return "", "", fmt.Errorf("invalid tablespace mapping format %q, must be \"OLDDIR=NEWDIR\"", s)
+	if old == "" || new == "" {
+		return "", "", fmt.Errorf("invalid tablespace mapping format \"%s\", must be \"OLDDIR=NEWDIR\"", s)
 	}
-	if !filepath.IsAbs(old) {
+	if !isAbsAnyOS(old) {
 		return "", "", fmt.Errorf("old directory is not an absolute path in tablespace mapping: %s", old)
 	}
 	if !filepath.IsAbs(new) {
 		return "", "", fmt.Errorf("new directory is not an absolute path in tablespace mapping: %s", new)
 	}
-	return filepath.Clean(old), filepath.Clean(new), nil
+	return cleanLocation(old), filepath.Clean(new), nil
+}
+
+// tsMapEntry is one line of tablespace_map.
+type tsMapEntry struct {
+	oid  uint32
+	path string
+}
+
+// parseTablespaceMap reads tablespace_map. With escapedBackslash (servers
+// 14+) a backslash makes the next character literal; before 14 only a
+// backslash before CR or LF is an escape and other backslashes are
+// literal. An unescaped CR or LF ends a line, empty lines are skipped,
+// each line is "<oid> <path>" with exactly one space, and the last line
+// must be terminated.
+func parseTablespaceMap(b []byte, escapedBackslash bool) ([]tsMapEntry, error) {
+	var entries []tsMapEntry
+	seen := map[uint32]bool{}
+	var line []byte
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c == '\\' {
+			if i+1 == len(b) {
+				return nil, errors.New("ends with a backslash")
+			}
+			if n := b[i+1]; escapedBackslash || n == '\n' || n == '\r' {
+				line = append(line, n)
+				i++
+				continue
+			}
+		}
+		if c != '\n' && c != '\r' {
+			line = append(line, c)
+			continue
+		}
+		if len(line) == 0 {
+			continue
+		}
+		oidText, p, ok := bytes.Cut(line, []byte(" "))
+		v, err := strconv.ParseUint(string(oidText), 10, 32)
+		if !ok || err != nil || v == 0 || len(p) == 0 || strings.Trim(string(oidText), "0123456789") != "" {
+			return nil, fmt.Errorf("invalid line %q", line)
+		}
+		if seen[uint32(v)] {
+			return nil, fmt.Errorf("tablespace %d listed twice", v)
+		}
+		seen[uint32(v)] = true
+		entries = append(entries, tsMapEntry{oid: uint32(v), path: string(p)})
+		line = nil
+	}
+	if len(line) > 0 {
+		return nil, errors.New("last line not terminated")
+	}
+	return entries, nil
+}
+
+// formatTablespaceMap writes tablespace_map: CR and LF are escaped with a
+// backslash, and with escapedBackslash (14+) the backslash itself.
+func formatTablespaceMap(entries []tsMapEntry, escapedBackslash bool) ([]byte, error) {
+	var b bytes.Buffer
+	for _, e := range entries {
+		if e.path == "" {
+			return nil, fmt.Errorf("tablespace %d: empty location", e.oid)
+		}
+		if !escapedBackslash && strings.HasSuffix(e.path, `\`) {
+			return nil, fmt.Errorf("tablespace %d: location %q ends with a backslash, which tablespace_map cannot hold before PostgreSQL 14", e.oid, e.path)
+		}
+		fmt.Fprintf(&b, "%d ", e.oid)
+		for i := 0; i < len(e.path); i++ {
+			c := e.path[i]
+			if c == '\n' || c == '\r' || (escapedBackslash && c == '\\') {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(c)
+		}
+		b.WriteByte('\n')
+	}
+	return b.Bytes(), nil
 }

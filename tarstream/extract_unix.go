@@ -4,4 +4,5 @@ package tarstream
 
 import "syscall"
 
-const syscallNoFollow = syscall.O_NOFOLLOW
+// noFollow makes opening a file fail if its last component is a symlink.
+const noFollow = syscall.O_NOFOLLOW
