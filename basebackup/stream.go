@@ -71,9 +71,12 @@ type Stream struct {
 	written  int64
 	tarBytes int64
 	rawDone  bool // the whole tar, trailer included, has been produced
-	eof      bool // and delivered (compressed stream finished)
-	closed   bool
-	err      error // sticky
+	// tailParts are the stream's last pieces, handed out after the server
+	// confirmed the end: the manifest (not copied) and the trailer.
+	tailParts [][]byte
+	eof       bool // and delivered (compressed stream finished)
+	closed    bool
+	err       error // sticky
 }
 
 // Backup starts a base backup on conn and returns it as one tar stream.
@@ -268,6 +271,11 @@ func (s *Stream) fill() {
 
 // advance does one step of work: it fills s.out, or changes state.
 func (s *Stream) advance() {
+	if len(s.tailParts) > 0 {
+		s.out, s.tailParts = s.tailParts[0], s.tailParts[1:]
+		s.rawDone = len(s.tailParts) == 0
+		return
+	}
 	if s.cur == nil {
 		s.nextArchive()
 		return
@@ -635,23 +643,20 @@ func (s *Stream) finish() {
 		tw := tar.NewWriter(&tail)
 		h := &tar.Header{Name: "backup_manifest", Typeflag: tar.TypeReg, Mode: 0600, Size: int64(len(s.manifest)),
 			ModTime: time.Now().Truncate(time.Second), Uname: "postgres", Gname: "postgres"}
-		if err := tw.WriteHeader(h); err != nil {
+		if err := tw.WriteHeader(h); err != nil { // tw is abandoned: the content goes out as is
 			s.fail(fmt.Errorf("basebackup: encoding backup_manifest header: %w", err))
 			return
 		}
-		if _, err := tw.Write(s.manifest); err != nil {
-			s.fail(fmt.Errorf("basebackup: encoding backup_manifest: %w", err))
-			return
-		}
-		if err := tw.Flush(); err != nil { // pads the member, writes no trailer
-			s.fail(fmt.Errorf("basebackup: encoding backup_manifest: %w", err))
-			return
-		}
+		s.tailParts = append(s.tailParts, s.manifest) // not copied: it can be large
 	}
-	tail.Write(make([]byte, 2*tarfmt.BlockSize)) // the end-of-archive trailer
+	pad := int(tarfmt.PaddedSize(int64(len(s.manifest))) - int64(len(s.manifest)))
+	if s.opts.Manifest == ManifestOff {
+		pad = 0
+	}
+	// The manifest's padding, then the end-of-archive trailer.
+	s.tailParts = append(s.tailParts, make([]byte, pad+2*tarfmt.BlockSize))
 	s.res = res
 	s.out = tail.Bytes()
-	s.rawDone = true
 }
 
 // checkConsistency cross-checks the label against the result sets.

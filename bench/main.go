@@ -87,8 +87,8 @@ func run(scale, tables, runs int, only string) error {
 	if out, err := pgbench.CombinedOutput(); err != nil {
 		return fmt.Errorf("pgbench -i: %v\n%s", err, out)
 	}
-	if tables > 0 {
-		sql := fmt.Sprintf(`DO $$ BEGIN FOR i IN 1..%d LOOP EXECUTE format('CREATE TABLE t_%%s (id int PRIMARY KEY, v text); INSERT INTO t_%%s VALUES (1, ''x'')', i, i); END LOOP; END $$; CHECKPOINT`, tables)
+	for from := 1; from <= tables; from += 500 { // in batches: one transaction would run out of lock slots
+		sql := fmt.Sprintf(`DO $$ BEGIN FOR i IN %d..%d LOOP EXECUTE format('CREATE TABLE t_%%s (id int PRIMARY KEY, v text); INSERT INTO t_%%s VALUES (1, ''x'')', i, i); END LOOP; END $$`, from, min(from+499, tables))
 		if err := c.Exec(ctx, "postgres", sql); err != nil {
 			return err
 		}
