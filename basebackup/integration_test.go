@@ -187,7 +187,7 @@ func compareWithPgBasebackup(t *testing.T, c *pgcluster.Cluster, ours []string, 
 	}
 }
 
-// TestBackupInvalidOptionsAgainstServer: problems found only once the
+// TestBackupServerErrors: problems found only once the
 // server is known are errors naming the option, and conn stays usable.
 func TestBackupServerErrors(t *testing.T) {
 	for _, major := range pgtest.Majors(t) {

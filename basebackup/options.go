@@ -464,5 +464,3 @@ func (o Options) maxManifestSize() int64 {
 	}
 	return o.MaxManifestSize
 }
-
-var _ = errors.New

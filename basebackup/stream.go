@@ -225,12 +225,15 @@ func (s *Stream) fail(err error) {
 // with it they go through the encoder, which is finished (its end mark
 // written) only once the tar is complete.
 func (s *Stream) fill() {
-	// The end of a stream may be local work (spooled WAL, the manifest):
-	// a cancelled ctx still stops it.
-	if err := s.a.ctx.Err(); err != nil && !s.eof {
-		s.fail(fmt.Errorf("basebackup: %w", err))
-		s.a.Close()
-		return
+	// Once the server confirmed the end, what is left is local work
+	// (spooled WAL, the manifest) that no network read watches: a
+	// cancelled ctx must still stop it. Before that, pgconn watches ctx.
+	if s.a.serverDone && !s.eof {
+		if err := s.a.ctx.Err(); err != nil {
+			s.fail(fmt.Errorf("basebackup: %w", err))
+			s.a.Close()
+			return
+		}
 	}
 	if s.cw == nil {
 		if s.rawDone {
