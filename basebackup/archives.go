@@ -102,6 +102,7 @@ type Archives struct {
 	started      time.Time
 	lastProgress time.Time
 	finished     bool // Next returned io.EOF
+	idle         bool // the server ended the backup with an error and conn is back at ReadyForQuery
 	closed       bool
 	err          error // sticky
 }
@@ -169,6 +170,12 @@ func StartArchives(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Arc
 		return nil, protocolErrorf("IDENTIFY_SYSTEM returned system identifier %q", sys.SystemID)
 	}
 	a.res.SystemID = sysID
+
+	if opts.Incremental != nil {
+		if err := a.prepareIncremental(ctx, sysID); err != nil {
+			return nil, err
+		}
+	}
 
 	if opts.WAL == WALStream {
 		// The slot is created now, before the start checkpoint, so the
@@ -690,11 +697,11 @@ func (a *Archives) Close() error {
 	if a.walRecv != nil {
 		a.walRecv.Close() // ends the streaming goroutine, removes the spool
 	}
-	if a.finished {
-		return nil
-	}
-	if a.err == nil {
+	if a.err == nil && !a.finished {
 		a.err = ErrClosed
+	}
+	if a.finished || a.idle {
+		return nil // conn is idle: the backup ended, or the server ended it with an error
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -781,6 +788,7 @@ func (a *Archives) serverError(op string, m *pgproto3.ErrorResponse) error {
 			a.notice(n)
 		}
 		if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
+			a.idle = true
 			break
 		}
 	}
@@ -793,6 +801,9 @@ func (a *Archives) serverError(op string, m *pgproto3.ErrorResponse) error {
 	}
 	if a.opts.WAL == WALFetch && (strings.Contains(pgErr.Message, "has already been removed") || strings.Contains(pgErr.Message, "could not find WAL file")) {
 		return a.fail(fmt.Errorf("basebackup: the server recycled WAL this backup needs before the backup ended; use WALStream (like pg_basebackup -X stream) or raise wal_keep_size: %w", pgErr))
+	}
+	if a.opts.Incremental != nil && a.res.StartLSN == 0 && incrementalServerError(pgErr) {
+		return a.fail(fmt.Errorf("%w: server error while %s: %w", ErrIncrementalRefused, op, pgErr))
 	}
 	return a.fail(fmt.Errorf("basebackup: server error while %s: %w", op, pgErr))
 }

@@ -96,6 +96,19 @@ type Options struct {
 	// Manifest controls the backup manifest (on by default).
 	Manifest ManifestMode
 
+	// Incremental, when set, makes the backup incremental (PostgreSQL 17+):
+	// it holds the backup_manifest of the backup this one builds on, byte
+	// for byte as the server wrote it. It is checked before any I/O (a
+	// version 2 manifest, from 17+, with a WAL range), then against the
+	// server (same system identifier, summarize_wal on), uploaded with
+	// UPLOAD_MANIFEST and BASE_BACKUP runs with INCREMENTAL on the same
+	// connection. Relation files that changed little come as
+	// INCREMENTAL.<name> files; the result is not a data directory until
+	// combined with the chain back to a full backup
+	// (basebackup/incremental.Combine). Needs a manifest (the next
+	// incremental and Combine need this backup's).
+	Incremental []byte
+
 	// ManifestChecksums selects the manifest's file checksum algorithm;
 	// the zero value is the server default (CRC32C).
 	ManifestChecksums ChecksumAlgorithm
@@ -403,6 +416,14 @@ func (o Options) Validate() error {
 	if o.ProgressInterval < 0 {
 		bad("Options.ProgressInterval %v: must not be negative", o.ProgressInterval)
 	}
+	if o.Incremental != nil {
+		if o.Manifest == ManifestOff {
+			bad("Options.Incremental needs a manifest (the next incremental backup and Combine need this backup's), but Options.Manifest is ManifestOff")
+		}
+		if _, err := priorManifest(o.Incremental); err != nil {
+			bad("Options.Incremental: %w", err)
+		}
+	}
 	if o.MaxManifestSize < 0 {
 		bad("Options.MaxManifestSize %d: must not be negative", o.MaxManifestSize)
 	}
@@ -454,6 +475,12 @@ func (o Options) params(major int, tablespaceMap bool) (replproto.BaseBackupPara
 		}
 		p.Compression = sc.Method.String()
 		p.CompressionDetail = sc.detail()
+	}
+	if o.Incremental != nil {
+		if major < replproto.MinMajorIncremental {
+			return p, &ServerVersionError{Major: major, Option: "Options.Incremental", NeedMajor: replproto.MinMajorIncremental}
+		}
+		p.Incremental = true
 	}
 	return p, nil
 }

@@ -4,6 +4,13 @@
 //
 //	go run ./bench -scale 100 -runs 3
 //	go run ./bench -scale 10 -modes plain,zstd -tables 20000
+//	go run ./bench -scale 1000 -runs 1 -modes plain,stream -load 2
+//	go run ./bench -incremental -scale 100
+//
+// -load N keeps N pgbench clients writing during every backup (the WAL
+// stream mode then has real WAL to stream). -incremental measures an
+// incremental backup (PostgreSQL 17 from .cache/pg) against a full one
+// after changing about 5% of the blocks, instead of the comparison.
 //
 // It starts a throwaway PostgreSQL 15 cluster (Debian's, which has
 // pg_basebackup and pgbench), loads pgbench data at the given scale (and
@@ -55,38 +62,66 @@ func main() {
 	tables := flag.Int("tables", 0, "also create this many small tables")
 	runs := flag.Int("runs", 3, "runs per tool and mode")
 	only := flag.String("modes", "", "comma-separated modes (default: all)")
+	load := flag.Int("load", 0, "pgbench clients writing during the backups")
+	incr := flag.Bool("incremental", false, "measure an incremental backup (PostgreSQL 17) after ~5% of blocks changed")
 	flag.Parse()
-	if err := run(*scale, *tables, *runs, *only); err != nil {
+	var err error
+	if *incr {
+		err = runIncremental(*scale)
+	} else {
+		err = run(*scale, *tables, *runs, *only, *load)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(scale, tables, runs int, only string) error {
-	ctx := context.Background()
-	base, err := os.MkdirTemp("", "pgsb-bench-")
+// setup builds the CLI into a fresh base directory and starts a cluster of
+// the given major loaded with pgbench data at scale. The caller removes
+// base (after the cluster).
+func setup(ctx context.Context, major, scale int) (base, bin string, c *pgcluster.Cluster, err error) {
+	base, err = os.MkdirTemp("", "pgsb-bench-")
 	if err != nil {
-		return err
+		return "", "", nil, err
 	}
 	os.Chmod(base, 0o755)
-	defer os.RemoveAll(base)
-	bin := filepath.Join(base, "pgstreambackup")
+	bin = filepath.Join(base, "pgstreambackup")
 	if out, err := exec.Command("go", "build", "-o", bin, "./examples/pgstreambackup").CombinedOutput(); err != nil {
-		return fmt.Errorf("building the CLI: %v\n%s", err, out)
+		return base, "", nil, fmt.Errorf("building the CLI: %v\n%s", err, out)
 	}
-	c, err := pgcluster.New(ctx, filepath.Join(base, "cluster"), pgcluster.Options{Major: 15, Settings: map[string]string{"shared_buffers": "256MB", "max_wal_size": "4GB"}})
+	settings := map[string]string{"shared_buffers": "256MB", "max_wal_size": "4GB"}
+	c, err = pgcluster.New(ctx, filepath.Join(base, "cluster"), pgcluster.Options{Major: major, Settings: settings})
+	if err != nil {
+		return base, "", nil, err
+	}
+	if err := c.Start(ctx); err != nil {
+		c.Remove()
+		return base, "", nil, err
+	}
+	// Server-side data generation (G): much faster than the client's
+	// COPY at large scales, the same tables.
+	pgbench := exec.Command(pgbenchPath(), "-i", "-q", "-I", "dtGvp", "-s", fmt.Sprint(scale), c.ConnString("postgres"))
+	if out, err := pgbench.CombinedOutput(); err != nil {
+		c.Remove()
+		return base, "", nil, fmt.Errorf("pgbench -i: %v\n%s", err, out)
+	}
+	return base, bin, c, nil
+}
+
+// pgbenchPath is Debian's pgbench 15 (the npm builds have none); it works
+// against 13–18 servers.
+func pgbenchPath() string { return "/usr/lib/postgresql/15/bin/pgbench" }
+
+func run(scale, tables, runs int, only string, load int) error {
+	ctx := context.Background()
+	t0 := time.Now()
+	base, bin, c, err := setup(ctx, 15, scale)
+	defer os.RemoveAll(base)
 	if err != nil {
 		return err
 	}
 	defer c.Remove()
-	if err := c.Start(ctx); err != nil {
-		return err
-	}
-	t0 := time.Now()
-	pgbench := exec.Command(filepath.Join(c.BinDir(), "pgbench"), "-i", "-q", "-s", fmt.Sprint(scale), c.ConnString("postgres"))
-	if out, err := pgbench.CombinedOutput(); err != nil {
-		return fmt.Errorf("pgbench -i: %v\n%s", err, out)
-	}
 	for from := 1; from <= tables; from += 500 { // in batches: one transaction would run out of lock slots
 		sql := fmt.Sprintf(`DO $$ BEGIN FOR i IN %d..%d LOOP EXECUTE format('CREATE TABLE t_%%s (id int PRIMARY KEY, v text); INSERT INTO t_%%s VALUES (1, ''x'')', i, i); END LOOP; END $$`, from, min(from+499, tables))
 		if err := c.Exec(ctx, "postgres", sql); err != nil {
@@ -99,7 +134,16 @@ func run(scale, tables, runs int, only string) error {
 	size, _ := c.QueryRows(ctx, "postgres", "SELECT pg_size_pretty(sum(pg_database_size(oid))) FROM pg_database")
 	fmt.Printf("dataset: pgbench scale %d + %d small tables, %s, loaded in %v\n", scale, tables, size[0][0], time.Since(t0).Round(time.Second))
 	host, _ := os.Hostname()
-	fmt.Printf("machine: %s, %d CPUs, %s; %d runs per tool, alternating; medians\n\n", host, numCPU(), time.Now().UTC().Format("2006-01-02"), runs)
+	fmt.Printf("machine: %s, %d CPUs, %s; %d runs per tool, alternating; medians\n", host, numCPU(), time.Now().UTC().Format("2006-01-02"), runs)
+	if load > 0 {
+		stop, err := startLoad(c, load)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		fmt.Printf("load: %d pgbench clients writing throughout\n", load)
+	}
+	fmt.Println()
 	fmt.Printf("%-12s %10s %10s %7s | %10s %10s %7s | %9s %9s %7s | %10s %10s %7s\n", "mode", "wall ours", "theirs", "ratio", "cpu ours", "theirs", "ratio", "rss ours", "theirs", "ratio", "out ours", "theirs", "ratio")
 	conn := c.ConnString("postgres")
 	for _, m := range modes {
@@ -209,4 +253,24 @@ func contains(list []string, s string) bool {
 func numCPU() int {
 	n, _ := os.ReadFile("/proc/cpuinfo")
 	return strings.Count(string(n), "processor\t:")
+}
+
+// startLoad runs clients pgbench clients (TPC-B-like, writing) until stop
+// is called, and reports how many transactions they ran.
+func startLoad(c *pgcluster.Cluster, clients int) (stop func(), err error) {
+	cmd := exec.Command(pgbenchPath(), "-n", "-c", fmt.Sprint(clients), "-T", "100000", c.ConnString("postgres"))
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return func() {
+		cmd.Process.Signal(syscall.SIGINT)
+		cmd.Wait()
+		for _, l := range strings.Split(out.String(), "\n") {
+			if strings.HasPrefix(l, "number of transactions actually processed") {
+				fmt.Println("load:", l)
+			}
+		}
+	}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 
@@ -33,6 +34,7 @@ type config struct {
 	manifestForceEncode      bool
 	noVerifyChecksums        bool
 	verifyInline             bool
+	incremental              string // prior backup's backup_manifest
 	noSync                   bool
 	noClean                  bool
 	verbose                  bool
@@ -52,7 +54,7 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 // valueFlags are the short flags that take a value; pg_basebackup users
 // write them glued to the value (-Ft, -Xfetch, -cfast).
-const valueFlags = "dDFXlcrhpUTSZ"
+const valueFlags = "dDFXlcrhpUTSZi"
 
 const usage = `pgstreambackup takes a base backup of a running PostgreSQL server.
 
@@ -76,6 +78,9 @@ Options controlling the output:
                             relocate tablespace in OLDDIR to NEWDIR (plain format)
   -X, --wal-method=none|fetch|stream
                             include required WAL files with specified method (default: stream)
+  -i, --incremental=OLD_MANIFEST
+                            take an incremental backup (PostgreSQL 17+) on top of
+                            the backup whose backup_manifest is OLD_MANIFEST
 
 General options:
   -C, --create-slot         create replication slot
@@ -159,6 +164,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	str(&c.checkpoint, "c", "checkpoint", "spread")
 	str(&c.maxRate, "r", "max-rate", "")
 	str(&c.manifestChecksums, "", "manifest-checksums", "")
+	str(&c.incremental, "i", "incremental", "")
 	fs.Var(&c.tsMappings, "T", "")
 	fs.Var(&c.tsMappings, "tablespace-mapping", "")
 	boolean(&c.noManifest, "", "no-manifest")
@@ -200,6 +206,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if c.noManifest && c.manifestChecksums != "" {
 		problems = append(problems, "--no-manifest and --manifest-checksums are incompatible options")
+	}
+	if c.noManifest && c.incremental != "" {
+		problems = append(problems, "--no-manifest and --incremental are incompatible options (the next incremental backup needs this one's manifest)")
 	}
 	if c.noManifest && c.manifestForceEncode {
 		problems = append(problems, "--no-manifest and --manifest-force-encode are incompatible options")
@@ -284,6 +293,13 @@ func (c *config) options(logger *slog.Logger) (basebackup.Options, error) {
 		o.VerifyChecksums = basebackup.VerifyOff
 	}
 	o.VerifyManifest = c.verifyInline
+	if c.incremental != "" {
+		b, err := os.ReadFile(c.incremental)
+		if err != nil {
+			return o, fmt.Errorf("--incremental: %w", err)
+		}
+		o.Incremental = b
+	}
 	spec := c.compress
 	if c.gzip && spec == "" {
 		spec = "gzip"

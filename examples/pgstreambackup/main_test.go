@@ -22,6 +22,7 @@ func TestFlagErrors(t *testing.T) {
 		"--no-manifest and --manifest-checksums are incompatible": {"-D", "d", "--no-manifest", "--manifest-checksums=SHA256"},
 		"new directory is not an absolute path":                   {"-D", "d", "-T", "/a=b"},
 		"only possible in plain format":                           {"-D", "d", "-Ft", "-T", "/a=/b"},
+		"--no-manifest and --incremental are incompatible":        {"-D", "d", "--no-manifest", "-i", "m"},
 	}
 	for want, args := range tests {
 		var stderr bytes.Buffer
@@ -36,6 +37,13 @@ func TestFlagErrors(t *testing.T) {
 	o, err := c.options(nil)
 	if err != nil || o.MaxRate != 1<<20 || o.ManifestChecksums.String() != "SHA256" {
 		t.Errorf("options = %+v, %v", o, err)
+	}
+	c, err = parseFlags([]string{"-D", "x", "--incremental=/nonexistent/backup_manifest"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.options(nil); err == nil || !strings.Contains(err.Error(), "--incremental: open /nonexistent/backup_manifest") {
+		t.Errorf("missing prior manifest: %v", err)
 	}
 	for spec, want := range map[string]string{
 		"gzip": "c:gzip/0", "client-zstd:level=5,workers=2": "c:zstd/5/2", "server-zstd:level=3,long": "s:zstd/3/0/true",
