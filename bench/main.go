@@ -90,7 +90,9 @@ func setup(ctx context.Context, major, scale int) (base, bin string, c *pgcluste
 	if out, err := exec.Command("go", "build", "-o", bin, "./examples/pgstreambackup").CombinedOutput(); err != nil {
 		return base, "", nil, fmt.Errorf("building the CLI: %v\n%s", err, out)
 	}
-	settings := map[string]string{"shared_buffers": "256MB", "max_wal_size": "4GB"}
+	// wal_keep_size: under -load, WAL fetch must not lose segments to
+	// checkpoints while a large backup runs.
+	settings := map[string]string{"shared_buffers": "256MB", "max_wal_size": "4GB", "wal_keep_size": "4GB"}
 	c, err = pgcluster.New(ctx, filepath.Join(base, "cluster"), pgcluster.Options{Major: major, Settings: settings})
 	if err != nil {
 		return base, "", nil, err
