@@ -103,6 +103,9 @@ type Archives struct {
 	lastProgress time.Time
 	finished     bool // Next returned io.EOF
 	idle         bool // the server ended the backup with an error and conn is back at ReadyForQuery
+	// unwatch stops the cancellation watch of the hot path (see watch);
+	// nil when no watch runs.
+	unwatch func() bool
 	closed       bool
 	err          error // sticky
 }
@@ -201,11 +204,42 @@ func StartArchives(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Arc
 		a.Close()
 		return nil, err
 	}
+	a.watch()
 	if err := a.start(); err != nil {
 		a.Close()
 		return nil, err
 	}
 	return a, nil
+}
+
+// watch makes cancelling the backup's context interrupt a blocked read by
+// setting a past deadline on the network connection, once for the whole
+// backup, so that the per-message reads need no context of their own
+// (pgconn otherwise arms and disarms a watch for every CopyData message).
+// A read interrupted that way fails, pgconn closes conn, and connErr
+// reports the context's error.
+func (a *Archives) watch() {
+	conn := a.conn.Conn()
+	a.unwatch = context.AfterFunc(a.ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+}
+
+// stopWatch ends the cancellation watch. It reports false when the watch
+// already fired: conn then has a past deadline and cannot be reused.
+func (a *Archives) stopWatch() bool {
+	if a.unwatch == nil {
+		return true
+	}
+	stopped := a.unwatch()
+	a.unwatch = nil
+	return stopped
+}
+
+// readCtx is the context of a message read: none while the watch runs.
+func (a *Archives) readCtx() context.Context {
+	if a.unwatch != nil {
+		return context.Background()
+	}
+	return a.ctx
 }
 
 // start reads the start position and the tablespace header, and, on 15+,
@@ -632,6 +666,9 @@ func (a *Archives) finish() error {
 
 // done records the server's confirmation of the end of the backup.
 func (a *Archives) done() error {
+	if !a.stopWatch() {
+		return a.fail(a.connErr("finishing the backup", context.Cause(a.ctx)))
+	}
 	a.serverDone = true
 	a.conn.Frontend().SetMaxBodyLen(defaultMaxBodySize)
 	a.res.Duration = time.Since(a.started)
@@ -691,6 +728,7 @@ func (a *Archives) Close() error {
 		return nil
 	}
 	a.closed = true
+	watchOK := a.stopWatch()
 	if a.walTar != nil {
 		a.walTar.close()
 	}
@@ -700,7 +738,7 @@ func (a *Archives) Close() error {
 	if a.err == nil && !a.finished {
 		a.err = ErrClosed
 	}
-	if a.finished || a.idle {
+	if (a.finished || a.idle) && watchOK {
 		return nil // conn is idle: the backup ended, or the server ended it with an error
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -754,11 +792,18 @@ func (a *Archives) recv(op string) (pgproto3.BackendMessage, error) {
 			default:
 			}
 		}
-		msg, err := a.conn.ReceiveMessage(a.ctx)
+		msg, err := a.conn.ReceiveMessage(a.readCtx())
 		if err != nil {
 			var tooBig *pgproto3.ExceededMaxBodyLenErr
 			if errors.As(err, &tooBig) {
 				return nil, a.fail(protocolErrorf("a %d-byte message while %s (limit %d)", tooBig.ActualBodyLen, op, tooBig.MaxExpectedBodyLen))
+			}
+			if a.ctx.Err() != nil {
+				// Interrupted by watch: pgconn keeps a conn whose read
+				// timed out; it is mid-message, so close it.
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				_ = a.conn.Close(ctx)
+				cancel()
 			}
 			return nil, a.fail(a.connErr(op, err))
 		}
@@ -788,7 +833,7 @@ func (a *Archives) serverError(op string, m *pgproto3.ErrorResponse) error {
 			a.notice(n)
 		}
 		if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
-			a.idle = true
+			a.idle = a.stopWatch() // idle unless cancellation already poisoned conn
 			break
 		}
 	}

@@ -63,13 +63,14 @@ func main() {
 	runs := flag.Int("runs", 3, "runs per tool and mode")
 	only := flag.String("modes", "", "comma-separated modes (default: all)")
 	load := flag.Int("load", 0, "pgbench clients writing during the backups")
+	profile := flag.String("cpuprofile", "", "write a pprof CPU profile of our CLI's last run per mode to PREFIX.<mode>")
 	incr := flag.Bool("incremental", false, "measure an incremental backup (PostgreSQL 17) after ~5% of blocks changed")
 	flag.Parse()
 	var err error
 	if *incr {
 		err = runIncremental(*scale)
 	} else {
-		err = run(*scale, *tables, *runs, *only, *load)
+		err = run(*scale, *tables, *runs, *only, *load, *profile)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -115,7 +116,7 @@ func setup(ctx context.Context, major, scale int) (base, bin string, c *pgcluste
 // against 13–18 servers.
 func pgbenchPath() string { return "/usr/lib/postgresql/15/bin/pgbench" }
 
-func run(scale, tables, runs int, only string, load int) error {
+func run(scale, tables, runs int, only string, load int, profile string) error {
 	ctx := context.Background()
 	t0 := time.Now()
 	base, bin, c, err := setup(ctx, 15, scale)
@@ -154,12 +155,16 @@ func run(scale, tables, runs int, only string, load int) error {
 		}
 		var ours, theirs []sample
 		for i := 0; i < runs; i++ {
-			s, err := measure(base, bin, append([]string{"-d", conn, "-N", "-c", "fast"}, m.ours...), m.file)
+			env := os.Environ()
+			if profile != "" && i == runs-1 {
+				env = append(env, "PGSTREAMBACKUP_CPUPROFILE="+profile+"."+m.name)
+			}
+			s, err := measure(base, bin, append([]string{"-d", conn, "-N", "-c", "fast"}, m.ours...), m.file, env)
 			if err != nil {
 				return fmt.Errorf("%s (ours): %w", m.name, err)
 			}
 			ours = append(ours, s)
-			s, err = measure(base, filepath.Join(c.BinDir(), "pg_basebackup"), append([]string{"-d", conn, "-N", "-c", "fast"}, m.theirs...), m.file)
+			s, err = measure(base, filepath.Join(c.BinDir(), "pg_basebackup"), append([]string{"-d", conn, "-N", "-c", "fast"}, m.theirs...), m.file, nil)
 			if err != nil {
 				return fmt.Errorf("%s (pg_basebackup): %w", m.name, err)
 			}
@@ -177,7 +182,7 @@ func run(scale, tables, runs int, only string, load int) error {
 
 // measure runs one backup and returns its figures; output goes to a fresh
 // directory (file modes) or /dev/null.
-func measure(base, prog string, args []string, file bool) (sample, error) {
+func measure(base, prog string, args []string, file bool, env []string) (sample, error) {
 	var dir string
 	if file {
 		d, err := os.MkdirTemp(base, "out-")
@@ -189,6 +194,7 @@ func measure(base, prog string, args []string, file bool) (sample, error) {
 		args = append(args, "-D", dir)
 	}
 	cmd := exec.Command(prog, args...)
+	cmd.Env = env
 	devnull, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	defer devnull.Close()
 	counter := &countWriter{w: devnull}
