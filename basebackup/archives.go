@@ -106,8 +106,8 @@ type Archives struct {
 	// unwatch stops the cancellation watch of the hot path (see watch);
 	// nil when no watch runs.
 	unwatch func() bool
-	closed       bool
-	err          error // sticky
+	closed  bool
+	err     error // sticky
 }
 
 var zeroBlocks [1024]byte
