@@ -429,7 +429,9 @@ func (a *Archives) nextChunk() ([]byte, error) {
 				if len(m.Data) == 0 {
 					continue
 				}
-				a.res.BytesReceived += int64(len(m.Data))
+				if err := a.count(len(m.Data)); err != nil {
+					return nil, err
+				}
 				a.progress(false)
 				return m.Data, nil
 			}
@@ -460,6 +462,20 @@ func (a *Archives) nextChunk() ([]byte, error) {
 	return nil, io.EOF
 }
 
+// count adds n received bytes of the current archive to the totals; the
+// manifest's are bounded by Options.MaxManifestSize (all versions).
+func (a *Archives) count(n int) error {
+	if a.cur.Kind != ArchiveManifest {
+		a.res.BytesReceived += int64(n)
+		return nil
+	}
+	if int64(n)+a.res.manifestLen > a.opts.maxManifestSize() {
+		return a.fail(fmt.Errorf("%w: more than %d bytes", ErrManifestTooLarge, a.opts.maxManifestSize()))
+	}
+	a.res.manifestLen += int64(n)
+	return nil
+}
+
 // typedCopyData handles one 15+ CopyData payload while an archive is open.
 // It returns archive bytes, or nil when the message was not data.
 func (a *Archives) typedCopyData(b []byte) ([]byte, error) {
@@ -468,13 +484,8 @@ func (a *Archives) typedCopyData(b []byte) ([]byte, error) {
 	}
 	switch b[0] {
 	case replproto.MsgData:
-		if a.cur.Kind == ArchiveManifest {
-			if int64(len(b)-1)+a.res.manifestLen > a.opts.maxManifestSize() {
-				return nil, a.fail(fmt.Errorf("%w: more than %d bytes", ErrManifestTooLarge, a.opts.maxManifestSize()))
-			}
-			a.res.manifestLen += int64(len(b) - 1)
-		} else {
-			a.res.BytesReceived += int64(len(b) - 1)
+		if err := a.count(len(b) - 1); err != nil {
+			return nil, err
 		}
 		return b[1:], nil
 	case replproto.MsgProgress:

@@ -131,10 +131,20 @@ type Options struct {
 	// pages).
 	ChecksumFailures ChecksumFailureMode
 
-	// MaxManifestSize bounds the manifest held in memory (it is appended
-	// as the stream's last member, so its size must be known). 0 means
-	// DefaultMaxManifestSize. A larger manifest fails the backup.
+	// MaxManifestSize bounds the manifest, which is held until the end
+	// of the backup (it goes out as the stream's last member, so its size
+	// must be known). 0 means DefaultMaxManifestSize. A larger manifest
+	// fails the backup.
 	MaxManifestSize int64
+	// ManifestMemoryLimit is how much of the manifest Backup keeps in
+	// memory; a larger one (about 200 bytes per file: 4 MiB is some 20,000
+	// files) is spooled to a temporary file in ManifestSpoolDir (default
+	// os.TempDir()), so memory stays bounded whatever the number of
+	// files. 0 means DefaultManifestMemoryLimit; -1 keeps it in memory.
+	// A spooled manifest is not in Result.Manifest: read it with
+	// Stream.ManifestReader before Close.
+	ManifestMemoryLimit int64
+	ManifestSpoolDir    string
 
 	// OnProgress, when set, is called from the goroutine that reads the
 	// stream at most once per ProgressInterval (default 1s), at every
@@ -166,6 +176,9 @@ const (
 	// DefaultMaxManifestSize is the manifest limit when
 	// Options.MaxManifestSize is 0.
 	DefaultMaxManifestSize = 256 << 20
+	// DefaultManifestMemoryLimit is the in-memory part of the manifest
+	// when Options.ManifestMemoryLimit is 0.
+	DefaultManifestMemoryLimit = 4 << 20
 )
 
 // Checkpoint selects the kind of checkpoint that starts the backup.
@@ -424,6 +437,9 @@ func (o Options) Validate() error {
 			bad("Options.Incremental: %w", err)
 		}
 	}
+	if o.ManifestMemoryLimit < -1 {
+		bad("Options.ManifestMemoryLimit %d: must be -1 (no limit), 0 (default) or positive", o.ManifestMemoryLimit)
+	}
 	if o.MaxManifestSize < 0 {
 		bad("Options.MaxManifestSize %d: must not be negative", o.MaxManifestSize)
 	}
@@ -483,6 +499,13 @@ func (o Options) params(major int, tablespaceMap bool) (replproto.BaseBackupPara
 		p.Incremental = true
 	}
 	return p, nil
+}
+
+func (o Options) manifestMemoryLimit() int64 {
+	if o.ManifestMemoryLimit == 0 {
+		return DefaultManifestMemoryLimit
+	}
+	return o.ManifestMemoryLimit
 }
 
 func (o Options) maxManifestSize() int64 {

@@ -27,8 +27,10 @@ type Result struct {
 	// Tablespaces lists the user tablespaces (the main directory excluded).
 	Tablespaces []Tablespace
 	// Manifest is the backup_manifest the server sent (Backup only; nil
-	// when the manifest was off).
-	Manifest []byte
+	// when the manifest was off, or larger than Options.ManifestMemoryLimit:
+	// then read it with Stream.ManifestReader). ManifestSize is its size.
+	Manifest     []byte
+	ManifestSize int64
 
 	// WALFiles names the streamed WAL files (WALStream), in order;
 	// WALSegmentSize is the server's WAL segment size (WALStream).

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -47,7 +48,7 @@ type Stream struct {
 
 	labelRaw []byte
 	mapRaw   []byte
-	manifest []byte
+	manifest manifestSpool
 
 	// RecoveryConfig: postgresql.auto.conf is held back, then emitted
 	// with the recovery settings appended.
@@ -72,8 +73,12 @@ type Stream struct {
 	tarBytes int64
 	rawDone  bool // the whole tar, trailer included, has been produced
 	// tailParts are the stream's last pieces, handed out after the server
-	// confirmed the end: the manifest (not copied) and the trailer.
+	// confirmed the end: the manifest (not copied) and the trailer. A
+	// spooled manifest is read from tailFile (tailLeft bytes) first.
 	tailParts [][]byte
+	tailFile  io.Reader
+	tailLeft  int64
+	tailBuf   []byte
 	eof       bool // and delivered (compressed stream finished)
 	closed    bool
 	err       error // sticky
@@ -103,6 +108,7 @@ func Backup(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Stream, er
 		return nil, err
 	}
 	s := &Stream{a: a, opts: opts}
+	s.manifest.dir, s.manifest.limit = opts.ManifestSpoolDir, opts.manifestMemoryLimit()
 	if opts.VerifyManifest {
 		s.verify = newInlineVerifier(opts.ManifestChecksums)
 	}
@@ -189,6 +195,23 @@ func (s *Stream) Result() (*Result, error) {
 	return &r, nil
 }
 
+// ManifestReader returns the backup_manifest the server sent, once Read
+// returned io.EOF, until Close: a manifest larger than
+// Options.ManifestMemoryLimit lives in a spool file that Close removes
+// (Result.Manifest has only the smaller ones).
+func (s *Stream) ManifestReader() (io.Reader, error) {
+	if _, err := s.Result(); err != nil {
+		return nil, err
+	}
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if s.opts.Manifest == ManifestOff {
+		return nil, errors.New("basebackup: no manifest: Options.Manifest is ManifestOff")
+	}
+	return s.manifest.reader(), nil
+}
+
 // Close releases the stream. On an unfinished backup it closes the
 // connection, which makes the server abort the backup. Idempotent.
 func (s *Stream) Close() error {
@@ -202,6 +225,7 @@ func (s *Stream) Close() error {
 
 // release stops decoders and encoders without finishing their streams.
 func (s *Stream) release() {
+	s.manifest.close()
 	if s.dec != nil {
 		s.dec.Close()
 		s.dec = nil
@@ -274,6 +298,16 @@ func (s *Stream) fill() {
 
 // advance does one step of work: it fills s.out, or changes state.
 func (s *Stream) advance() {
+	if s.tailFile != nil {
+		n, err := s.tailFile.Read(s.tailBuf[:min(int64(len(s.tailBuf)), s.tailLeft)])
+		s.out, s.tailLeft = s.tailBuf[:n], s.tailLeft-int64(n)
+		if s.tailLeft == 0 {
+			s.tailFile = nil
+		} else if err != nil || n == 0 {
+			s.fail(fmt.Errorf("basebackup: reading the spooled backup manifest: %v (%d bytes missing)", err, s.tailLeft))
+		}
+		return
+	}
 	if len(s.tailParts) > 0 {
 		s.out, s.tailParts = s.tailParts[0], s.tailParts[1:]
 		s.rawDone = len(s.tailParts) == 0
@@ -322,7 +356,9 @@ func (s *Stream) advance() {
 			return
 		}
 		if s.cur.Kind == ArchiveManifest {
-			s.manifest = append(s.manifest, c...)
+			if err := s.manifest.write(c); err != nil {
+				s.fail(err)
+			}
 			return
 		}
 		s.src = c
@@ -631,33 +667,40 @@ func (s *Stream) finish() {
 		tw.Flush()
 	}
 	if s.opts.Manifest != ManifestOff {
-		if s.manifest == nil {
+		if !s.manifest.seen {
 			s.fail(protocolErrorf("the server sent no backup manifest"))
 			return
 		}
 		if s.verify != nil {
-			if err := checkInline(s.verify, s.manifest); err != nil {
+			raw, err := s.manifest.bytes()
+			if err == nil {
+				err = checkInline(s.verify, raw)
+			}
+			if err != nil {
 				s.fail(err)
 				return
 			}
 			res.ManifestVerified = true
 		}
-		res.Manifest = s.manifest
+		res.ManifestSize = s.manifest.size
 		tw := tar.NewWriter(&tail)
-		h := &tar.Header{Name: "backup_manifest", Typeflag: tar.TypeReg, Mode: 0600, Size: int64(len(s.manifest)),
+		h := &tar.Header{Name: "backup_manifest", Typeflag: tar.TypeReg, Mode: 0600, Size: s.manifest.size,
 			ModTime: time.Now().Truncate(time.Second), Uname: "postgres", Gname: "postgres"}
 		if err := tw.WriteHeader(h); err != nil { // tw is abandoned: the content goes out as is
 			s.fail(fmt.Errorf("basebackup: encoding backup_manifest header: %w", err))
 			return
 		}
-		s.tailParts = append(s.tailParts, s.manifest) // not copied: it can be large
+		if s.manifest.spilled() {
+			s.tailFile, s.tailLeft, s.tailBuf = s.manifest.reader(), s.manifest.size, make([]byte, 64<<10)
+		} else {
+			res.Manifest = s.manifest.mem
+			s.tailParts = append(s.tailParts, s.manifest.mem) // not copied
+		}
+		pad := int(tarfmt.PaddedSize(s.manifest.size) - s.manifest.size)
+		s.tailParts = append(s.tailParts, make([]byte, pad))
 	}
-	pad := int(tarfmt.PaddedSize(int64(len(s.manifest))) - int64(len(s.manifest)))
-	if s.opts.Manifest == ManifestOff {
-		pad = 0
-	}
-	// The manifest's padding, then the end-of-archive trailer.
-	s.tailParts = append(s.tailParts, make([]byte, pad+2*tarfmt.BlockSize))
+	// The end-of-archive trailer.
+	s.tailParts = append(s.tailParts, make([]byte, 2*tarfmt.BlockSize))
 	s.res = res
 	s.out = tail.Bytes()
 }

@@ -25,7 +25,8 @@ func writeArchives(ctx context.Context, conn *pgconn.PgConn, opts basebackup.Opt
 	}
 	defer a.Close()
 	var written []string
-	var manifest []byte
+	manifestTmp := filepath.Join(cfg.pgdata, "backup_manifest.tmp")
+	haveManifest := false
 	for {
 		ar, err := a.Next()
 		if errors.Is(err, io.EOF) {
@@ -35,9 +36,11 @@ func writeArchives(ctx context.Context, conn *pgconn.PgConn, opts basebackup.Opt
 			return nil, err
 		}
 		if ar.Kind == basebackup.ArchiveManifest {
-			if manifest, err = io.ReadAll(a); err != nil {
+			// Streamed to disk (it can be large), renamed after the end.
+			if err := writeFileAtomic(manifestTmp, a, !cfg.noSync); err != nil {
 				return nil, err
 			}
+			haveManifest = true
 			continue
 		}
 		name := ar.Name
@@ -58,8 +61,8 @@ func writeArchives(ctx context.Context, conn *pgconn.PgConn, opts basebackup.Opt
 			return nil, err
 		}
 	}
-	if manifest != nil {
-		if err := writeFileAtomic(filepath.Join(cfg.pgdata, "backup_manifest"), manifest, !cfg.noSync); err != nil {
+	if haveManifest {
+		if err := os.Rename(manifestTmp, filepath.Join(cfg.pgdata, "backup_manifest")); err != nil {
 			return nil, err
 		}
 	}

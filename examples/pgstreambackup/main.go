@@ -202,8 +202,12 @@ func (o *output) write(ctx context.Context, s *basebackup.Stream) (*basebackup.R
 	if err := os.Rename(tmp, filepath.Join(o.cfg.pgdata, name)); err != nil {
 		return nil, err
 	}
-	if res.Manifest != nil {
-		if err := writeFileAtomic(filepath.Join(o.cfg.pgdata, "backup_manifest"), res.Manifest, !o.cfg.noSync); err != nil {
+	if res.ManifestSize > 0 {
+		m, err := s.ManifestReader() // large manifests are spooled, not in res.Manifest
+		if err != nil {
+			return nil, err
+		}
+		if err := writeFileAtomic(filepath.Join(o.cfg.pgdata, "backup_manifest"), m, !o.cfg.noSync); err != nil {
 			return nil, err
 		}
 	}
@@ -251,13 +255,13 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-func writeFileAtomic(path string, data []byte, sync bool) error {
+func writeFileAtomic(path string, data io.Reader, sync bool) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
+	if _, err := io.Copy(f, data); err != nil {
 		f.Close()
 		return err
 	}

@@ -1,0 +1,79 @@
+package basebackup
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+)
+
+// manifestSpool holds the manifest from its arrival at the end of the
+// backup until it goes out as the stream's last member (its tar header
+// needs its size). Up to limit bytes stay in memory; a larger manifest
+// (tens of thousands of relations) moves to a temporary file, so memory
+// does not grow with the number of files. close removes the file.
+type manifestSpool struct {
+	dir   string
+	limit int64 // < 0: never spill
+	seen  bool  // the manifest archive carried data
+	mem   []byte
+	f     *os.File
+	size  int64
+}
+
+func (m *manifestSpool) write(p []byte) error {
+	m.seen = true
+	if m.f == nil && (m.limit < 0 || m.size+int64(len(p)) <= m.limit) {
+		m.mem = append(m.mem, p...)
+		m.size += int64(len(p))
+		return nil
+	}
+	if m.f == nil {
+		f, err := os.CreateTemp(m.dir, "pgstreambackup-manifest-*")
+		if err != nil {
+			return fmt.Errorf("basebackup: spooling the backup manifest: %w", err)
+		}
+		m.f = f
+		if _, err := f.Write(m.mem); err != nil {
+			return fmt.Errorf("basebackup: spooling the backup manifest: %w", err)
+		}
+		m.mem = nil
+	}
+	if _, err := m.f.Write(p); err != nil {
+		return fmt.Errorf("basebackup: spooling the backup manifest: %w", err)
+	}
+	m.size += int64(len(p))
+	return nil
+}
+
+// spilled reports whether the manifest is on disk.
+func (m *manifestSpool) spilled() bool { return m.f != nil }
+
+// reader reads the whole manifest from its start.
+func (m *manifestSpool) reader() io.Reader {
+	if m.f == nil {
+		return bytes.NewReader(m.mem)
+	}
+	return io.NewSectionReader(m.f, 0, m.size)
+}
+
+// bytes returns the manifest in memory, reading it back if it was spilled.
+func (m *manifestSpool) bytes() ([]byte, error) {
+	if m.f == nil {
+		return m.mem, nil
+	}
+	b := make([]byte, m.size)
+	if _, err := io.ReadFull(m.reader(), b); err != nil {
+		return nil, fmt.Errorf("basebackup: reading the spooled backup manifest: %w", err)
+	}
+	return b, nil
+}
+
+func (m *manifestSpool) close() {
+	if m.f != nil {
+		m.f.Close()
+		os.Remove(m.f.Name())
+		m.f = nil
+	}
+	m.mem = nil
+}
