@@ -79,6 +79,7 @@ type Stream struct {
 	tailFile  io.Reader
 	tailLeft  int64
 	tailBuf   []byte
+	wbuf      []byte // WriteTo's gathering buffer
 	eof       bool // and delivered (compressed stream finished)
 	closed    bool
 	err       error // sticky
@@ -139,34 +140,74 @@ func (s *Stream) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// WriteTo writes the whole stream to w, without intermediate copies. It
-// returns nil only when the backup completed and every byte reached w. An
-// error from w fails the backup.
+// WriteTo writes the whole stream to w, without intermediate copies of
+// the data: only pieces smaller than coalesceBelow (tar headers, padding,
+// small files) are gathered into one write, which saves a system call per
+// piece when there are many small files. It returns nil only when the
+// backup completed and every byte reached w. An error from w fails the
+// backup.
 func (s *Stream) WriteTo(w io.Writer) (int64, error) {
 	var total int64
+	write := func(b []byte) error {
+		n, err := w.Write(b)
+		s.written += int64(n)
+		total += int64(n)
+		if err == nil && n < len(b) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			s.fail(fmt.Errorf("basebackup: writing the stream: %w", err))
+			s.a.Close()
+			return s.err
+		}
+		return nil
+	}
+	if s.wbuf == nil {
+		s.wbuf = make([]byte, 0, coalesceSize)
+	}
+	pending := s.wbuf[:0]
 	for {
 		for len(s.out) == 0 {
 			if err := s.state(); err == io.EOF {
+				if len(pending) > 0 {
+					if err := write(pending); err != nil {
+						return total, err
+					}
+				}
 				return total, nil
 			} else if err != nil {
 				return total, err
 			}
 			s.fill()
 		}
-		n, err := w.Write(s.out)
-		s.out = s.out[n:]
-		s.written += int64(n)
-		total += int64(n)
-		if err == nil && len(s.out) > 0 {
-			err = io.ErrShortWrite
+		if len(s.out) < coalesceBelow && len(pending)+len(s.out) <= cap(pending) {
+			pending = append(pending, s.out...)
+			s.out = nil
+			continue
 		}
-		if err != nil {
-			s.fail(fmt.Errorf("basebackup: writing the stream: %w", err))
-			s.a.Close()
-			return total, s.err
+		if len(pending) > 0 {
+			if err := write(pending); err != nil {
+				return total, err
+			}
+			pending = pending[:0]
+		}
+		if len(s.out) < coalesceBelow {
+			continue // fits now
+		}
+		out := s.out
+		s.out = nil
+		if err := write(out); err != nil {
+			return total, err
 		}
 	}
 }
+
+// WriteTo gathers pieces smaller than coalesceBelow into writes of up to
+// coalesceSize bytes.
+const (
+	coalesceBelow = 16 << 10
+	coalesceSize  = 64 << 10
+)
 
 // state returns what Read should return when no bytes are pending: the
 // sticky error, io.EOF at the end, or nil to go on.
