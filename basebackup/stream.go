@@ -80,7 +80,7 @@ type Stream struct {
 	tailLeft  int64
 	tailBuf   []byte
 	wbuf      []byte // WriteTo's gathering buffer
-	eof       bool // and delivered (compressed stream finished)
+	eof       bool   // and delivered (compressed stream finished)
 	closed    bool
 	err       error // sticky
 }
