@@ -1,0 +1,122 @@
+package incremental
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
+	"github.com/pgstreambackup/pgstreambackup/internal/lsnfmt"
+	"github.com/pgstreambackup/pgstreambackup/label"
+)
+
+// ErrChain wraps every reason a list of backups is not a chain that can be
+// combined: a backup that is not the expected kind, a gap, a wrong order,
+// backups of different clusters or versions.
+var ErrChain = errors.New("incremental: the backups do not form a chain")
+
+// backup is one input of Combine, read and checked.
+type backup struct {
+	dir      string
+	label    *label.BackupLabel
+	labelRaw []byte
+	manifest *manifest.Manifest
+	files    map[string]*manifest.File
+	version  string // PG_VERSION
+}
+
+// loadBackup reads what Combine needs to know about a backup directory
+// before writing anything: backup_label, backup_manifest (version 2),
+// PG_VERSION and pg_control's system identifier.
+func loadBackup(dir string) (*backup, error) {
+	b := &backup{dir: dir}
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("%w: backup %s: "+format, append([]any{ErrChain, dir}, args...)...)
+	}
+	var err error
+	if b.labelRaw, err = os.ReadFile(filepath.Join(dir, "backup_label")); err != nil {
+		return nil, fail("%v", err)
+	}
+	if b.label, err = label.ParseBackupLabel(b.labelRaw); err != nil {
+		return nil, fail("backup_label: %v", err)
+	}
+	if b.label.StartTimeline == 0 {
+		return nil, fail("backup_label has no START TIMELINE")
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "backup_manifest"))
+	if err != nil {
+		return nil, fail("%v (Combine needs every backup's manifest)", err)
+	}
+	if b.manifest, err = manifest.Parse(raw); err != nil {
+		return nil, fail("backup_manifest: %v", err)
+	}
+	if b.manifest.Version < 2 {
+		return nil, fail("backup_manifest is version %d (PostgreSQL 16 or older): only backups of PostgreSQL 17 and later can be combined", b.manifest.Version)
+	}
+	if len(b.manifest.WALRanges) == 0 {
+		return nil, fail("backup_manifest has no WAL range")
+	}
+	b.files = make(map[string]*manifest.File, len(b.manifest.Files))
+	for i := range b.manifest.Files {
+		b.files[b.manifest.Files[i].Path] = &b.manifest.Files[i]
+	}
+	v, err := os.ReadFile(filepath.Join(dir, "PG_VERSION"))
+	if err != nil {
+		return nil, fail("%v", err)
+	}
+	b.version = strings.TrimSpace(string(v))
+	ctl, err := os.ReadFile(filepath.Join(dir, "global", "pg_control"))
+	if err != nil {
+		return nil, fail("%v", err)
+	}
+	if len(ctl) < 8 {
+		return nil, fail("global/pg_control is %d bytes", len(ctl))
+	}
+	if id := binary.LittleEndian.Uint64(ctl); id != b.manifest.SystemIdentifier {
+		return nil, fail("pg_control has system identifier %d, its manifest %d", id, b.manifest.SystemIdentifier)
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "pg_tblspc"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fail("%v", err)
+	}
+	if len(entries) > 0 {
+		return nil, fail("has user tablespaces (pg_tblspc/%s): Combine supports backups without them", entries[0].Name())
+	}
+	return b, nil
+}
+
+// checkChain checks, before anything is written, that the backups are a
+// full backup followed by incrementals each taken on top of the previous
+// one, of one cluster and one PostgreSQL version.
+func checkChain(chain []*backup) error {
+	if len(chain) == 0 {
+		return fmt.Errorf("%w: no backups given", ErrChain)
+	}
+	first := chain[0]
+	if first.label.Incremental {
+		return fmt.Errorf("%w: the first backup, %s, is incremental (taken on top of the backup that started at %s): the chain must start with a full backup",
+			ErrChain, first.dir, lsnfmt.Format(first.label.IncrementalFromLSN))
+	}
+	for i, b := range chain[1:] {
+		prev := chain[i]
+		if b.manifest.SystemIdentifier != first.manifest.SystemIdentifier {
+			return fmt.Errorf("%w: backup %s is of the cluster with system identifier %d, backup %s of %d",
+				ErrChain, b.dir, b.manifest.SystemIdentifier, first.dir, first.manifest.SystemIdentifier)
+		}
+		if b.version != first.version {
+			return fmt.Errorf("%w: backup %s is of PostgreSQL %s, backup %s of %s", ErrChain, b.dir, b.version, first.dir, first.version)
+		}
+		if !b.label.Incremental {
+			return fmt.Errorf("%w: backup %s is a full backup: only the first backup of a chain may be", ErrChain, b.dir)
+		}
+		if b.label.IncrementalFromLSN != prev.label.StartWALLocation || b.label.IncrementalFromTLI != prev.label.StartTimeline {
+			return fmt.Errorf("%w: backup %s was taken on top of the backup that started at %s on timeline %d, but the backup before it in the chain, %s, started at %s on timeline %d: a backup is missing in between, or the order is wrong",
+				ErrChain, b.dir, lsnfmt.Format(b.label.IncrementalFromLSN), b.label.IncrementalFromTLI,
+				prev.dir, lsnfmt.Format(prev.label.StartWALLocation), prev.label.StartTimeline)
+		}
+	}
+	return nil
+}
