@@ -9,42 +9,62 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup/incremental"
 )
 
 func main() {
-	output := flag.String("o", "", "output directory (absent or empty)")
-	checksums := flag.String("manifest-checksums", "CRC32C", "checksum algorithm of the new manifest (CRC32C, SHA224..SHA512, NONE)")
-	dryRun := flag.Bool("n", false, "dry run: check the chain and every input file, write nothing")
-	noSync := flag.Bool("N", false, "do not flush the output to disk")
-	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: combine [-n] [-N] [--manifest-checksums=ALG] -o OUTDIR FULL INCR [INCR...]")
-		flag.PrintDefaults()
-	}
-	flag.Parse()
-	if flag.NArg() < 2 || (*output == "" && !*dryRun) {
-		flag.Usage()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, errUsage) {
 		os.Exit(2)
 	}
-	out := *output
-	if *dryRun && out == "" {
-		out = os.TempDir() + "/combine-dry-run-unused"
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	res, err := incremental.Combine(ctx, flag.Args(), out, incremental.CombineOptions{ManifestChecksums: *checksums, DryRun: *dryRun, NoSync: *noSync})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "combine:", err)
 		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("combine", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	output := fs.String("o", "", "output directory (absent or empty)")
+	checksums := fs.String("manifest-checksums", "CRC32C", "checksum algorithm of the new manifest (CRC32C, SHA224..SHA512, NONE)")
+	dryRun := fs.Bool("n", false, "dry run: check the chain and every input file, write nothing")
+	noSync := fs.Bool("N", false, "do not flush the output to disk")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: combine [-n] [-N] [-manifest-checksums=ALG] -o OUTDIR FULL INCR [INCR...]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() < 2 || (*output == "" && !*dryRun) {
+		fs.Usage()
+		return errUsage
+	}
+	out := *output
+	if out == "" { // dry run: nothing is written there
+		out = filepath.Join(os.TempDir(), "combine-dry-run")
+	}
+	res, err := incremental.Combine(ctx, fs.Args(), out, incremental.CombineOptions{ManifestChecksums: *checksums, DryRun: *dryRun, NoSync: *noSync})
+	if err != nil {
+		return err
 	}
 	verb := "wrote"
 	if *dryRun {
 		verb = "would write"
 	}
-	fmt.Printf("%s %d files (%d bytes), %d rebuilt from incremental files; blocks taken from each backup: %v\n", verb, res.Files, res.Bytes, res.Reconstructed, res.BlocksFrom)
+	fmt.Fprintf(stdout, "%s %d files (%d bytes), %d rebuilt from incremental files; blocks taken from each backup: %v\n", verb, res.Files, res.Bytes, res.Reconstructed, res.BlocksFrom)
+	return nil
 }
