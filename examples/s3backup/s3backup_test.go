@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/pgstreambackup/pgstreambackup/internal/pgcluster"
+	"github.com/pgstreambackup/pgstreambackup/internal/pgtest"
+	"github.com/pgstreambackup/pgstreambackup/tarstream"
+)
+
+func testLogger(t *testing.T) (*slog.Logger, *bytes.Buffer) {
+	var buf bytes.Buffer
+	return slog.New(slog.NewTextHandler(io.MultiWriter(&buf, redactWriter{testWriter{t}}), &slog.HandlerOptions{Level: slog.LevelDebug})), &buf
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// TestBackupRestore: a cluster backed up into a real S3 server (Versity
+// gateway) with streamed WAL, listed as complete, restored from the bucket
+// with a tablespace relocated, started, data equal.
+func TestBackupRestore(t *testing.T) {
+	major := pgtest.Majors(t)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	gw := startGateway(t)
+	c := pgtest.Start(t, major, pgcluster.Options{})
+	ts, err := c.MakeTablespaceDir("s3 ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pgcluster.LoadSample(ctx, c, pgcluster.SampleOptions{Relations: 30, Databases: []string{"app"}, Tablespace: ts}); err != nil {
+		t.Fatal(err)
+	}
+	want, err := pgcluster.Snapshot(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := gw.store(t, "cluster1")
+	log, _ := testLogger(t)
+	rec, err := runBackup(ctx, st, backupConfig{ConnString: c.ConnString("postgres"), Label: "s3 test", Compression: tarstream.CompressionOptions{Method: tarstream.Zstd},
+		PartSize: 5 << 20, InFlight: 2, AbortTimeout: 10 * time.Second, FastCheckpt: true}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.WAL) == 0 || len(rec.Tablespaces) != 1 || rec.SystemID == "" {
+		t.Errorf("record %+v", rec)
+	}
+	all, err := listBackups(ctx, st)
+	if err != nil || len(all) != 1 || all[0].Record == nil || all[0].ID != rec.ID {
+		t.Fatalf("list: %+v %v", all, err)
+	}
+	dir := filepath.Join(pgtest.TempDir(t), "restore")
+	newTS := filepath.Join(filepath.Dir(dir), "ts")
+	if _, err := runRestore(ctx, st, restoreConfig{ID: "latest", Dir: dir, Mapping: map[string]string{ts: newTS}}, log); err != nil {
+		t.Fatal(err)
+	}
+	r := pgtest.Open(t, major, dir)
+	got, err := pgcluster.Snapshot(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, w := range want {
+		if g := got[name]; w.Persistence == 'p' && (g.Rows != w.Rows || g.Hash != w.Hash) {
+			t.Errorf("%s: %d rows %s, want %d rows %s", name, g.Rows, g.Hash, w.Rows, w.Hash)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d tables restored, %d backed up", len(got), len(want))
+	}
+	rows, err := r.QueryRows(ctx, "postgres", "SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname NOT LIKE 'pg_%'")
+	if err != nil || len(rows) != 1 || rows[0][0] != newTS {
+		t.Errorf("tablespace location after restore: %v %v", rows, err)
+	}
+}
+
+// TestGatewayKilledMidUpload: the S3 server dies while parts are being
+// uploaded; the backup fails with an error naming the upload; once the
+// server is back the multipart upload has been aborted, the WAL stored so
+// far removed, and no backup.json exists, so the backup is not listed as
+// complete.
+func TestGatewayKilledMidUpload(t *testing.T) {
+	major := pgtest.Majors(t)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	gw := startGateway(t)
+	c := pgtest.Start(t, major, pgcluster.Options{})
+	st := gw.store(t, "killed")
+	log, _ := testLogger(t)
+	done := make(chan error, 1)
+	go func() {
+		// Uncompressed and throttled to 4 MB/s: the ~40 MB stream takes
+		// about ten seconds, in 5 MiB parts.
+		_, err := runBackup(ctx, st, backupConfig{ConnString: c.ConnString("postgres"), PartSize: 5 << 20, InFlight: 1,
+			AbortTimeout: time.Minute, FastCheckpt: true, MaxRate: 4 << 20}, log)
+		done <- err
+	}()
+	// Wait for an upload with a part, then kill the server.
+	var upload minio.ObjectMultipartInfo
+	for deadline := time.Now().Add(time.Minute); upload.UploadID == ""; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no multipart upload with a part appeared")
+		}
+		res, err := st.core.ListMultipartUploads(ctx, "backups", "killed/", "", "", "", 10)
+		if err != nil || len(res.Uploads) == 0 {
+			continue
+		}
+		parts, err := st.core.ListObjectParts(ctx, "backups", res.Uploads[0].Key, res.Uploads[0].UploadID, 0, 10)
+		if err == nil && len(parts.ObjectParts) > 0 {
+			upload = res.Uploads[0]
+		}
+	}
+	gw.kill()
+	t.Logf("killed the gateway during the upload of %s", upload.Key)
+	time.Sleep(3 * time.Second) // the backup fails and keeps trying to abort
+	gw.start()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the backup did not end")
+	}
+	if err == nil || !strings.Contains(err.Error(), upload.Key) {
+		t.Fatalf("backup error %v does not name %s", err, upload.Key)
+	}
+	t.Logf("backup failed as it should: %v", err)
+	res, lerr := st.core.ListMultipartUploads(ctx, "backups", "killed/", "", "", "", 10)
+	if lerr != nil || len(res.Uploads) != 0 {
+		t.Errorf("multipart uploads left: %+v %v", res.Uploads, lerr)
+	}
+	var left []string
+	for obj := range st.core.Client.ListObjects(ctx, "backups", minio.ListObjectsOptions{Prefix: "killed/", Recursive: true}) {
+		left = append(left, obj.Key)
+	}
+	if len(left) != 0 {
+		t.Errorf("objects left after the failed backup: %v", left)
+	}
+	all, err := listBackups(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range all {
+		if l.Record != nil {
+			t.Errorf("backup %s listed as complete", l.ID)
+		}
+	}
+	if _, err := pickBackup(ctx, st, "latest"); err == nil {
+		t.Error("a failed backup can be picked for restore")
+	}
+}
+
+// TestNoSecretsInOutput: failures with wrong credentials, an unreachable
+// server and a failing database print neither the access key nor the
+// secret, in errors or logs.
+func TestNoSecretsInOutput(t *testing.T) {
+	gw := startGateway(t)
+	ctx := context.Background()
+	c := pgtest.Start(t, pgtest.Majors(t)[0], pgcluster.Options{})
+	key, secret := "AKIAPGSBLEAKCHECK123", "s3cr3t/Leak+Check=Value"
+	var all bytes.Buffer
+	for _, tc := range []struct {
+		name    string
+		key     string
+		secret  string
+		args    []string
+		wantErr string
+	}{
+		{"wrong secret", testKey, secret, []string{"backup", "-endpoint", gw.addr, "-bucket", "backups", "-insecure", "-v", "-d", c.ConnString("postgres")}, "signature"},
+		{"unknown key", key, secret, []string{"list", "-endpoint", gw.addr, "-bucket", "backups", "-insecure", "-v"}, "access key"},
+		{"no server", key, secret, []string{"list", "-endpoint", "127.0.0.1:1", "-bucket", "backups", "-insecure", "-v"}, "connect"},
+		{"bad database", testKey, testSecret, []string{"backup", "-endpoint", gw.addr, "-bucket", "backups", "-insecure", "-v", "-d", "host=127.0.0.1 port=1 user=postgres sslmode=disable"}, "connecting"},
+	} {
+		t.Setenv("AWS_ACCESS_KEY_ID", tc.key)
+		t.Setenv("AWS_SECRET_ACCESS_KEY", tc.secret)
+		var stdout, stderr bytes.Buffer
+		err := run(ctx, tc.args, &stdout, &stderr)
+		if err == nil || !strings.Contains(strings.ToLower(err.Error()), tc.wantErr) {
+			t.Errorf("%s: got %v, want an error about %q", tc.name, err, tc.wantErr)
+		}
+		shown := stdout.String() + stderr.String()
+		if err != nil {
+			shown += redact(err.Error()) + err.Error()
+		}
+		all.WriteString(shown)
+		for _, s := range []string{tc.key, tc.secret} {
+			if strings.Contains(shown, s) {
+				t.Errorf("%s: %q appears in the output:\n%s", tc.name, s, shown)
+			}
+		}
+	}
+	if all.Len() == 0 {
+		t.Error("nothing was shown at all")
+	}
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	if _, err := openStore(storeConfig{Endpoint: "x:1", Bucket: "b"}); err == nil || !strings.Contains(err.Error(), "AWS_SECRET_ACCESS_KEY") {
+		t.Errorf("missing secret: %v", err)
+	}
+}
