@@ -283,6 +283,12 @@ func (r *Receiver) Stop(ctx context.Context, end LSN, endTimeline uint32) ([]Spo
 	if endTimeline != r.tli {
 		return nil, fmt.Errorf("wal: the backup ended on timeline %d but WAL is streamed on timeline %d", endTimeline, r.tli)
 	}
+	// Wake the receiving goroutine if it waits for a message: a past read
+	// deadline ends its wait at once, so the end of the backup is not
+	// delayed by its polling interval. The deadline is set before the
+	// stop is sent: the goroutine clears it when it takes the stop (and
+	// after a wait it ended), so it cannot hit the reads that follow.
+	_ = r.conn.Conn().SetReadDeadline(time.Unix(1, 0))
 	select {
 	case r.stopCh <- end:
 	default:
@@ -337,6 +343,8 @@ func (r *Receiver) loop(ctx context.Context) ([]SpooledFile, error) {
 			select {
 			case end = <-r.stopCh:
 				stopping = true
+				_ = r.conn.Conn().SetReadDeadline(time.Time{}) // Stop's wake-up
+
 			default:
 			}
 		}
@@ -355,12 +363,16 @@ func (r *Receiver) loop(ctx context.Context) ([]SpooledFile, error) {
 		}
 		rctx, cancel := context.WithTimeout(ctx, wait)
 		msg, err := r.conn.ReceiveMessage(rctx)
+		polled := rctx.Err() != nil
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("wal: streaming interrupted: %w", ctx.Err())
 			}
 			if pgconn.Timeout(err) {
+				if !polled { // Stop's wake-up, not the poll timeout
+					_ = r.conn.Conn().SetReadDeadline(time.Time{})
+				}
 				continue
 			}
 			return nil, &StreamError{Err: err}
