@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
@@ -26,6 +27,10 @@ type backup struct {
 	manifest *manifest.Manifest
 	files    map[string]*manifest.File
 	version  string // PG_VERSION
+	major    int
+	tsMapRaw []byte // tablespace_map; nil when absent
+	tsMap    label.TablespaceMap
+	origTS   map[uint32]string // stream inputs: the locations before extraction
 }
 
 // loadBackup reads what Combine needs to know about a backup directory
@@ -78,12 +83,16 @@ func loadBackup(dir string) (*backup, error) {
 	if id := binary.LittleEndian.Uint64(ctl); id != b.manifest.SystemIdentifier {
 		return nil, fail("pg_control has system identifier %d, its manifest %d", id, b.manifest.SystemIdentifier)
 	}
-	entries, err := os.ReadDir(filepath.Join(dir, "pg_tblspc"))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if b.major, err = strconv.Atoi(strings.SplitN(b.version, ".", 2)[0]); err != nil {
+		return nil, fail("PG_VERSION %q", b.version)
+	}
+	if b.tsMapRaw, err = os.ReadFile(filepath.Join(dir, "tablespace_map")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fail("%v", err)
 	}
-	if len(entries) > 0 {
-		return nil, fail("has user tablespaces (pg_tblspc/%s): Combine supports backups without them", entries[0].Name())
+	if b.tsMapRaw != nil {
+		if b.tsMap, err = label.ParseTablespaceMap(b.tsMapRaw, b.major); err != nil {
+			return nil, fail("tablespace_map: %v", err)
+		}
 	}
 	return b, nil
 }

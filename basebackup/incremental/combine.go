@@ -1,6 +1,7 @@
 package incremental
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -10,10 +11,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
 	"github.com/pgstreambackup/pgstreambackup/internal/checksum"
+	"github.com/pgstreambackup/pgstreambackup/label"
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
 
@@ -30,6 +34,12 @@ type CombineOptions struct {
 	// ScratchDir is where backups given as tar streams are extracted
 	// first; default: beside the output directory.
 	ScratchDir string
+	// TablespaceMapping gives every user tablespace of the last backup
+	// its new location (absolute, absent or empty), like pg_combinebackup
+	// -T: keyed by the location in the backup's tablespace_map (the
+	// server's) or by the target of its pg_tblspc/<oid> link. The output
+	// gets pg_tblspc/<oid> links to them and a tablespace_map naming them.
+	TablespaceMapping map[string]string
 }
 
 // CombineResult describes the combined backup.
@@ -55,8 +65,9 @@ type CombineResult struct {
 // (size and checksum) and every INCREMENTAL file's header is validated: a
 // damaged input fails Combine (ErrCorrupt or a mismatch naming the file)
 // instead of producing a silently wrong file. output must be absent or
-// empty; on failure what Combine wrote is removed. Backups with user
-// tablespaces are refused.
+// empty; on failure what Combine wrote is removed. User tablespaces go to
+// the locations given in CombineOptions.TablespaceMapping (every one needs
+// an entry) and are linked from pg_tblspc.
 func Combine(ctx context.Context, inputs []string, output string, opts CombineOptions) (*CombineResult, error) {
 	alg := opts.ManifestChecksums
 	if alg == "" {
@@ -80,10 +91,11 @@ func Combine(ctx context.Context, inputs []string, output string, opts CombineOp
 		return nil, err
 	}
 	chain := make([]*backup, len(dirs))
-	for i, d := range dirs {
-		if chain[i], err = loadBackup(d); err != nil {
+	for i, in := range dirs {
+		if chain[i], err = loadBackup(in.dir); err != nil {
 			return nil, err
 		}
+		chain[i].origTS = in.origTS
 	}
 	if err := checkChain(chain); err != nil {
 		return nil, err
@@ -102,6 +114,9 @@ func Combine(ctx context.Context, inputs []string, output string, opts CombineOp
 	if err := c.run(); err != nil {
 		if !opts.DryRun {
 			removeOutput(output, createdOut)
+			for _, loc := range c.tsOut {
+				removeOutput(loc, slices.Contains(c.tsCreated, loc))
+			}
 		}
 		return nil, err
 	}
@@ -134,9 +149,18 @@ func removeOutput(output string, created bool) {
 	}
 }
 
+// input is one backup to combine, as a directory.
+type input struct {
+	dir string
+	// origTS: for a stream input, the tablespaces' locations in its
+	// tablespace_map before extraction moved them to the scratch area.
+	origTS map[uint32]string
+}
+
 // inputDirs returns a directory per input: directories as they are,
-// stream files extracted into scratch directories that cleanup removes.
-func inputDirs(ctx context.Context, inputs []string, output, scratch string) ([]string, func(), error) {
+// stream files extracted into scratch directories that cleanup removes
+// (their tablespaces too).
+func inputDirs(ctx context.Context, inputs []string, output, scratch string) ([]input, func(), error) {
 	var tmp []string
 	cleanup := func() {
 		for _, d := range tmp {
@@ -146,14 +170,14 @@ func inputDirs(ctx context.Context, inputs []string, output, scratch string) ([]
 	if scratch == "" {
 		scratch = filepath.Dir(filepath.Clean(output))
 	}
-	dirs := make([]string, len(inputs))
+	dirs := make([]input, len(inputs))
 	for i, in := range inputs {
 		fi, err := os.Stat(in)
 		if err != nil {
 			return nil, cleanup, fmt.Errorf("incremental: %w", err)
 		}
 		if fi.IsDir() {
-			dirs[i] = in
+			dirs[i] = input{dir: in}
 			continue
 		}
 		d, err := os.MkdirTemp(scratch, ".combine-input-*")
@@ -161,18 +185,68 @@ func inputDirs(ctx context.Context, inputs []string, output, scratch string) ([]
 			return nil, cleanup, fmt.Errorf("incremental: scratch directory for %s: %w", in, err)
 		}
 		tmp = append(tmp, d)
+		ts, err := streamTablespaces(in)
+		if err != nil {
+			return nil, cleanup, err
+		}
+		mapping := map[string]string{}
+		for oid, loc := range ts {
+			mapping[loc] = filepath.Join(d, fmt.Sprint("tablespace-", oid))
+		}
 		f, err := os.Open(in)
 		if err != nil {
 			return nil, cleanup, fmt.Errorf("incremental: %w", err)
 		}
-		_, err = tarstream.Extract(ctx, f, filepath.Join(d, "backup"), tarstream.ExtractOptions{TablespacesInPlace: true})
+		_, err = tarstream.Extract(ctx, f, filepath.Join(d, "backup"), tarstream.ExtractOptions{TablespaceMapping: mapping, Tablespaces: ts})
 		f.Close()
 		if err != nil {
 			return nil, cleanup, fmt.Errorf("incremental: extracting %s: %w", in, err)
 		}
-		dirs[i] = filepath.Join(d, "backup")
+		dirs[i] = input{dir: filepath.Join(d, "backup"), origTS: ts}
 	}
 	return dirs, cleanup, nil
+}
+
+// streamTablespaces reads the tablespace_map of a backup stream file: the
+// second member of the data directory, which follows the tablespaces'
+// contents (one extra pass over those).
+func streamTablespaces(path string) (map[uint32]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("incremental: %w", err)
+	}
+	defer f.Close()
+	r, _, err := tarstream.NewDecompressingReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("incremental: %s: %w", path, err)
+	}
+	defer r.Close()
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil, nil // no tablespace_map: no tablespaces
+		}
+		if err != nil {
+			return nil, fmt.Errorf("incremental: %s: reading its first members: %w", path, err)
+		}
+		if strings.TrimPrefix(h.Name, "./") != "tablespace_map" {
+			continue
+		}
+		raw, err := io.ReadAll(io.LimitReader(tr, 1<<20))
+		if err != nil {
+			return nil, fmt.Errorf("incremental: %s: %w", path, err)
+		}
+		m, err := label.ParseTablespaceMap(raw, 17) // incremental backups: 17+
+		if err != nil {
+			return nil, fmt.Errorf("incremental: %s: tablespace_map: %w", path, err)
+		}
+		out := map[uint32]string{}
+		for _, e := range m {
+			out[e.OID] = e.Path
+		}
+		return out, nil
+	}
 }
 
 type combiner struct {
@@ -186,6 +260,11 @@ type combiner struct {
 	res      *CombineResult
 	buf      []byte // reading blocks and checking inputs
 	wbuf     []byte // writing the output
+	// User tablespaces: oid -> new location, the tablespace_map entries
+	// to write, and the locations this run created (removed on failure).
+	tsOut     map[string]string
+	tsMap     label.TablespaceMap
+	tsCreated []string
 }
 
 func (c *combiner) last() *backup { return c.chain[len(c.chain)-1] }
@@ -208,26 +287,50 @@ func (c *combiner) run() error {
 		if rel == "." {
 			return nil
 		}
+		if dir, oid := pathSplit(rel); dir == "pg_tblspc" {
+			return c.tablespace(oid, path, d.IsDir())
+		}
+		return c.visit(rel, d)
+	})
+	if err != nil {
+		return err
+	}
+	return c.finish()
+}
+
+// visit handles one entry of the last backup (rel is relative to the
+// backup, also inside tablespaces).
+func (c *combiner) visit(rel string, d fs.DirEntry) error {
+	final := c.last()
+	{
 		switch {
 		case d.IsDir():
 			if c.opts.DryRun {
 				return nil
 			}
-			return os.Mkdir(filepath.Join(c.out, rel), 0o700)
+			return os.Mkdir(c.outPath(rel), 0o700)
 		case !d.Type().IsRegular():
 			return fmt.Errorf("incremental: %s/%s is not a regular file or directory", final.dir, rel)
 		case rel == "backup_manifest":
 			return nil // a new one is written last
 		case rel == "backup_label":
 			return c.writeLabel()
+		case rel == "tablespace_map":
+			return nil // written by finish, with the new locations
 		}
 		dir, name := pathSplit(rel)
 		if bare, ok := strings.CutPrefix(name, "INCREMENTAL."); ok && relationDir(dir) {
 			return c.reconstruct(dir, bare)
 		}
 		return c.copyFile(rel)
-	})
-	if err != nil {
+	}
+}
+
+// finish checks that every file of the last manifest was written, then
+// writes tablespace_map and the new manifest.
+func (c *combiner) finish() error {
+	final := c.last()
+	if err := c.writeTablespaceMap(); err != nil {
 		return err
 	}
 	// Every file of the last backup's manifest must have been seen.
@@ -256,7 +359,11 @@ func (c *combiner) run() error {
 		return err
 	}
 	if !c.opts.NoSync {
-		return syncTree(c.out)
+		for _, d := range append([]string{c.out}, c.tsCreated...) {
+			if err := syncTree(d); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -541,7 +648,7 @@ func (c *combiner) writeFile(rel string, r io.Reader, check *fileCheck) error {
 	var f *os.File
 	if !c.opts.DryRun {
 		var err error
-		f, err = os.OpenFile(filepath.Join(c.out, filepath.FromSlash(rel)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		f, err = os.OpenFile(c.outPath(rel), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if err != nil {
 			return err
 		}
@@ -611,4 +718,97 @@ func syncTree(root string) error {
 		defer f.Close()
 		return f.Sync()
 	})
+}
+
+// outPath is where rel is written: inside a relocated tablespace for
+// pg_tblspc/<oid>/..., else under the output directory.
+func (c *combiner) outPath(rel string) string {
+	if rest, ok := strings.CutPrefix(rel, "pg_tblspc/"); ok {
+		oid, sub, _ := strings.Cut(rest, "/")
+		if loc, ok := c.tsOut[oid]; ok {
+			return filepath.Join(loc, filepath.FromSlash(sub))
+		}
+	}
+	return filepath.Join(c.out, filepath.FromSlash(rel))
+}
+
+// tablespace handles pg_tblspc/<oid> of the last backup (a link to the
+// tablespace, or its directory when the backup was extracted in place):
+// it maps it to its new location, links it from the output and walks it.
+func (c *combiner) tablespace(oid, path string, isDir bool) error {
+	final := c.last()
+	n, err := strconv.ParseUint(oid, 10, 32)
+	if err != nil {
+		return fmt.Errorf("incremental: pg_tblspc/%s is not a tablespace OID", oid)
+	}
+	src, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
+	orig := final.origTS[uint32(n)]
+	for _, e := range final.tsMap {
+		if e.OID == uint32(n) && orig == "" {
+			orig = e.Path
+		}
+	}
+	loc, ok := c.opts.TablespaceMapping[orig]
+	if !ok || orig == "" {
+		loc, ok = c.opts.TablespaceMapping[src]
+	}
+	if !ok {
+		return fmt.Errorf("incremental: tablespace %s (%s in tablespace_map, %s in the backup) has no entry in CombineOptions.TablespaceMapping", oid, orig, src)
+	}
+	if !filepath.IsAbs(loc) {
+		return fmt.Errorf("incremental: tablespace %s: new location %q is not absolute", oid, loc)
+	}
+	if c.tsOut == nil {
+		c.tsOut = map[string]string{}
+	}
+	c.tsOut[oid] = loc
+	c.tsMap = append(c.tsMap, label.TablespaceMapEntry{OID: uint32(n), Path: loc})
+	if !c.opts.DryRun {
+		if err := checkOutput(loc); err != nil {
+			return fmt.Errorf("incremental: tablespace %s: %w", oid, err)
+		}
+		if _, err := os.Stat(loc); errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(loc, 0o700); err != nil {
+				return err
+			}
+			c.tsCreated = append(c.tsCreated, loc)
+		}
+		if err := os.Symlink(loc, filepath.Join(c.out, "pg_tblspc", oid)); err != nil {
+			return err
+		}
+	}
+	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := c.ctx.Err(); err != nil {
+			return err
+		}
+		sub, err := filepath.Rel(src, p)
+		if err != nil || sub == "." {
+			return err
+		}
+		return c.visit("pg_tblspc/"+oid+"/"+filepath.ToSlash(sub), d)
+	})
+	if err != nil || !isDir {
+		return err
+	}
+	return filepath.SkipDir // walked above
+}
+
+// writeTablespaceMap writes tablespace_map with the new locations (the
+// last backup's had the server's), when the last backup had one.
+func (c *combiner) writeTablespaceMap() error {
+	final := c.last()
+	if final.tsMapRaw == nil {
+		return nil
+	}
+	raw, err := label.FormatTablespaceMap(c.tsMap, final.major)
+	if err != nil {
+		return fmt.Errorf("incremental: tablespace_map: %w", err)
+	}
+	return c.writeFile("tablespace_map", bytes.NewReader(raw), nil)
 }

@@ -20,7 +20,7 @@ import (
 
 // takeBackup streams a backup of c into file (a tar stream, zstd), extracts
 // it into dir, and returns its manifest.
-func takeBackup(t *testing.T, ctx context.Context, c *pgcluster.Cluster, prior []byte, file, dir string) []byte {
+func takeBackup(t *testing.T, ctx context.Context, c *pgcluster.Cluster, prior []byte, file, dir string, tsMap map[string]string) []byte {
 	t.Helper()
 	conn, err := c.ConnectReplication(ctx)
 	if err != nil {
@@ -52,17 +52,22 @@ func takeBackup(t *testing.T, ctx context.Context, c *pgcluster.Cluster, prior [
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if _, err := tarstream.Extract(ctx, r, dir, tarstream.ExtractOptions{}); err != nil {
+	if _, err := tarstream.Extract(ctx, r, dir, tarstream.ExtractOptions{TablespaceMapping: tsMap}); err != nil {
 		t.Fatalf("Extract: %v", err)
 	}
+	// The server's manifest: Extract rewrites the tablespace_map entry of
+	// the one it writes when it relocates a tablespace.
 	m, err := os.ReadFile(filepath.Join(dir, "backup_manifest"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(m) != string(res.Manifest) && res.Manifest != nil {
+	if len(tsMap) == 0 && string(m) != string(res.Manifest) {
 		t.Fatal("extracted manifest differs from Result.Manifest")
 	}
-	return m
+	if res.Manifest == nil {
+		t.Fatal("no manifest in the Result")
+	}
+	return res.Manifest
 }
 
 func exec(t *testing.T, ctx context.Context, c *pgcluster.Cluster, sqls ...string) {
@@ -111,7 +116,14 @@ func TestCombineRestore(t *testing.T) {
 			defer cancel()
 			c := pgtest.Start(t, major, pgcluster.Options{Settings: map[string]string{"max_wal_size": "2GB", "checkpoint_timeout": "30min"}})
 			work := pgtest.TempDir(t)
+			tsDir, err := c.MakeTablespaceDir("ts")
+			if err != nil {
+				t.Fatal(err)
+			}
 			exec(t, ctx, c,
+				`CREATE TABLESPACE ts1 LOCATION '`+tsDir+`'`,
+				`CREATE TABLE in_ts TABLESPACE ts1 AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g`,
+				`VACUUM in_ts`,
 				`CREATE TABLE keep AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g`,
 				`CREATE TABLE dropme AS SELECT g FROM generate_series(1, 1000) g`,
 				`CREATE TABLE trunc AS SELECT g FROM generate_series(1, 1000) g`,
@@ -127,7 +139,8 @@ func TestCombineRestore(t *testing.T) {
 			}
 			dirs := []string{filepath.Join(work, "full"), filepath.Join(work, "incr1"), filepath.Join(work, "incr2")}
 			files := []string{filepath.Join(work, "full.tar.zst"), filepath.Join(work, "incr1.tar.zst"), filepath.Join(work, "incr2.tar.zst")}
-			m0 := takeBackup(t, ctx, c, nil, files[0], dirs[0])
+			extractTS := func(d string) map[string]string { return map[string]string{tsDir: d + "-ts"} }
+			m0 := takeBackup(t, ctx, c, nil, files[0], dirs[0], extractTS(dirs[0]))
 
 			// Touch two pages of huge, one in each segment, by TID: a scan
 			// would set hint bits on every page and, with data checksums,
@@ -135,19 +148,21 @@ func TestCombineRestore(t *testing.T) {
 			exec(t, ctx, c,
 				`UPDATE huge SET v = 1 WHERE ctid = ANY (ARRAY['(10,1)', '(140000,1)']::tid[])`,
 				`UPDATE keep SET v = 'one' WHERE id % 500 = 0`,
+				`UPDATE in_ts SET v = 'one' WHERE id % 400 = 0`,
 				`INSERT INTO keep SELECT g, 'new' FROM generate_series(20001, 21000) g`,
 				`CREATE TABLE created1 AS SELECT g FROM generate_series(1, 100) g`,
 				`DROP TABLE dropme`,
 				`TRUNCATE trunc`, `INSERT INTO trunc VALUES (42)`,
 				`DELETE FROM shrink WHERE g > 5000`, `VACUUM shrink`)
-			m1 := takeBackup(t, ctx, c, m0, files[1], dirs[1])
+			m1 := takeBackup(t, ctx, c, m0, files[1], dirs[1], extractTS(dirs[1]))
 
 			exec(t, ctx, c,
 				`UPDATE huge SET v = 2 WHERE ctid = ANY (ARRAY['(20,2)', '(140001,1)']::tid[])`,
 				`UPDATE keep SET v = 'two' WHERE id % 700 = 0`,
+				`DELETE FROM in_ts WHERE id % 900 = 0`,
 				`CREATE TABLE created2 AS SELECT g FROM generate_series(1, 50) g`,
 				`INSERT INTO created1 VALUES (-1)`)
-			m2 := takeBackup(t, ctx, c, m1, files[2], dirs[2])
+			m2 := takeBackup(t, ctx, c, m1, files[2], dirs[2], extractTS(dirs[2]))
 			// After the backup (nothing is written in between): reading
 			// every row sets hint bits, which logs every page of huge.
 			want, err := pgcluster.Snapshot(ctx, c)
@@ -185,7 +200,14 @@ func TestCombineRestore(t *testing.T) {
 
 			for k, in := range [][]string{dirs, files} {
 				out := filepath.Join(work, fmt.Sprintf("combined-%d", k))
-				res, err := incremental.Combine(ctx, in, out, incremental.CombineOptions{NoSync: true})
+				// The tablespace is named by its location in the last
+				// backup: where Extract put it for directories, the
+				// server's for stream files.
+				from := dirs[2] + "-ts"
+				if k == 1 {
+					from = tsDir
+				}
+				res, err := incremental.Combine(ctx, in, out, incremental.CombineOptions{NoSync: true, TablespaceMapping: map[string]string{from: out + "-ts"}})
 				if err != nil {
 					t.Fatalf("Combine(%v): %v", in, err)
 				}
@@ -213,13 +235,16 @@ func TestCombineRestore(t *testing.T) {
 					t.Fatal(err)
 				}
 				compare(t, want, got)
+				if rows, err := restored.QueryRows(ctx, "postgres", "SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname = 'ts1'"); err != nil || rows[0][0] != out+"-ts" {
+					t.Errorf("tablespace location after Combine: %v %v", rows, err)
+				}
 				restored.Stop()
 			}
 
 			// Wrong chains are refused before anything is written.
 			other := pgtest.Start(t, major, pgcluster.Options{})
 			otherDir := filepath.Join(work, "other")
-			takeBackup(t, ctx, other, nil, filepath.Join(work, "other.tar.zst"), otherDir)
+			takeBackup(t, ctx, other, nil, filepath.Join(work, "other.tar.zst"), otherDir, nil)
 			other.Stop()
 			for name, tc := range map[string]struct {
 				in   []string
@@ -242,13 +267,24 @@ func TestCombineRestore(t *testing.T) {
 				}
 			}
 
+			// A tablespace without a new location is refused, and what
+			// was written is removed.
+			out := filepath.Join(work, "unmapped")
+			if _, err := incremental.Combine(ctx, dirs, out, incremental.CombineOptions{NoSync: true}); err == nil || !strings.Contains(err.Error(), "has no entry in CombineOptions.TablespaceMapping") {
+				t.Errorf("unmapped tablespace: %v", err)
+			}
+			if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+				t.Error("unmapped tablespace: output left behind")
+			}
+
 			// Damaged inputs: a flipped byte in an INCREMENTAL file's data,
 			// and a bad magic number with the manifest re-sealed to match
 			// (so only the header check can catch it).
 			mm, _ := manifest.Parse(m2)
 			var incr string
 			for _, f := range mm.Files {
-				if strings.Contains(f.Path, "/INCREMENTAL.") && f.Size > incremental.BlockSize {
+				// (base/: the copy below shares the tablespace through its link.)
+				if strings.HasPrefix(f.Path, "base/") && strings.Contains(f.Path, "/INCREMENTAL.") && f.Size > incremental.BlockSize {
 					incr = f.Path
 					break
 				}
@@ -286,7 +322,8 @@ func TestCombineRestore(t *testing.T) {
 					}
 				}
 				out := filepath.Join(work, "out-"+name)
-				_, err = incremental.Combine(ctx, []string{dirs[0], dirs[1], bad}, out, incremental.CombineOptions{NoSync: true})
+				_, err = incremental.Combine(ctx, []string{dirs[0], dirs[1], bad}, out, incremental.CombineOptions{NoSync: true,
+					TablespaceMapping: map[string]string{dirs[2] + "-ts": out + "-ts"}})
 				if _, serr := os.Stat(out); !errors.Is(serr, os.ErrNotExist) {
 					t.Errorf("%s: output left behind", name)
 				}

@@ -8,7 +8,6 @@
 // from the chain full backup → incremental → incremental … and writes a
 // data directory with a fresh backup_manifest.
 //
-// Limits: PostgreSQL's default block (8 kB) and segment (1 GB) sizes;
-// backups without user tablespaces; the server's byte order is taken to be
-// little-endian (x86-64, ARM).
+// Limits: PostgreSQL's default block (8 kB) and segment (1 GB) sizes; the
+// server's byte order is taken to be little-endian (x86-64, ARM).
 package incremental

@@ -16,9 +16,16 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup/incremental"
+	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -42,8 +49,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	checksums := fs.String("manifest-checksums", "CRC32C", "checksum algorithm of the new manifest (CRC32C, SHA224..SHA512, NONE)")
 	dryRun := fs.Bool("n", false, "dry run: check the chain and every input file, write nothing")
 	noSync := fs.Bool("N", false, "do not flush the output to disk")
+	var mappings multiFlag
+	fs.Var(&mappings, "T", "tablespace mapping OLDDIR=NEWDIR (repeatable; OLDDIR as in the last backup's tablespace_map)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: combine [-n] [-N] [-manifest-checksums=ALG] -o OUTDIR FULL INCR [INCR...]")
+		fmt.Fprintln(stderr, "usage: combine [-n] [-N] [-manifest-checksums=ALG] [-T OLD=NEW]... -o OUTDIR FULL INCR [INCR...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -57,7 +66,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if out == "" { // dry run: nothing is written there
 		out = filepath.Join(os.TempDir(), "combine-dry-run")
 	}
-	res, err := incremental.Combine(ctx, fs.Args(), out, incremental.CombineOptions{ManifestChecksums: *checksums, DryRun: *dryRun, NoSync: *noSync})
+	tsMap := map[string]string{}
+	for _, m := range mappings {
+		old, nw, err := tarstream.ParseTablespaceMapping(m)
+		if err != nil {
+			return err
+		}
+		tsMap[old] = nw
+	}
+	res, err := incremental.Combine(ctx, fs.Args(), out, incremental.CombineOptions{ManifestChecksums: *checksums, DryRun: *dryRun, NoSync: *noSync, TablespaceMapping: tsMap})
 	if err != nil {
 		return err
 	}
