@@ -28,6 +28,10 @@ type backupConfig struct {
 	AbortTimeout time.Duration
 	FastCheckpt  bool
 	MaxRate      int64 // bytes/s the server sends at most; 0: unlimited
+
+	// onWALStored, when set, is called after each WAL object is stored
+	// (a test seam: a failure at that point must remove them again).
+	onWALStored func(key string)
 }
 
 // runBackup streams a base backup into the store: the tar stream as one
@@ -52,8 +56,9 @@ func runBackup(ctx context.Context, st *store, cfg backupConfig, log *slog.Logge
 	}
 	defer walConn.Close(context.Background())
 
-	id := time.Now().UTC().Format("20060102T150405Z")
-	rec := &record{ID: id, Compression: cfg.Compression.Method.String(), Label: cfg.Label,
+	started := time.Now().UTC()
+	id := started.Format("20060102T150405Z")
+	rec := &record{ID: id, Started: started, Compression: cfg.Compression.Method.String(), Label: cfg.Label,
 		Object: st.key(id, "base.tar"+cfg.Compression.Method.Extension()), Manifest: st.key(id, "backup_manifest")}
 	var (
 		stored []string // objects written so far, removed on failure
@@ -96,6 +101,9 @@ func runBackup(ctx context.Context, st *store, cfg backupConfig, log *slog.Logge
 			stored = append(stored, key)
 			rec.WAL = append(rec.WAL, key)
 			mu.Unlock()
+			if cfg.onWALStored != nil {
+				cfg.onWALStored(key)
+			}
 			return nil
 		},
 	}

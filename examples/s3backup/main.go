@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -226,11 +227,17 @@ func parseSize(s string) (int, error) {
 	return n * mult, nil
 }
 
-// redact removes the credentials from text that is about to be shown.
+// redact removes the credentials from text that is about to be shown:
+// as they are, and as they would appear escaped in a URL (a secret with
+// "/" or "+" in it).
 func redact(s string) string {
 	for _, v := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN"} {
-		if secret := os.Getenv(v); len(secret) >= 4 {
-			s = strings.ReplaceAll(s, secret, "<"+v+">")
+		secret := os.Getenv(v)
+		if len(secret) < 4 {
+			continue
+		}
+		for _, form := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret)} {
+			s = strings.ReplaceAll(s, form, "<"+v+">")
 		}
 	}
 	return s

@@ -36,6 +36,12 @@ type partWriter struct {
 	parts []minio.CompletePart
 	err   error // first upload error
 	bytes int64
+
+	// Figures that show the memory bound holds (read by the tests):
+	// buffers allocated, and the most part uploads running at once.
+	allocated   int
+	running     int
+	maxInFlight int
 }
 
 func newPartWriter(ctx context.Context, core *minio.Core, bucket, key string, partSize, inFlight int) (*partWriter, error) {
@@ -69,6 +75,7 @@ func (w *partWriter) Write(p []byte) (int, error) {
 			b := <-w.pool
 			if b == nil {
 				b = make([]byte, 0, w.partSize)
+				w.allocated++
 			}
 			w.cur = b[:0]
 		}
@@ -101,9 +108,19 @@ func (w *partWriter) flush() {
 	w.cur, w.next = nil, w.next+1
 	w.sem <- struct{}{}
 	w.wg.Add(1)
+	w.mu.Lock()
+	w.running++
+	w.maxInFlight = max(w.maxInFlight, w.running)
+	w.mu.Unlock()
 	go func() {
 		defer w.wg.Done()
-		defer func() { <-w.sem; w.pool <- buf[:0] }()
+		defer func() {
+			w.mu.Lock()
+			w.running--
+			w.mu.Unlock()
+			<-w.sem
+			w.pool <- buf[:0]
+		}()
 		part, err := w.core.PutObjectPart(w.ctx, w.bucket, w.key, w.uploadID, num, bytes.NewReader(buf), int64(len(buf)), minio.PutObjectPartOptions{})
 		w.mu.Lock()
 		defer w.mu.Unlock()

@@ -5,7 +5,8 @@ import "time"
 // record is backup.json, written last: a backup without it is incomplete.
 type record struct {
 	ID            string       `json:"id"`
-	Finished      time.Time    `json:"finished"`
+	Started       time.Time    `json:"started"`     // when the backup command began
+	Finished      time.Time    `json:"finished"`    // when everything but this record was stored
 	Object        string       `json:"object"`      // the backup stream
 	Compression   string       `json:"compression"` // none, gzip, zstd, lz4
 	Bytes         int64        `json:"bytes"`       // of the stored stream

@@ -43,12 +43,27 @@ func runRestore(ctx context.Context, st *store, cfg restoreConfig, log *slog.Log
 	for _, t := range rec.Tablespaces {
 		locs[t.OID] = t.Location
 	}
-	if _, err := tarstream.Extract(ctx, obj, cfg.Dir, tarstream.ExtractOptions{TablespaceMapping: cfg.Mapping, Tablespaces: locs, KeepOnError: cfg.KeepOnFail}); err != nil {
+	x, err := tarstream.Extract(ctx, obj, cfg.Dir, tarstream.ExtractOptions{TablespaceMapping: cfg.Mapping, Tablespaces: locs, KeepOnError: cfg.KeepOnFail})
+	if err != nil {
 		return nil, fmt.Errorf("restoring %s: %w", rec.Object, err)
 	}
+	// A failure after the extraction removes what it wrote: the data
+	// directory and the tablespaces' contents (their locations were
+	// absent or empty before; the directories themselves stay).
 	fail := func(err error) (*record, error) {
-		if !cfg.KeepOnFail {
-			os.RemoveAll(cfg.Dir)
+		if cfg.KeepOnFail {
+			return nil, err
+		}
+		os.RemoveAll(cfg.Dir)
+		for _, t := range x.Tablespaces {
+			if t.InPlace || t.Location == "" {
+				continue
+			}
+			if entries, rerr := os.ReadDir(t.Location); rerr == nil {
+				for _, e := range entries {
+					os.RemoveAll(filepath.Join(t.Location, e.Name()))
+				}
+			}
 		}
 		return nil, err
 	}

@@ -30,8 +30,10 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // TestBackupRestore: a cluster backed up into a real S3 server (Versity
-// gateway) with streamed WAL, listed as complete, restored from the bucket
-// with a tablespace relocated, started, data equal.
+// gateway) while a client commits rows, with streamed WAL, listed as
+// complete, restored from the bucket with a tablespace relocated, started:
+// every table equal, and the rows written during the backup there up to
+// a point at least as late as the backup's start.
 func TestBackupRestore(t *testing.T) {
 	major := pgtest.Majors(t)[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -49,14 +51,22 @@ func TestBackupRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	load := startWriter(t, ctx, c, "app")
 	st := gw.store(t, "cluster1")
 	log, _ := testLogger(t)
+	before := load.committed.Load()
 	rec, err := runBackup(ctx, st, backupConfig{ConnString: c.ConnString("postgres"), Label: "s3 test", Compression: tarstream.CompressionOptions{Method: tarstream.Zstd},
 		PartSize: 5 << 20, InFlight: 2, AbortTimeout: 10 * time.Second, FastCheckpt: true}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rec.WAL) == 0 || len(rec.Tablespaces) != 1 || rec.SystemID == "" {
+	during := load.committed.Load()
+	committed := load.Stop(t)
+	if during == before {
+		t.Errorf("no row was committed during the backup (%d before and after)", before)
+	}
+	t.Logf("rows committed: %d before the backup, %d when it ended", before, during)
+	if len(rec.WAL) == 0 || len(rec.Tablespaces) != 1 || rec.SystemID == "" || rec.Started.IsZero() || rec.Finished.Before(rec.Started) {
 		t.Errorf("record %+v", rec)
 	}
 	all, err := listBackups(ctx, st)
@@ -78,9 +88,17 @@ func TestBackupRestore(t *testing.T) {
 			t.Errorf("%s: %d rows %s, want %d rows %s", name, g.Rows, g.Hash, w.Rows, w.Hash)
 		}
 	}
-	if len(got) != len(want) {
-		t.Errorf("%d tables restored, %d backed up", len(got), len(want))
+	if len(got) != len(want)+1 { // and "during"
+		t.Errorf("%d tables restored, %d backed up", len(got), len(want)+1)
 	}
+	n, k, hash := duringDigest(t, ctx, r, "app", committed)
+	if n != k || k < before || k > committed {
+		t.Errorf("rows written during the backup: %d restored with ids up to %d; want 1..k with %d <= k <= %d", n, k, before, committed)
+	}
+	if _, _, srcHash := duringDigest(t, ctx, c, "app", k); hash != srcHash {
+		t.Errorf("rows 1..%d written during the backup differ after the restore", k)
+	}
+	t.Logf("rows written during the backup: %d restored (%d before it began, %d at its end)", k, before, during)
 	rows, err := r.QueryRows(ctx, "postgres", "SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname NOT LIKE 'pg_%'")
 	if err != nil || len(rows) != 1 || rows[0][0] != newTS {
 		t.Errorf("tablespace location after restore: %v %v", rows, err)
