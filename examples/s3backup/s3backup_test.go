@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -182,7 +184,8 @@ func TestGatewayKilledMidUpload(t *testing.T) {
 
 // TestNoSecretsInOutput: failures with wrong credentials, an unreachable
 // server and a failing database print neither the access key nor the
-// secret, in errors or logs.
+// secret, in errors or logs: run in-process (the error itself) and as the
+// real program (everything on stdout and stderr, exit status 1).
 func TestNoSecretsInOutput(t *testing.T) {
 	gw := startGateway(t)
 	ctx := context.Background()
@@ -212,8 +215,14 @@ func TestNoSecretsInOutput(t *testing.T) {
 		if err != nil {
 			shown += redact(err.Error()) + err.Error()
 		}
+		// The real program, as a process: its exit status and all it prints.
+		out, errOut, code := runMain(t, []string{"AWS_ACCESS_KEY_ID=" + tc.key, "AWS_SECRET_ACCESS_KEY=" + tc.secret}, tc.args...)
+		if code != 1 || !strings.HasPrefix(errOut, "s3backup: ") {
+			t.Errorf("%s: the program exited %d with stderr %q; want 1 and an error", tc.name, code, errOut)
+		}
+		shown += out + errOut
 		all.WriteString(shown)
-		for _, s := range []string{tc.key, tc.secret} {
+		for _, s := range []string{tc.key, tc.secret, url.QueryEscape(tc.secret)} {
 			if strings.Contains(shown, s) {
 				t.Errorf("%s: %q appears in the output:\n%s", tc.name, s, shown)
 			}
@@ -225,5 +234,28 @@ func TestNoSecretsInOutput(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
 	if _, err := openStore(storeConfig{Endpoint: "x:1", Bucket: "b"}); err == nil || !strings.Contains(err.Error(), "AWS_SECRET_ACCESS_KEY") {
 		t.Errorf("missing secret: %v", err)
+	}
+}
+
+// TestRedact: the filter every error and log line goes through replaces
+// the key, the secret and the session token, raw and URL-escaped.
+func TestRedact(t *testing.T) {
+	key, secret, token := "AKIAREDACTME0001", "sec/ret+Value=42", "tok3n/Session+x"
+	t.Setenv("AWS_ACCESS_KEY_ID", key)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
+	t.Setenv("AWS_SESSION_TOKEN", token)
+	in := strings.Join([]string{key, secret, url.QueryEscape(secret), url.PathEscape(secret), token, url.QueryEscape(token)}, " | ")
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(redactWriter{&buf}, nil))
+	log.Error("failed", "error", errors.New(in))
+	for _, got := range []string{redact(in), buf.String()} {
+		for _, s := range []string{key, secret, url.QueryEscape(secret), url.PathEscape(secret), token, url.QueryEscape(token)} {
+			if strings.Contains(got, s) {
+				t.Errorf("%q left in %q", s, got)
+			}
+		}
+		if !strings.Contains(got, "<AWS_SECRET_ACCESS_KEY>") {
+			t.Errorf("no placeholder in %q", got)
+		}
 	}
 }
