@@ -28,6 +28,7 @@ type backupConfig struct {
 	AbortTimeout time.Duration
 	FastCheckpt  bool
 	MaxRate      int64 // bytes/s the server sends at most; 0: unlimited
+	WALSpoolDir  string
 
 	// onWALStored, when set, is called after each WAL object is stored
 	// (a test seam: a failure at that point must remove them again).
@@ -108,6 +109,7 @@ func runBackup(ctx context.Context, st *store, cfg backupConfig, log *slog.Logge
 		},
 	}
 	opts.MaxRate = cfg.MaxRate
+	opts.WALSpoolDir = cfg.WALSpoolDir
 	if cfg.FastCheckpt {
 		opts.Checkpoint = basebackup.CheckpointFast
 	}
