@@ -47,9 +47,10 @@ func TestInterruptedAfterWAL(t *testing.T) {
 	assertNoObjects(t, st, "interrupted/")
 }
 
-// TestListIncomplete: objects of a backup without backup.json (one that
-// failed and could not clean up, or is running) are listed as INCOMPLETE
-// by the real program, and restore refuses them, by id and as latest.
+// TestListIncomplete: a backup without backup.json (one that failed and
+// could not clean up, or is running), whether it has objects or only an
+// open multipart upload, is listed as INCOMPLETE by the real program, and
+// restore refuses it, by id and as latest.
 func TestListIncomplete(t *testing.T) {
 	gw := startGateway(t)
 	st := gw.store(t, "partial")
@@ -60,10 +61,18 @@ func TestListIncomplete(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A backup that has nothing but an open multipart upload (S3 lists
+	// no object for it): running, or its abort never reached the server.
+	const openID = "20260102T000000Z"
+	uploadID, err := st.core.NewMultipartUpload(ctx, st.bucket, st.key(openID, "base.tar"), minio.PutObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s3 := []string{"-endpoint", gw.addr, "-bucket", "backups", "-prefix", "partial", "-insecure"}
 	out, errOut, code := runMain(t, nil, append([]string{"list"}, s3...)...)
-	if code != 0 || !strings.Contains(out, id+"\tINCOMPLETE") {
-		t.Errorf("list: exit %d, stdout %q, stderr %q; want %s listed as INCOMPLETE", code, out, errOut, id)
+	if code != 0 || !strings.Contains(out, id+"\tINCOMPLETE (no backup.json)\n") ||
+		!strings.Contains(out, openID+"\tINCOMPLETE (no backup.json; multipart upload "+uploadID+" of partial/"+openID+"/base.tar open since") {
+		t.Errorf("list: exit %d, stdout %q, stderr %q; want %s and %s (with its upload) listed as INCOMPLETE", code, out, errOut, id, openID)
 	}
 	for _, which := range []string{id, "latest"} {
 		out, errOut, code := runMain(t, nil, append([]string{"restore", "-id", which, "-D", t.TempDir() + "/restore"}, s3...)...)

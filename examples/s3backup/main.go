@@ -147,7 +147,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		for _, l := range all {
 			if l.Record == nil {
-				fmt.Fprintf(stdout, "%s\tINCOMPLETE (no backup.json)\n", l.ID)
+				open := ""
+				for _, u := range l.Uploads {
+					open += fmt.Sprintf("; multipart upload %s of %s open since %s", u.UploadID, u.Key, u.Initiated.UTC().Format(time.RFC3339))
+				}
+				fmt.Fprintf(stdout, "%s\tINCOMPLETE (no backup.json%s)\n", l.ID, open)
 				continue
 			}
 			b, _ := json.Marshal(struct {
