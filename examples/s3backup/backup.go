@@ -65,7 +65,7 @@ func runBackup(ctx context.Context, st *store, cfg backupConfig, log *slog.Logge
 		stored []string // objects written so far, removed on failure
 		mu     sync.Mutex
 	)
-	pw, err := newPartWriter(ctx, st.core, st.bucket, rec.Object, cfg.PartSize, cfg.InFlight)
+	pw, err := newPartWriter(ctx, st.core, st.bucket, rec.Object, cfg.PartSize, cfg.InFlight, st.stall)
 	if err != nil {
 		return nil, err
 	}

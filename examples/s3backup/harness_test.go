@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -150,6 +152,31 @@ func (g *gateway) kill() {
 }
 
 func (g *gateway) stop() { g.kill() }
+
+// freeze stops the gateway (SIGSTOP): connections stay open and nothing
+// answers, like a hung server or a network that drops everything.
+func (g *gateway) freeze() { g.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// thaw resumes a frozen gateway.
+func (g *gateway) thaw() { g.cmd.Process.Signal(syscall.SIGCONT) }
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
 
 func (g *gateway) config(prefix string) storeConfig {
 	return storeConfig{Endpoint: g.addr, Bucket: "backups", Prefix: prefix, Insecure: true}

@@ -69,6 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&sc.Prefix, "prefix", "", "key prefix of the backups")
 	fs.StringVar(&sc.Region, "region", "", "region (default: the server's)")
 	fs.BoolVar(&sc.Insecure, "insecure", false, "plain HTTP instead of HTTPS")
+	fs.DurationVar(&sc.Stall, "stall-timeout", 2*time.Minute, "cancel an upload the S3 server takes no data of for this long (0: never)")
 	verbose := fs.Bool("v", false, "log progress")
 	var bc backupConfig
 	var rc restoreConfig

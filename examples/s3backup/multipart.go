@@ -25,6 +25,7 @@ type partWriter struct {
 	key      string
 	uploadID string
 	partSize int
+	stall    time.Duration
 
 	pool chan []byte   // free buffers: InFlight+1 in all
 	sem  chan struct{} // uploads in flight
@@ -44,12 +45,14 @@ type partWriter struct {
 	maxInFlight int
 }
 
-func newPartWriter(ctx context.Context, core *minio.Core, bucket, key string, partSize, inFlight int) (*partWriter, error) {
+// newPartWriter starts a multipart upload of key. An upload of a part
+// that sends nothing for stall is cancelled (see watch); 0: never.
+func newPartWriter(ctx context.Context, core *minio.Core, bucket, key string, partSize, inFlight int, stall time.Duration) (*partWriter, error) {
 	id, err := core.NewMultipartUpload(ctx, bucket, key, minio.PutObjectOptions{ContentType: "application/octet-stream"})
 	if err != nil {
 		return nil, fmt.Errorf("starting the multipart upload of %s: %w", key, err)
 	}
-	w := &partWriter{ctx: ctx, core: core, bucket: bucket, key: key, uploadID: id, partSize: partSize,
+	w := &partWriter{ctx: ctx, core: core, bucket: bucket, key: key, uploadID: id, partSize: partSize, stall: stall,
 		pool: make(chan []byte, inFlight+1), sem: make(chan struct{}, inFlight), next: 1}
 	for i := 0; i < inFlight+1; i++ {
 		w.pool <- nil // allocated on first use
@@ -121,7 +124,9 @@ func (w *partWriter) flush() {
 			<-w.sem
 			w.pool <- buf[:0]
 		}()
-		part, err := w.core.PutObjectPart(w.ctx, w.bucket, w.key, w.uploadID, num, bytes.NewReader(buf), int64(len(buf)), minio.PutObjectPartOptions{})
+		ctx, body, done := watch(w.ctx, w.stall, bytes.NewReader(buf))
+		part, err := w.core.PutObjectPart(ctx, w.bucket, w.key, w.uploadID, num, body, int64(len(buf)), minio.PutObjectPartOptions{})
+		err = done(err)
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if err != nil {

@@ -27,7 +27,7 @@ func TestPartWriterBounded(t *testing.T) {
 	for i := range data {
 		data[i] = byte(rng.Uint32())
 	}
-	pw, err := newPartWriter(ctx, st.core, st.bucket, st.key("obj"), partSize, inFlight)
+	pw, err := newPartWriter(ctx, st.core, st.bucket, st.key("obj"), partSize, inFlight, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestPartWriterAbort(t *testing.T) {
 	gw := startGateway(t)
 	st := gw.store(t, "aborted")
 	ctx := context.Background()
-	pw, err := newPartWriter(ctx, st.core, st.bucket, st.key("obj"), 5<<20, 1)
+	pw, err := newPartWriter(ctx, st.core, st.bucket, st.key("obj"), 5<<20, 1, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

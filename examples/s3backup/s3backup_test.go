@@ -128,21 +128,7 @@ func TestGatewayKilledMidUpload(t *testing.T) {
 			AbortTimeout: time.Minute, FastCheckpt: true, MaxRate: 4 << 20}, log)
 		done <- err
 	}()
-	// Wait for an upload with a part, then kill the server.
-	var upload minio.ObjectMultipartInfo
-	for deadline := time.Now().Add(time.Minute); upload.UploadID == ""; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no multipart upload with a part appeared")
-		}
-		res, err := st.core.ListMultipartUploads(ctx, "backups", "killed/", "", "", "", 10)
-		if err != nil || len(res.Uploads) == 0 {
-			continue
-		}
-		parts, err := st.core.ListObjectParts(ctx, "backups", res.Uploads[0].Key, res.Uploads[0].UploadID, 0, 10)
-		if err == nil && len(parts.ObjectParts) > 0 {
-			upload = res.Uploads[0]
-		}
-	}
+	upload := waitForPart(t, ctx, st, "killed/")
 	gw.kill()
 	t.Logf("killed the gateway during the upload of %s", upload.Key)
 	time.Sleep(3 * time.Second) // the backup fails and keeps trying to abort
@@ -256,6 +242,25 @@ func TestRedact(t *testing.T) {
 		}
 		if !strings.Contains(got, "<AWS_SECRET_ACCESS_KEY>") {
 			t.Errorf("no placeholder in %q", got)
+		}
+	}
+}
+
+// waitForPart waits until a multipart upload under prefix has a part
+// stored, and returns it.
+func waitForPart(t *testing.T, ctx context.Context, st *store, prefix string) minio.ObjectMultipartInfo {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no multipart upload with a part appeared")
+		}
+		res, err := st.core.ListMultipartUploads(ctx, st.bucket, prefix, "", "", "", 10)
+		if err != nil || len(res.Uploads) == 0 {
+			continue
+		}
+		parts, err := st.core.ListObjectParts(ctx, st.bucket, res.Uploads[0].Key, res.Uploads[0].UploadID, 0, 10)
+		if err == nil && len(parts.ObjectParts) > 0 {
+			return res.Uploads[0]
 		}
 	}
 }

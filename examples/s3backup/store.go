@@ -23,6 +23,9 @@ type storeConfig struct {
 	Prefix   string // object key prefix, e.g. "cluster1"
 	Region   string
 	Insecure bool // plain HTTP (loopback test servers)
+	// Stall cancels an upload whose body the server has not taken for
+	// that long (a frozen server never fails a request); 0: never.
+	Stall time.Duration
 }
 
 // store is a bucket prefix holding backups: <prefix>/<id>/base.tar[.ext],
@@ -32,6 +35,7 @@ type store struct {
 	core   *minio.Core
 	bucket string
 	prefix string
+	stall  time.Duration
 }
 
 func openStore(cfg storeConfig) (*store, error) {
@@ -56,7 +60,7 @@ func openStore(cfg storeConfig) (*store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &store{core: core, bucket: cfg.Bucket, prefix: strings.Trim(cfg.Prefix, "/")}, nil
+	return &store{core: core, bucket: cfg.Bucket, prefix: strings.Trim(cfg.Prefix, "/"), stall: cfg.Stall}, nil
 }
 
 func (s *store) key(parts ...string) string {
@@ -65,8 +69,9 @@ func (s *store) key(parts ...string) string {
 
 // put stores a small object or one of known size (WAL segments).
 func (s *store) put(ctx context.Context, key string, r io.Reader, size int64) error {
-	_, err := s.core.Client.PutObject(ctx, s.bucket, key, r, size, minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: size <= 64<<20, PartSize: 16 << 20, NumThreads: 1})
-	if err != nil {
+	ctx, body, done := watch(ctx, s.stall, r)
+	_, err := s.core.Client.PutObject(ctx, s.bucket, key, body, size, minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: size <= 64<<20, PartSize: 16 << 20, NumThreads: 1})
+	if err = done(err); err != nil {
 		return fmt.Errorf("storing %s: %w", key, err)
 	}
 	return nil
