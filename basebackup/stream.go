@@ -345,7 +345,10 @@ func (s *Stream) advance() {
 		if s.tailLeft == 0 {
 			s.tailFile = nil
 		} else if err != nil || n == 0 {
-			s.fail(fmt.Errorf("basebackup: reading the spooled backup manifest: %v (%d bytes missing)", err, s.tailLeft))
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF // the spool file is shorter than what was written
+			}
+			s.fail(fmt.Errorf("basebackup: reading the spooled backup manifest (%d bytes missing): %w", s.tailLeft, err))
 		}
 		return
 	}

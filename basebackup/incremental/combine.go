@@ -1,7 +1,6 @@
 package incremental
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -12,13 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
 	"github.com/pgstreambackup/pgstreambackup/internal/checksum"
 	"github.com/pgstreambackup/pgstreambackup/label"
-	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
 
 // CombineOptions control Combine.
@@ -82,8 +79,10 @@ func Combine(ctx context.Context, inputs []string, output string, opts CombineOp
 	if len(inputs) < 2 {
 		return nil, fmt.Errorf("%w: Combine needs a full backup and at least one incremental backup, got %d backup(s)", ErrChain, len(inputs))
 	}
-	if err := checkOutput(output); err != nil {
-		return nil, err
+	if !opts.DryRun { // a dry run writes nothing there
+		if err := checkOutput(output); err != nil {
+			return nil, err
+		}
 	}
 	dirs, cleanup, err := inputDirs(ctx, inputs, output, opts.ScratchDir)
 	defer cleanup()
@@ -149,106 +148,6 @@ func removeOutput(output string, created bool) {
 	}
 }
 
-// input is one backup to combine, as a directory.
-type input struct {
-	dir string
-	// origTS: for a stream input, the tablespaces' locations in its
-	// tablespace_map before extraction moved them to the scratch area.
-	origTS map[uint32]string
-}
-
-// inputDirs returns a directory per input: directories as they are,
-// stream files extracted into scratch directories that cleanup removes
-// (their tablespaces too).
-func inputDirs(ctx context.Context, inputs []string, output, scratch string) ([]input, func(), error) {
-	var tmp []string
-	cleanup := func() {
-		for _, d := range tmp {
-			os.RemoveAll(d)
-		}
-	}
-	if scratch == "" {
-		scratch = filepath.Dir(filepath.Clean(output))
-	}
-	dirs := make([]input, len(inputs))
-	for i, in := range inputs {
-		fi, err := os.Stat(in)
-		if err != nil {
-			return nil, cleanup, fmt.Errorf("incremental: %w", err)
-		}
-		if fi.IsDir() {
-			dirs[i] = input{dir: in}
-			continue
-		}
-		d, err := os.MkdirTemp(scratch, ".combine-input-*")
-		if err != nil {
-			return nil, cleanup, fmt.Errorf("incremental: scratch directory for %s: %w", in, err)
-		}
-		tmp = append(tmp, d)
-		ts, err := streamTablespaces(in)
-		if err != nil {
-			return nil, cleanup, err
-		}
-		mapping := map[string]string{}
-		for oid, loc := range ts {
-			mapping[loc] = filepath.Join(d, fmt.Sprint("tablespace-", oid))
-		}
-		f, err := os.Open(in)
-		if err != nil {
-			return nil, cleanup, fmt.Errorf("incremental: %w", err)
-		}
-		_, err = tarstream.Extract(ctx, f, filepath.Join(d, "backup"), tarstream.ExtractOptions{TablespaceMapping: mapping, Tablespaces: ts})
-		f.Close()
-		if err != nil {
-			return nil, cleanup, fmt.Errorf("incremental: extracting %s: %w", in, err)
-		}
-		dirs[i] = input{dir: filepath.Join(d, "backup"), origTS: ts}
-	}
-	return dirs, cleanup, nil
-}
-
-// streamTablespaces reads the tablespace_map of a backup stream file: the
-// second member of the data directory, which follows the tablespaces'
-// contents (one extra pass over those).
-func streamTablespaces(path string) (map[uint32]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("incremental: %w", err)
-	}
-	defer f.Close()
-	r, _, err := tarstream.NewDecompressingReader(f)
-	if err != nil {
-		return nil, fmt.Errorf("incremental: %s: %w", path, err)
-	}
-	defer r.Close()
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil, nil // no tablespace_map: no tablespaces
-		}
-		if err != nil {
-			return nil, fmt.Errorf("incremental: %s: reading its first members: %w", path, err)
-		}
-		if strings.TrimPrefix(h.Name, "./") != "tablespace_map" {
-			continue
-		}
-		raw, err := io.ReadAll(io.LimitReader(tr, 1<<20))
-		if err != nil {
-			return nil, fmt.Errorf("incremental: %s: %w", path, err)
-		}
-		m, err := label.ParseTablespaceMap(raw, 17) // incremental backups: 17+
-		if err != nil {
-			return nil, fmt.Errorf("incremental: %s: tablespace_map: %w", path, err)
-		}
-		out := map[uint32]string{}
-		for _, e := range m {
-			out[e.OID] = e.Path
-		}
-		return out, nil
-	}
-}
-
 type combiner struct {
 	ctx      context.Context
 	chain    []*backup
@@ -302,28 +201,26 @@ func (c *combiner) run() error {
 // backup, also inside tablespaces).
 func (c *combiner) visit(rel string, d fs.DirEntry) error {
 	final := c.last()
-	{
-		switch {
-		case d.IsDir():
-			if c.opts.DryRun {
-				return nil
-			}
-			return os.Mkdir(c.outPath(rel), 0o700)
-		case !d.Type().IsRegular():
-			return fmt.Errorf("incremental: %s/%s is not a regular file or directory", final.dir, rel)
-		case rel == "backup_manifest":
-			return nil // a new one is written last
-		case rel == "backup_label":
-			return c.writeLabel()
-		case rel == "tablespace_map":
-			return nil // written by finish, with the new locations
+	switch {
+	case d.IsDir():
+		if c.opts.DryRun {
+			return nil
 		}
-		dir, name := pathSplit(rel)
-		if bare, ok := strings.CutPrefix(name, "INCREMENTAL."); ok && relationDir(dir) {
-			return c.reconstruct(dir, bare)
-		}
-		return c.copyFile(rel)
+		return os.Mkdir(c.outPath(rel), 0o700)
+	case !d.Type().IsRegular():
+		return fmt.Errorf("incremental: %s/%s is not a regular file or directory", final.dir, rel)
+	case rel == "backup_manifest":
+		return nil // a new one is written last
+	case rel == "backup_label":
+		return c.writeLabel()
+	case rel == "tablespace_map":
+		return nil // written by finish, with the new locations
 	}
+	dir, name := pathSplit(rel)
+	if bare, ok := strings.CutPrefix(name, "INCREMENTAL."); ok && relationDir(dir) {
+		return c.reconstruct(dir, bare)
+	}
+	return c.copyFile(rel)
 }
 
 // finish checks that every file of the last manifest was written, then
@@ -428,208 +325,6 @@ func (c *combiner) copyFile(rel string) error {
 	return c.writeFile(rel, f, check)
 }
 
-// reconstruct rebuilds dir/name from INCREMENTAL.name of the last backup
-// and the chain before it.
-func (c *combiner) reconstruct(dir, name string) error {
-	n := len(c.chain) - 1
-	type source struct {
-		f    *os.File
-		off  int64
-		from int // backup index
-	}
-	open := func(i int, rel string) (*os.File, int64, error) {
-		if err := c.verify(i, rel); err != nil {
-			return nil, 0, err
-		}
-		f, err := os.Open(filepath.Join(c.chain[i].dir, filepath.FromSlash(rel)))
-		if err != nil {
-			return nil, 0, err
-		}
-		fi, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return nil, 0, err
-		}
-		return f, fi.Size(), nil
-	}
-	var opened []*os.File
-	defer func() {
-		for _, f := range opened {
-			f.Close()
-		}
-	}()
-	incrRel := joinRel(dir, "INCREMENTAL."+name)
-	lf, size, err := open(n, incrRel)
-	if err != nil {
-		return err
-	}
-	opened = append(opened, lf)
-	latest, err := ReadFile(lf, size, filepath.Join(c.chain[n].dir, incrRel))
-	if err != nil {
-		return err
-	}
-	length := latest.Length()
-	src := make([]source, length)
-	for i, b := range latest.Blocks {
-		src[b] = source{lf, latest.BlockOffset(i), n}
-	}
-	found := false
-	for i := n - 1; i >= 0 && !found; i-- {
-		fullRel := joinRel(dir, name)
-		if _, err := os.Stat(filepath.Join(c.chain[i].dir, filepath.FromSlash(fullRel))); err == nil {
-			f, size, err := open(i, fullRel)
-			if err != nil {
-				return err
-			}
-			opened = append(opened, f)
-			for b := uint32(0); b < latest.TruncationBlocks && int64(b) < size/BlockSize; b++ {
-				if src[b].f == nil {
-					src[b] = source{f, int64(b) * BlockSize, i}
-				}
-			}
-			found = true
-			break
-		}
-		prevRel := joinRel(dir, "INCREMENTAL."+name)
-		if _, err := os.Stat(filepath.Join(c.chain[i].dir, filepath.FromSlash(prevRel))); errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("%w: %s/%s is incremental, but the backup before it, %s, has neither %s nor %s",
-				ErrChain, c.chain[n].dir, incrRel, c.chain[i].dir, fullRel, prevRel)
-		}
-		if i == 0 {
-			return fmt.Errorf("%w: the full backup %s has %s instead of %s", ErrCorrupt, c.chain[0].dir, prevRel, fullRel)
-		}
-		f, size, err := open(i, prevRel)
-		if err != nil {
-			return err
-		}
-		opened = append(opened, f)
-		h, err := ReadFile(f, size, filepath.Join(c.chain[i].dir, prevRel))
-		if err != nil {
-			return err
-		}
-		for k, b := range h.Blocks {
-			if b < latest.TruncationBlocks && src[b].f == nil {
-				src[b] = source{f, h.BlockOffset(k), i}
-			}
-		}
-	}
-	if !found {
-		return fmt.Errorf("%w: no full version of %s in the chain", ErrChain, joinRel(dir, name))
-	}
-	c.res.Reconstructed++
-	for _, s := range src {
-		if s.f != nil {
-			c.res.BlocksFrom[s.from]++
-		}
-	}
-	// The blocks in order; runs of consecutive blocks of one file are
-	// read together.
-	pr, pw := io.Pipe()
-	done := make(chan struct{})
-	defer func() {
-		pr.Close()
-		<-done // the reader uses c.buf
-	}()
-	go func() {
-		defer close(done)
-		var zero [BlockSize]byte
-		for b := 0; b < len(src); {
-			s := src[b]
-			if s.f == nil {
-				if _, err := pw.Write(zero[:]); err != nil {
-					return
-				}
-				b++
-				continue
-			}
-			run := 1
-			for b+run < len(src) && run < len(c.buf)/BlockSize && src[b+run].f == s.f && src[b+run].off == s.off+int64(run)*BlockSize {
-				run++
-			}
-			buf := c.buf[:run*BlockSize]
-			if _, err := s.f.ReadAt(buf, s.off); err != nil {
-				pw.CloseWithError(fmt.Errorf("incremental: reading %s: %w", s.f.Name(), err))
-				return
-			}
-			if _, err := pw.Write(buf); err != nil {
-				return
-			}
-			b += run
-		}
-		pw.Close()
-	}()
-	return c.writeFile(joinRel(dir, name), pr, nil)
-}
-
-// verify checks a file of backup i against its manifest once: size and
-// checksum (when the manifest has checksums).
-func (c *combiner) verify(i int, rel string) error {
-	key := fmt.Sprint(i, "/", rel)
-	if c.verified[key] {
-		return nil
-	}
-	b := c.chain[i]
-	mf := b.files[rel]
-	if mf == nil {
-		return fmt.Errorf("incremental: %s/%s is not in its backup's manifest", b.dir, rel)
-	}
-	f, err := os.Open(filepath.Join(b.dir, filepath.FromSlash(rel)))
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	check, err := newCheck(mf, b.dir)
-	if err != nil {
-		return err
-	}
-	if _, err := io.CopyBuffer(check, f, c.buf); err != nil {
-		return err
-	}
-	if err := check.done(); err != nil {
-		return err
-	}
-	c.verified[key] = true
-	return nil
-}
-
-// fileCheck compares what is written to it with a manifest entry.
-type fileCheck struct {
-	mf  *manifest.File
-	dir string
-	h   hash.Hash
-	n   int64
-}
-
-func newCheck(mf *manifest.File, dir string) (*fileCheck, error) {
-	c := &fileCheck{mf: mf, dir: dir}
-	if mf.ChecksumAlgorithm != "" {
-		h, err := checksum.New(mf.ChecksumAlgorithm)
-		if err != nil {
-			return nil, err
-		}
-		c.h = h
-	}
-	return c, nil
-}
-
-func (c *fileCheck) Write(p []byte) (int, error) {
-	c.n += int64(len(p))
-	if c.h != nil {
-		c.h.Write(p)
-	}
-	return len(p), nil
-}
-
-func (c *fileCheck) done() error {
-	if c.n != c.mf.Size {
-		return fmt.Errorf("%w: %s/%s is %d bytes, its manifest says %d", ErrCorrupt, c.dir, c.mf.Path, c.n, c.mf.Size)
-	}
-	if c.h != nil && !bytes.Equal(c.h.Sum(nil), c.mf.Checksum) {
-		return fmt.Errorf("%w: %s/%s does not match the %s checksum in its manifest", ErrCorrupt, c.dir, c.mf.Path, c.mf.ChecksumAlgorithm)
-	}
-	return nil
-}
-
 // writeFile writes r to rel in the output, adds it to the new manifest
 // (except WAL the last backup's manifest did not list), and checks it
 // against check when given.
@@ -718,97 +413,4 @@ func syncTree(root string) error {
 		defer f.Close()
 		return f.Sync()
 	})
-}
-
-// outPath is where rel is written: inside a relocated tablespace for
-// pg_tblspc/<oid>/..., else under the output directory.
-func (c *combiner) outPath(rel string) string {
-	if rest, ok := strings.CutPrefix(rel, "pg_tblspc/"); ok {
-		oid, sub, _ := strings.Cut(rest, "/")
-		if loc, ok := c.tsOut[oid]; ok {
-			return filepath.Join(loc, filepath.FromSlash(sub))
-		}
-	}
-	return filepath.Join(c.out, filepath.FromSlash(rel))
-}
-
-// tablespace handles pg_tblspc/<oid> of the last backup (a link to the
-// tablespace, or its directory when the backup was extracted in place):
-// it maps it to its new location, links it from the output and walks it.
-func (c *combiner) tablespace(oid, path string, isDir bool) error {
-	final := c.last()
-	n, err := strconv.ParseUint(oid, 10, 32)
-	if err != nil {
-		return fmt.Errorf("incremental: pg_tblspc/%s is not a tablespace OID", oid)
-	}
-	src, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return err
-	}
-	orig := final.origTS[uint32(n)]
-	for _, e := range final.tsMap {
-		if e.OID == uint32(n) && orig == "" {
-			orig = e.Path
-		}
-	}
-	loc, ok := c.opts.TablespaceMapping[orig]
-	if !ok || orig == "" {
-		loc, ok = c.opts.TablespaceMapping[src]
-	}
-	if !ok {
-		return fmt.Errorf("incremental: tablespace %s (%s in tablespace_map, %s in the backup) has no entry in CombineOptions.TablespaceMapping", oid, orig, src)
-	}
-	if !filepath.IsAbs(loc) {
-		return fmt.Errorf("incremental: tablespace %s: new location %q is not absolute", oid, loc)
-	}
-	if c.tsOut == nil {
-		c.tsOut = map[string]string{}
-	}
-	c.tsOut[oid] = loc
-	c.tsMap = append(c.tsMap, label.TablespaceMapEntry{OID: uint32(n), Path: loc})
-	if !c.opts.DryRun {
-		if err := checkOutput(loc); err != nil {
-			return fmt.Errorf("incremental: tablespace %s: %w", oid, err)
-		}
-		if _, err := os.Stat(loc); errors.Is(err, os.ErrNotExist) {
-			if err := os.MkdirAll(loc, 0o700); err != nil {
-				return err
-			}
-			c.tsCreated = append(c.tsCreated, loc)
-		}
-		if err := os.Symlink(loc, filepath.Join(c.out, "pg_tblspc", oid)); err != nil {
-			return err
-		}
-	}
-	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := c.ctx.Err(); err != nil {
-			return err
-		}
-		sub, err := filepath.Rel(src, p)
-		if err != nil || sub == "." {
-			return err
-		}
-		return c.visit("pg_tblspc/"+oid+"/"+filepath.ToSlash(sub), d)
-	})
-	if err != nil || !isDir {
-		return err
-	}
-	return filepath.SkipDir // walked above
-}
-
-// writeTablespaceMap writes tablespace_map with the new locations (the
-// last backup's had the server's), when the last backup had one.
-func (c *combiner) writeTablespaceMap() error {
-	final := c.last()
-	if final.tsMapRaw == nil {
-		return nil
-	}
-	raw, err := label.FormatTablespaceMap(c.tsMap, final.major)
-	if err != nil {
-		return fmt.Errorf("incremental: tablespace_map: %w", err)
-	}
-	return c.writeFile("tablespace_map", bytes.NewReader(raw), nil)
 }

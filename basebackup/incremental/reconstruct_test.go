@@ -174,6 +174,10 @@ func TestReconstructRules(t *testing.T) {
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "full backup") {
 		t.Errorf("incremental file in the full backup: %v", err)
 	}
+	// A dry run checks everything and writes nothing, wherever it points.
+	if res, err := Combine(context.Background(), dirs, out, CombineOptions{DryRun: true}); err != nil || res.Reconstructed != 3 {
+		t.Errorf("dry run: %+v %v", res, err)
+	}
 	// A non-empty output directory is refused.
 	if _, err := Combine(context.Background(), dirs, out, CombineOptions{}); err == nil || !strings.Contains(err.Error(), "not empty") {
 		t.Errorf("non-empty output: %v", err)

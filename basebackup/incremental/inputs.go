@@ -1,0 +1,114 @@
+package incremental
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pgstreambackup/pgstreambackup/label"
+	"github.com/pgstreambackup/pgstreambackup/tarstream"
+)
+
+// input is one backup to combine, as a directory.
+type input struct {
+	dir string
+	// origTS: for a stream input, the tablespaces' locations in its
+	// tablespace_map before extraction moved them to the scratch area.
+	origTS map[uint32]string
+}
+
+// inputDirs returns a directory per input: directories as they are,
+// stream files extracted into scratch directories that cleanup removes
+// (their tablespaces too).
+func inputDirs(ctx context.Context, inputs []string, output, scratch string) ([]input, func(), error) {
+	var tmp []string
+	cleanup := func() {
+		for _, d := range tmp {
+			os.RemoveAll(d)
+		}
+	}
+	if scratch == "" {
+		scratch = filepath.Dir(filepath.Clean(output))
+	}
+	dirs := make([]input, len(inputs))
+	for i, in := range inputs {
+		fi, err := os.Stat(in)
+		if err != nil {
+			return nil, cleanup, fmt.Errorf("incremental: %w", err)
+		}
+		if fi.IsDir() {
+			dirs[i] = input{dir: in}
+			continue
+		}
+		d, err := os.MkdirTemp(scratch, ".combine-input-*")
+		if err != nil {
+			return nil, cleanup, fmt.Errorf("incremental: scratch directory for %s: %w", in, err)
+		}
+		tmp = append(tmp, d)
+		ts, err := streamTablespaces(in)
+		if err != nil {
+			return nil, cleanup, err
+		}
+		mapping := map[string]string{}
+		for oid, loc := range ts {
+			mapping[loc] = filepath.Join(d, fmt.Sprint("tablespace-", oid))
+		}
+		f, err := os.Open(in)
+		if err != nil {
+			return nil, cleanup, fmt.Errorf("incremental: %w", err)
+		}
+		_, err = tarstream.Extract(ctx, f, filepath.Join(d, "backup"), tarstream.ExtractOptions{TablespaceMapping: mapping, Tablespaces: ts})
+		f.Close()
+		if err != nil {
+			return nil, cleanup, fmt.Errorf("incremental: extracting %s: %w", in, err)
+		}
+		dirs[i] = input{dir: filepath.Join(d, "backup"), origTS: ts}
+	}
+	return dirs, cleanup, nil
+}
+
+// streamTablespaces reads the tablespace_map of a backup stream file: the
+// second member of the data directory, which follows the tablespaces'
+// contents (one extra pass over those).
+func streamTablespaces(path string) (map[uint32]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("incremental: %w", err)
+	}
+	defer f.Close()
+	r, _, err := tarstream.NewDecompressingReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("incremental: %s: %w", path, err)
+	}
+	defer r.Close()
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil, nil // no tablespace_map: no tablespaces
+		}
+		if err != nil {
+			return nil, fmt.Errorf("incremental: %s: reading its first members: %w", path, err)
+		}
+		if strings.TrimPrefix(h.Name, "./") != "tablespace_map" {
+			continue
+		}
+		raw, err := io.ReadAll(io.LimitReader(tr, 1<<20))
+		if err != nil {
+			return nil, fmt.Errorf("incremental: %s: %w", path, err)
+		}
+		m, err := label.ParseTablespaceMap(raw, 17) // incremental backups: 17+
+		if err != nil {
+			return nil, fmt.Errorf("incremental: %s: tablespace_map: %w", path, err)
+		}
+		out := map[uint32]string{}
+		for _, e := range m {
+			out[e.OID] = e.Path
+		}
+		return out, nil
+	}
+}
