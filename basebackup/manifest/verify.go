@@ -3,9 +3,6 @@ package manifest
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -27,32 +24,9 @@ type VerifyOptions struct {
 	// WALSegmentSize is the cluster's segment size; 0 means the size of
 	// the segments found, or 16 MB when there is none.
 	WALSegmentSize int64
-}
-
-// Problem is one thing wrong with a backup.
-type Problem struct {
-	Path    string // relative to the backup, "" for the backup as a whole
-	Message string
-}
-
-func (p Problem) String() string {
-	if p.Path == "" {
-		return p.Message
-	}
-	return fmt.Sprintf("%q %s", p.Path, p.Message)
-}
-
-// VerifyError lists every problem found.
-type VerifyError struct{ Problems []Problem }
-
-func (e *VerifyError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "manifest: backup verification failed (%d problems)", len(e.Problems))
-	for _, p := range e.Problems {
-		b.WriteString("\n  ")
-		b.WriteString(p.String())
-	}
-	return b.String()
+	// MaxProblems caps the problems listed (DefaultMaxProblems when 0);
+	// further ones are counted in VerifyError.Omitted.
+	MaxProblems int
 }
 
 // alwaysIgnored are the paths pg_verifybackup ignores: the manifest
@@ -66,10 +40,8 @@ var alwaysIgnored = []string{"backup_manifest", "pg_wal", "postgresql.auto.conf"
 // (their records are not parsed). All problems are collected; the error
 // is a *VerifyError.
 func VerifyDir(ctx context.Context, dir string, m *Manifest, opts VerifyOptions) error {
-	var problems []Problem
-	add := func(path, format string, args ...any) {
-		problems = append(problems, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
-	}
+	pl := newProblemList(opts.MaxProblems)
+	add := pl.add
 	ignored := func(rel string) bool {
 		for _, ig := range append(alwaysIgnored, opts.Ignore...) {
 			if rel == ig || strings.HasPrefix(rel, ig+"/") {
@@ -78,11 +50,7 @@ func VerifyDir(ctx context.Context, dir string, m *Manifest, opts VerifyOptions)
 		}
 		return false
 	}
-	byPath := make(map[string]*File, len(m.Files))
-	for i := range m.Files {
-		byPath[m.Files[i].Path] = &m.Files[i]
-	}
-	seen := map[string]bool{}
+	seen := make([]bool, len(m.Files))
 	var walk func(root, prefix string) error
 	walk = func(root, prefix string) error {
 		return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -119,12 +87,13 @@ func VerifyDir(ctx context.Context, dir string, m *Manifest, opts VerifyOptions)
 				add(rel, "is not a regular file or directory")
 				return nil
 			}
-			f, ok := byPath[rel]
-			if !ok {
+			i := m.Lookup(rel)
+			if i < 0 {
 				add(rel, "is present on disk but not in the manifest")
 				return nil
 			}
-			seen[rel] = true
+			f := &m.Files[i]
+			seen[i] = true
 			info, err := d.Info()
 			if err != nil {
 				add(rel, "could not be read: %v", err)
@@ -150,8 +119,8 @@ func VerifyDir(ctx context.Context, dir string, m *Manifest, opts VerifyOptions)
 		return err
 	}
 	var missing []string
-	for p := range byPath {
-		if !seen[p] && !ignored(p) {
+	for i := range m.Files {
+		if p := m.Files[i].Path; !seen[i] && !ignored(p) {
 			missing = append(missing, p)
 		}
 	}
@@ -159,25 +128,18 @@ func VerifyDir(ctx context.Context, dir string, m *Manifest, opts VerifyOptions)
 	for _, p := range missing {
 		add(p, "is present in the manifest but not on disk")
 	}
-	if m.Version >= 2 {
-		b, err := os.ReadFile(filepath.Join(dir, "global", "pg_control"))
-		if err == nil && len(b) >= 8 {
-			if id := binary.LittleEndian.Uint64(b); id != m.SystemIdentifier {
-				add("global/pg_control", "manifest system identifier is %d, but control file has %d", m.SystemIdentifier, id)
-			}
-		}
+	facts := readFacts(dir, pl)
+	if m.Version >= 2 && facts.systemID != 0 && facts.systemID != m.SystemIdentifier {
+		add("global/pg_control", "manifest system identifier is %d, but control file has %d", m.SystemIdentifier, facts.systemID)
 	}
 	if !opts.SkipWAL {
 		walDir := opts.WALDir
 		if walDir == "" {
 			walDir = filepath.Join(dir, "pg_wal")
 		}
-		problems = append(problems, checkWAL(walDir, m.WALRanges, opts.WALSegmentSize)...)
+		checkWALDir(ctx, walDir, m, facts, opts, pl)
 	}
-	if len(problems) > 0 {
-		return &VerifyError{Problems: problems}
-	}
-	return nil
+	return pl.err()
 }
 
 func fileSum(path, algorithm string) ([]byte, error) {
@@ -196,45 +158,29 @@ func fileSum(path, algorithm string) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-// checkWAL checks that every segment of every range is in walDir, whole
-// (all segments have the same, valid size).
-func checkWAL(walDir string, ranges []WALRange, segSize int64) []Problem {
-	var problems []Problem
-	entries, err := os.ReadDir(walDir)
-	if err != nil {
-		return []Problem{{Message: fmt.Sprintf("WAL directory: %v", err)}}
+// checkWALDir checks the manifest's WAL ranges against the backup, then
+// that their segments are in walDir and whole.
+func checkWALDir(ctx context.Context, walDir string, m *Manifest, facts backupFacts, opts VerifyOptions, pl *problemList) {
+	if !checkRanges(m.WALRanges, facts, pl) {
+		return
 	}
+	segSize := uint64(opts.WALSegmentSize)
+	if segSize == 0 {
+		segSize = segmentSizeIn(walDir)
+	}
+	checkSegmentsPresent(walDir, m.WALRanges, segSize, pl)
+}
+
+// segmentSizeIn returns the size of the first segment-named file of a
+// valid segment size in walDir, or the default 16 MB.
+func segmentSizeIn(walDir string) uint64 {
+	entries, _ := os.ReadDir(walDir)
 	for _, e := range entries {
-		if segSize != 0 {
-			break
-		}
 		if wal.IsSegmentName(e.Name()) {
 			if info, err := e.Info(); err == nil && wal.ValidSegmentSize(uint64(info.Size())) == nil {
-				segSize = info.Size()
+				return uint64(info.Size())
 			}
 		}
 	}
-	if segSize == 0 {
-		segSize = wal.DefaultSegmentSize
-	}
-	for _, r := range ranges {
-		first := wal.SegmentNo(wal.LSN(r.StartLSN), uint64(segSize))
-		last := first
-		if r.EndLSN > r.StartLSN {
-			last = wal.SegmentNo(wal.LSN(r.EndLSN-1), uint64(segSize))
-		}
-		for seg := first; seg <= last; seg++ {
-			name := wal.SegmentName(r.Timeline, seg, uint64(segSize))
-			info, err := os.Stat(filepath.Join(walDir, name))
-			switch {
-			case errors.Is(err, fs.ErrNotExist):
-				problems = append(problems, Problem{Path: "pg_wal/" + name, Message: fmt.Sprintf("is needed for timeline %d but missing", r.Timeline)})
-			case err != nil:
-				problems = append(problems, Problem{Path: "pg_wal/" + name, Message: err.Error()})
-			case info.Size() != segSize:
-				problems = append(problems, Problem{Path: "pg_wal/" + name, Message: fmt.Sprintf("has %d bytes, segments have %d", info.Size(), segSize)})
-			}
-		}
-	}
-	return problems
+	return wal.DefaultSegmentSize
 }
