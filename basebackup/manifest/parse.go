@@ -88,16 +88,18 @@ func (l *lineHasher) Write(p []byte) (int, error) {
 	for len(p) > 0 && l.err == nil {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
-			l.partial = append(l.partial, p...)
+			i = len(p) - 1
+		}
+		if len(l.partial)+i+1 > maxLine {
+			l.err = fmt.Errorf("%w: a line is longer than %d bytes", ErrSyntax, maxLine)
 			break
 		}
-		l.h.Write(l.last)
-		l.last = append(append(l.last[:0], l.partial...), p[:i+1]...)
-		l.partial = l.partial[:0]
+		l.partial = append(l.partial, p[:i+1]...)
 		p = p[i+1:]
-	}
-	if len(l.partial) > maxLine || len(l.last) > maxLine+1 {
-		l.err = fmt.Errorf("%w: a line is longer than %d bytes", ErrSyntax, maxLine)
+		if l.partial[len(l.partial)-1] == '\n' {
+			l.h.Write(l.last)
+			l.last, l.partial = l.partial, l.last[:0]
+		}
 	}
 	return n, nil
 }

@@ -45,11 +45,7 @@ func run(ctx context.Context, target, manifestPath, algorithm string, skipChecks
 		manifestPath = filepath.Join(target, "backup_manifest")
 	}
 	if manifestPath != "" {
-		b, err := os.ReadFile(manifestPath)
-		if err != nil {
-			return err
-		}
-		if m, err = manifest.Parse(b); err != nil {
+		if m, err = manifest.ParseFile(manifestPath); err != nil {
 			return err
 		}
 	}
