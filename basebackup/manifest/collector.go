@@ -9,6 +9,14 @@ import (
 	"github.com/pgstreambackup/pgstreambackup/internal/checksum"
 )
 
+// AnyAlgorithm makes a Collector hash every file with each algorithm a
+// manifest may use, for a stream whose manifest comes after its files
+// and cannot be read first: five hashes of every byte, and their sums
+// kept until the check (176 bytes a file).
+const AnyAlgorithm = "ANY"
+
+var allAlgorithms = []string{"CRC32C", "SHA224", "SHA256", "SHA384", "SHA512"}
+
 // Collector records the size and checksum of files as they stream past,
 // for a check against the manifest once it is known (the manifest comes
 // last in a backup stream). Memory grows with the number of files, not
@@ -18,45 +26,59 @@ type Collector struct {
 	// when 0); further ones are counted in VerifyError.Omitted.
 	MaxProblems int
 
-	algorithm string // "" = sizes only
-	h         hash.Hash
-	path      string
-	size      int64
-	open      bool
-	seen      map[string]seenFile
+	algorithms []string // empty = sizes only
+	hashes     []hash.Hash
+	path       string
+	size       int64
+	written    int64
+	open       bool
+	seen       map[string]seenFile
 }
 
 type seenFile struct {
 	size int64
-	sum  []byte
+	sums []byte // the sums of c.algorithms, concatenated
 }
 
 // NewCollector hashes with a manifest algorithm name (CRC32C, SHA224,
-// SHA256, SHA384, SHA512), or records sizes only for "" or "NONE".
+// SHA256, SHA384, SHA512), with all of them for AnyAlgorithm, or records
+// sizes only for "" or "NONE".
 func NewCollector(algorithm string) (*Collector, error) {
 	c := &Collector{seen: map[string]seenFile{}}
-	if algorithm != "" && algorithm != "NONE" {
-		h, err := checksum.New(algorithm)
+	switch algorithm {
+	case "", "NONE":
+		return c, nil
+	case AnyAlgorithm:
+		c.algorithms = allAlgorithms
+	default:
+		c.algorithms = []string{algorithm}
+	}
+	for _, a := range c.algorithms {
+		h, err := checksum.New(a)
 		if err != nil {
 			return nil, err
 		}
-		c.algorithm, c.h = algorithm, h
+		c.hashes = append(c.hashes, h)
 	}
 	return c, nil
 }
 
-// Begin starts a regular file, named as the manifest names it.
+// Begin starts a regular file, named as the manifest names it, of the
+// size its header announces.
 func (c *Collector) Begin(path string, size int64) {
-	c.path, c.size, c.open = path, size, true
-	if c.h != nil {
-		c.h.Reset()
+	c.path, c.size, c.written, c.open = path, size, 0, true
+	for _, h := range c.hashes {
+		h.Reset()
 	}
 }
 
 // Write adds bytes of the current file.
 func (c *Collector) Write(p []byte) (int, error) {
-	if c.open && c.h != nil {
-		c.h.Write(p)
+	if c.open {
+		c.written += int64(len(p))
+		for _, h := range c.hashes {
+			h.Write(p)
+		}
 	}
 	return len(p), nil
 }
@@ -67,8 +89,11 @@ func (c *Collector) End() {
 		return
 	}
 	f := seenFile{size: c.size}
-	if c.h != nil {
-		f.sum = c.h.Sum(nil)
+	if c.written != c.size {
+		f.size = c.written
+	}
+	for _, h := range c.hashes {
+		f.sums = h.Sum(f.sums)
 	}
 	c.seen[c.path] = f
 	c.open = false
@@ -77,22 +102,53 @@ func (c *Collector) End() {
 // Open reports whether a file is being collected.
 func (c *Collector) Open() bool { return c.open }
 
+// sum returns the recorded sum of algorithm, or nil.
+func (c *Collector) sum(f seenFile, algorithm string) []byte {
+	off := 0
+	for i, a := range c.algorithms {
+		n := c.hashes[i].Size()
+		if a == algorithm {
+			return f.sums[off : off+n]
+		}
+		off += n
+	}
+	return nil
+}
+
 // Check compares what was collected with m. Files under the ignore
 // prefixes (e.g. "pg_wal/") may be missing from the manifest. The error
 // is a *VerifyError listing every problem.
 func (c *Collector) Check(m *Manifest, ignore ...string) error {
 	pl := newProblemList(c.MaxProblems)
+	c.check(m, pl, func(p string) bool {
+		for _, ig := range ignore {
+			if strings.HasPrefix(p, ig) {
+				return true
+			}
+		}
+		return false
+	})
+	return pl.err()
+}
+
+// check adds the differences between what was collected and m to pl,
+// leaving out the paths ignored says to.
+func (c *Collector) check(m *Manifest, pl *problemList, ignored func(string) bool) {
 	add := pl.add
 	for _, f := range m.Files {
+		if ignored(f.Path) {
+			continue
+		}
 		s, ok := c.seen[f.Path]
 		switch {
 		case !ok:
 			add(f.Path, "is present in the manifest but not in the stream")
 		case s.size != f.Size:
 			add(f.Path, "has size %d in the stream but size %d in the manifest", s.size, f.Size)
-		case f.ChecksumAlgorithm != "" && c.algorithm != "" && f.ChecksumAlgorithm != c.algorithm:
-			add(f.Path, "checksum not verified: the manifest uses %s, the stream was hashed with %s", f.ChecksumAlgorithm, c.algorithm)
-		case f.ChecksumAlgorithm != "" && c.algorithm != "" && !bytes.Equal(s.sum, f.Checksum):
+		case f.ChecksumAlgorithm == "" || len(c.algorithms) == 0:
+		case c.sum(s, f.ChecksumAlgorithm) == nil:
+			add(f.Path, "checksum not verified: the manifest uses %s, the stream was hashed with %s", f.ChecksumAlgorithm, strings.Join(c.algorithms, ", "))
+		case !bytes.Equal(c.sum(s, f.ChecksumAlgorithm), f.Checksum):
 			add(f.Path, "checksum mismatch")
 		}
 	}
@@ -101,13 +157,7 @@ func (c *Collector) Check(m *Manifest, ignore ...string) error {
 		if m.Lookup(p) >= 0 {
 			continue
 		}
-		skip := false
-		for _, ig := range ignore {
-			if strings.HasPrefix(p, ig) {
-				skip = true
-			}
-		}
-		if !skip {
+		if !ignored(p) {
 			extra = append(extra, p)
 		}
 	}
@@ -115,5 +165,4 @@ func (c *Collector) Check(m *Manifest, ignore ...string) error {
 	for _, p := range extra {
 		add(p, "is present in the stream but not in the manifest")
 	}
-	return pl.err()
 }

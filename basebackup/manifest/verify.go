@@ -33,6 +33,19 @@ type VerifyOptions struct {
 // itself, WAL (checked separately), and what pg_basebackup -R changes.
 var alwaysIgnored = []string{"backup_manifest", "pg_wal", "postgresql.auto.conf", "recovery.signal", "standby.signal"}
 
+// isIgnored reports whether rel is, or is below, one of the paths every
+// verification ignores or one of extra.
+func isIgnored(rel string, extra []string) bool {
+	for _, list := range [][]string{alwaysIgnored, extra} {
+		for _, ig := range list {
+			if rel == ig || strings.HasPrefix(rel, ig+"/") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // VerifyDir checks a plain-format backup directory against m as
 // pg_verifybackup does: every regular file listed with the right size and
 // checksum, nothing unlisted, the system identifier of pg_control
@@ -42,14 +55,7 @@ var alwaysIgnored = []string{"backup_manifest", "pg_wal", "postgresql.auto.conf"
 func VerifyDir(ctx context.Context, dir string, m *Manifest, opts VerifyOptions) error {
 	pl := newProblemList(opts.MaxProblems)
 	add := pl.add
-	ignored := func(rel string) bool {
-		for _, ig := range append(alwaysIgnored, opts.Ignore...) {
-			if rel == ig || strings.HasPrefix(rel, ig+"/") {
-				return true
-			}
-		}
-		return false
-	}
+	ignored := func(rel string) bool { return isIgnored(rel, opts.Ignore) }
 	seen := make([]bool, len(m.Files))
 	var walk func(root, prefix string) error
 	walk = func(root, prefix string) error {

@@ -1,6 +1,7 @@
 package manifest_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
 	"github.com/pgstreambackup/pgstreambackup/internal/pgcluster"
 	"github.com/pgstreambackup/pgstreambackup/internal/pgtest"
+	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
 
 const pgVerifyBackup = "/usr/lib/postgresql/15/bin/pg_verifybackup"
@@ -109,18 +111,41 @@ func TestVerifyAgreesWithPgVerifybackup(t *testing.T) {
 			// Straight from the tar stream, with the manifest given or taken
 			// from the stream itself; and a stream with one damaged file.
 			stream, _ := os.ReadFile(filepath.Join(work, "b.tar"))
-			if err := manifest.VerifyStream(ctx, bytes.NewReader(stream), m, ""); err != nil {
+			if err := manifest.VerifyStream(ctx, bytes.NewReader(stream), manifest.StreamOptions{Manifest: m}); err != nil {
 				t.Errorf("VerifyStream with the manifest: %v", err)
 			}
-			if err := manifest.VerifyStream(ctx, bytes.NewReader(stream), nil, "SHA256"); err != nil {
+			// Its own manifest (SHA-256), from a file (read twice) and
+			// from a pipe (every algorithm hashed): no false problem.
+			if err := manifest.VerifyStream(ctx, bytes.NewReader(stream), manifest.StreamOptions{}); err != nil {
 				t.Errorf("VerifyStream with its own manifest: %v", err)
+			}
+			if err := manifest.VerifyStream(ctx, struct{ io.Reader }{bytes.NewReader(stream)}, manifest.StreamOptions{}); err != nil {
+				t.Errorf("VerifyStream of a pipe with its own manifest: %v", err)
 			}
 			i := bytes.Index(stream, []byte("PG_VERSION\x00"))
 			damaged := append([]byte(nil), stream...)
 			damaged[i+512] ^= 0x01 // the file's first data byte
-			err = manifest.VerifyStream(ctx, bytes.NewReader(damaged), nil, "SHA256")
-			if err == nil || !strings.Contains(err.Error(), "PG_VERSION") {
-				t.Errorf("VerifyStream on a damaged stream: %v", err)
+			for name, r := range map[string]io.Reader{"file": bytes.NewReader(damaged), "pipe": struct{ io.Reader }{bytes.NewReader(damaged)}} {
+				err = manifest.VerifyStream(ctx, r, manifest.StreamOptions{})
+				if err == nil || !strings.Contains(err.Error(), "PG_VERSION") {
+					t.Errorf("VerifyStream on a damaged stream (%s): %v", name, err)
+				}
+			}
+			// Cut at the member boundary before pg_wal/, checked against
+			// the manifest given separately: no end-of-archive marker.
+			if j := bytes.Index(stream, []byte("pg_wal/\x00")); j < 0 {
+				t.Error("no pg_wal/ member in the stream")
+			} else if err := manifest.VerifyStream(ctx, bytes.NewReader(stream[:j]), manifest.StreamOptions{Manifest: m}); !errors.Is(err, tarstream.ErrTruncated) {
+				t.Errorf("stream cut before pg_wal/: %v", err)
+			}
+			// Without WAL (as -X none writes it): refused unless a WAL
+			// directory that holds it is named.
+			noWAL := withoutWAL(t, stream)
+			if err := manifest.VerifyStream(ctx, bytes.NewReader(noWAL), manifest.StreamOptions{Manifest: m}); err == nil || !strings.Contains(err.Error(), "no WAL") {
+				t.Errorf("stream without WAL: %v", err)
+			}
+			if err := manifest.VerifyStream(ctx, bytes.NewReader(noWAL), manifest.StreamOptions{Manifest: m, WALDir: filepath.Join(good, "pg_wal")}); err != nil {
+				t.Errorf("stream without WAL, WAL directory given: %v", err)
 			}
 
 			// A damaged manifest: one extra trailing newline.
@@ -139,4 +164,34 @@ func appendTo(path, s string) error {
 	defer f.Close()
 	_, err = f.WriteString(s)
 	return err
+}
+
+// withoutWAL rewrites a tar stream without the files under pg_wal/.
+func withoutWAL(t *testing.T, stream []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	tr := tar.NewReader(bytes.NewReader(stream))
+	tw := tar.NewWriter(&out)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(h.Name, "pg_wal/") && h.Typeflag == tar.TypeReg {
+			continue
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
 }

@@ -22,20 +22,20 @@ func main() {
 	manifestPath := flag.String("m", "", "manifest file (default: DIR/backup_manifest, or the stream's own)")
 	skipChecksums := flag.Bool("s", false, "skip checksum verification")
 	noWAL := flag.Bool("n", false, "do not check the WAL segments")
-	algorithm := flag.String("a", "", "checksum algorithm to hash a stream with when its own manifest is used (default CRC32C)")
+	walDir := flag.String("w", "", "WAL directory (default: DIR/pg_wal, or the stream's pg_wal/)")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: verify [-m MANIFEST] [-s] [-n] [-a ALG] DIR|STREAM")
+		fmt.Fprintln(os.Stderr, "usage: verify [-m MANIFEST] [-s] [-n] [-w WALDIR] DIR|STREAM")
 		os.Exit(2)
 	}
-	if err := run(context.Background(), flag.Arg(0), *manifestPath, *algorithm, *skipChecksums, *noWAL); err != nil {
+	if err := run(context.Background(), flag.Arg(0), *manifestPath, *walDir, *skipChecksums, *noWAL); err != nil {
 		fmt.Fprintln(os.Stderr, "verify:", err)
 		os.Exit(1)
 	}
 	fmt.Println("backup successfully verified")
 }
 
-func run(ctx context.Context, target, manifestPath, algorithm string, skipChecksums, noWAL bool) error {
+func run(ctx context.Context, target, manifestPath, walDir string, skipChecksums, noWAL bool) error {
 	fi, err := os.Stat(target)
 	if err != nil {
 		return err
@@ -50,7 +50,7 @@ func run(ctx context.Context, target, manifestPath, algorithm string, skipChecks
 		}
 	}
 	if fi.IsDir() {
-		return manifest.VerifyDir(ctx, target, m, manifest.VerifyOptions{SkipChecksums: skipChecksums, SkipWAL: noWAL})
+		return manifest.VerifyDir(ctx, target, m, manifest.VerifyOptions{SkipChecksums: skipChecksums, SkipWAL: noWAL, WALDir: walDir})
 	}
 	if skipChecksums {
 		return errors.New("-s applies to directories; a stream is always hashed")
@@ -60,5 +60,5 @@ func run(ctx context.Context, target, manifestPath, algorithm string, skipChecks
 		return err
 	}
 	defer f.Close()
-	return manifest.VerifyStream(ctx, f, m, algorithm)
+	return manifest.VerifyStream(ctx, f, manifest.StreamOptions{Manifest: m, SkipWAL: noWAL, WALDir: walDir})
 }
