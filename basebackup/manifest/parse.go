@@ -23,7 +23,9 @@ import (
 const maxLine = 1 << 20
 
 // Parse parses and validates a manifest, its Manifest-Checksum included.
-func Parse(b []byte) (*Manifest, error) { return ParseReader(bytes.NewReader(b)) }
+func Parse(b []byte) (*Manifest, error) {
+	return parse(bytes.NewReader(b), bytes.Count(b, []byte{'\n'}))
+}
 
 // ParseFile parses the manifest in the named file.
 func ParseFile(path string) (*Manifest, error) {
@@ -32,7 +34,16 @@ func ParseFile(path string) (*Manifest, error) {
 		return nil, err
 	}
 	defer f.Close()
-	m, err := ParseReader(f)
+	// The server writes a file a line: counting lines first sizes Files
+	// exactly instead of letting append overshoot by up to half.
+	lines, err := countLines(f)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	m, err := parse(f, lines)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -44,10 +55,28 @@ func ParseFile(path string) (*Manifest, error) {
 // (no map), whatever the manifest's size. Every problem wraps ErrSyntax;
 // a manifest whose Manifest-Checksum does not match is reported as such
 // even when the damage also breaks its JSON.
-func ParseReader(r io.Reader) (*Manifest, error) {
+func ParseReader(r io.Reader) (*Manifest, error) { return parse(r, 0) }
+
+func countLines(r io.Reader) (int, error) {
+	buf := make([]byte, 256<<10)
+	n := 0
+	for {
+		k, err := r.Read(buf)
+		n += bytes.Count(buf[:k], []byte{'\n'})
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
+// parse is ParseReader with the number of lines when known (0 if not).
+func parse(r io.Reader, lines int) (*Manifest, error) {
 	lh := &lineHasher{h: sha256.New()}
 	br := bufio.NewReaderSize(io.TeeReader(r, lh), 64<<10)
-	m, perr := parseJSON(json.NewDecoder(br))
+	m, perr := parseJSON(json.NewDecoder(br), lines)
 	if perr != nil && lh.err == nil {
 		// Hash the rest: a checksum mismatch says more than the syntax
 		// error that the damage caused.
@@ -128,7 +157,7 @@ func bad(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrSyntax}, args...)...)
 }
 
-func parseJSON(dec *json.Decoder) (*Manifest, error) {
+func parseJSON(dec *json.Decoder, lines int) (*Manifest, error) {
 	dec.UseNumber()
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return nil, bad("expected an object")
@@ -152,7 +181,7 @@ func parseJSON(dec *json.Decoder) (*Manifest, error) {
 		seen[key] = true
 		switch key {
 		case "Files":
-			if m.Files, err = parseFiles(dec); err != nil {
+			if m.Files, err = parseFiles(dec, lines); err != nil {
 				return nil, err
 			}
 			continue
@@ -236,11 +265,12 @@ func closeArray(dec *json.Decoder, what string) error {
 	return nil
 }
 
-func parseFiles(dec *json.Decoder) ([]File, error) {
+func parseFiles(dec *json.Decoder, lines int) ([]File, error) {
 	if err := openArray(dec, "Files"); err != nil {
 		return nil, err
 	}
-	var files []File
+	files := make([]File, 0, max(lines-5, 0)) // version, Files, WAL-Ranges lines, checksum
+	var prevModified string
 	for i := 0; dec.More(); i++ {
 		if i >= math.MaxInt32 {
 			return nil, bad("too many files")
@@ -258,6 +288,11 @@ func parseFiles(dec *json.Decoder) ([]File, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Files written in the same second share one string.
+		if f.LastModified == prevModified {
+			f.LastModified = prevModified
+		}
+		prevModified = f.LastModified
 		files = append(files, f)
 	}
 	return files, closeArray(dec, "Files")

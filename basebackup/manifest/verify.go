@@ -3,6 +3,7 @@ package manifest
 import (
 	"bytes"
 	"context"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -57,6 +58,7 @@ func VerifyDir(ctx context.Context, dir string, m *Manifest, opts VerifyOptions)
 	add := pl.add
 	ignored := func(rel string) bool { return isIgnored(rel, opts.Ignore) }
 	seen := make([]bool, len(m.Files))
+	var sums fileSums
 	var walk func(root, prefix string) error
 	walk = func(root, prefix string) error {
 		return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -112,7 +114,7 @@ func VerifyDir(ctx context.Context, dir string, m *Manifest, opts VerifyOptions)
 			if opts.SkipChecksums || f.ChecksumAlgorithm == "" {
 				return nil
 			}
-			sum, err := fileSum(p, f.ChecksumAlgorithm)
+			sum, err := sums.sum(p, f.ChecksumAlgorithm)
 			if err != nil {
 				add(rel, "could not be read: %v", err)
 			} else if !bytes.Equal(sum, f.Checksum) {
@@ -148,17 +150,34 @@ func VerifyDir(ctx context.Context, dir string, m *Manifest, opts VerifyOptions)
 	return pl.err()
 }
 
-func fileSum(path, algorithm string) ([]byte, error) {
-	h, err := checksum.New(algorithm)
-	if err != nil {
-		return nil, err
+// fileSums hashes files with one reused buffer and one hash per
+// algorithm: a verification of a million small files allocates neither
+// per file.
+type fileSums struct {
+	buf    []byte
+	hashes map[string]hash.Hash
+}
+
+func (s *fileSums) sum(path, algorithm string) ([]byte, error) {
+	h := s.hashes[algorithm]
+	if h == nil {
+		var err error
+		if h, err = checksum.New(algorithm); err != nil {
+			return nil, err
+		}
+		if s.hashes == nil {
+			s.hashes, s.buf = map[string]hash.Hash{}, make([]byte, 128<<10)
+		}
+		s.hashes[algorithm] = h
 	}
+	h.Reset()
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if _, err := io.Copy(h, f); err != nil {
+	// Hide os.File's WriterTo, whose fallback allocates a buffer a call.
+	if _, err := io.CopyBuffer(h, struct{ io.Reader }{f}, s.buf); err != nil {
 		return nil, err
 	}
 	return h.Sum(nil), nil
