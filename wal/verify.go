@@ -307,8 +307,11 @@ func (v *Verifier) route(in *incoming) {
 		return
 	}
 	in.ri, in.segno = ri, segno
-	if in.size >= 0 && uint64(in.size) != v.id.segSize {
-		v.problem(in.seg, 0, fmt.Sprintf("segment is %d bytes, want %d", in.size, v.id.segSize))
+	// A segment cut short after the range's end is no problem:
+	// PostgreSQL restores from it and pg_verifybackup accepts it; one cut
+	// before the end is reported by the decoder (endDecoded).
+	if in.size >= 0 && uint64(in.size) > v.id.segSize {
+		v.problem(in.seg, 0, fmt.Sprintf("segment is %d bytes, more than the segment size %d", in.size, v.id.segSize))
 	}
 	if v.seen[in.seg] {
 		v.problem(in.seg, 0, "segment given twice; the second copy is ignored")
@@ -479,8 +482,8 @@ func (v *Verifier) endDecoded(in *incoming) {
 		in.pn = 0
 	}
 	if uint64(in.off) < v.id.segSize {
-		if in.size < 0 || in.size != in.off {
-			v.problem(in.seg, base+LSN(in.off), fmt.Sprintf("segment holds %d bytes, want %d", in.off, v.id.segSize))
+		if in.size >= 0 && in.size != in.off {
+			v.problem(in.seg, base+LSN(in.off), fmt.Sprintf("segment holds %d bytes, its header announced %d", in.off, in.size))
 		}
 		if d := &rs.dec; d.active() {
 			d.fail(in.seg, base+LSN(in.off), "WAL ends at %s (short segment), before the range end %s", base+LSN(in.off), d.r.End)

@@ -145,7 +145,9 @@ func VerifyDir(ctx context.Context, dir string, m *Manifest, opts VerifyOptions)
 		if walDir == "" {
 			walDir = filepath.Join(dir, "pg_wal")
 		}
-		checkWALDir(ctx, walDir, m, facts, opts, pl)
+		if err := checkWALDir(ctx, walDir, m, facts, opts, pl); err != nil {
+			return err
+		}
 	}
 	return pl.err()
 }
@@ -183,17 +185,22 @@ func (s *fileSums) sum(path, algorithm string) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-// checkWALDir checks the manifest's WAL ranges against the backup, then
-// that their segments are in walDir and whole.
-func checkWALDir(ctx context.Context, walDir string, m *Manifest, facts backupFacts, opts VerifyOptions, pl *problemList) {
+// checkWALDir checks the manifest's WAL ranges against the backup, that
+// their segments are in walDir, then their records from start to end.
+func checkWALDir(ctx context.Context, walDir string, m *Manifest, facts backupFacts, opts VerifyOptions, pl *problemList) error {
 	if !checkRanges(m.WALRanges, facts, pl) {
-		return
+		return nil
 	}
 	segSize := uint64(opts.WALSegmentSize)
 	if segSize == 0 {
 		segSize = segmentSizeIn(walDir)
 	}
+	before := len(pl.Problems) + pl.Omitted
 	checkSegmentsPresent(walDir, m.WALRanges, segSize, pl)
+	if len(pl.Problems)+pl.Omitted > before {
+		return nil // the records cannot be read through a missing segment
+	}
+	return checkRecords(ctx, walDir, m.WALRanges, segSize, facts, pl)
 }
 
 // segmentSizeIn returns the size of the first segment-named file of a

@@ -112,7 +112,9 @@ func VerifyStream(ctx context.Context, r io.Reader, opts StreamOptions) error {
 			}
 			walDir = opts.WALDir
 		}
-		checkWALDir(ctx, walDir, m, v.facts, VerifyOptions{WALSegmentSize: opts.WALSegmentSize}, pl)
+		if err := checkWALDir(ctx, walDir, m, v.facts, VerifyOptions{WALSegmentSize: opts.WALSegmentSize}, pl); err != nil {
+			return err
+		}
 	}
 	return pl.err()
 }
@@ -209,6 +211,8 @@ func (v *streamVerifier) read(ctx context.Context, r io.Reader) (*Manifest, erro
 			capture = &captureWriter{max: maxLabelFile}
 		case "global/pg_control":
 			capture = &captureWriter{max: 8}
+		case "PG_VERSION":
+			capture = &captureWriter{max: 16}
 		}
 		v.c.Begin(name, h.Size)
 		var w io.Writer = v.c
@@ -226,6 +230,8 @@ func (v *streamVerifier) read(ctx context.Context, r io.Reader) (*Manifest, erro
 			}
 		case "global/pg_control":
 			v.facts.systemID, _ = controlSystemID(capture.b)
+		case "PG_VERSION":
+			v.facts.major = parseMajor(capture.b)
 		}
 	}
 }

@@ -91,7 +91,10 @@ func TestWALDamageMatrix(t *testing.T) {
 				{"page address", flip(last, endPage+10, 0x01)},
 				{"segment of another cluster", func(d string) error { return copyFile(otherSeg, segPath(d, first)) }},
 				{"missing segment", func(d string) error { return os.Remove(segPath(d, last)) }},
-				{"truncated segment", func(d string) error { return os.Truncate(segPath(d, last), matrixSegSize/2) }},
+				{"truncated before the end", func(d string) error { return os.Truncate(segPath(d, last), endPage) }},
+				// PostgreSQL starts when only WAL past the end is cut off,
+				// and pg_verifybackup accepts it: so must we.
+				{"truncated after the end", func(d string) error { return os.Truncate(segPath(d, last), endPage+2*8192) }},
 				{"zeroed from start", func(d string) error { return zeroFrom(segPath(d, first), int64(r.StartLSN%matrixSegSize)) }},
 				{"wrong timeline", func(d string) error {
 					return os.Rename(segPath(d, first), filepath.Join(d, "pg_wal", wal.SegmentName(r.Timeline+1, first, matrixSegSize)))

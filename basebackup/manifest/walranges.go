@@ -1,6 +1,11 @@
 package manifest
 
 import (
+	"cmp"
+	"context"
+	"slices"
+	"strconv"
+	"strings"
 	"encoding/binary"
 	"errors"
 	"io/fs"
@@ -21,6 +26,52 @@ type backupFacts struct {
 	// systemID is pg_control's system identifier (0 when unknown): the
 	// WAL's long page headers must carry it.
 	systemID uint64
+	// major is PG_VERSION's (0 when unknown): the WAL's page magic must
+	// be that major's.
+	major int
+}
+
+// parseMajor reads a PG_VERSION file ("15\n"); 0 when it is not one.
+func parseMajor(b []byte) int {
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n < 10 || n > 99 {
+		return 0
+	}
+	return n
+}
+
+// checkRecords decodes the WAL of the ranges record by record from
+// walDir (wal.VerifyDir) and adds what it finds.
+func checkRecords(ctx context.Context, walDir string, ranges []WALRange, segSize uint64, f backupFacts, pl *problemList) error {
+	wr := make([]wal.Range, 0, len(ranges))
+	for _, r := range ranges {
+		wr = append(wr, wal.Range{Timeline: r.Timeline, Start: wal.LSN(r.StartLSN), End: wal.LSN(r.EndLSN)})
+	}
+	slices.SortFunc(wr, func(a, b wal.Range) int { return cmp.Compare(a.Start, b.Start) })
+	err := wal.VerifyDir(ctx, walDir, wal.VerifyOptions{Ranges: wr, SegmentSize: segSize, SystemIdentifier: f.systemID, Major: f.major, MaxProblems: pl.max})
+	var we *wal.VerifyError
+	if errors.As(err, &we) {
+		for _, p := range we.Problems {
+			path := ""
+			if p.Segment != "" {
+				path = "pg_wal/" + p.Segment
+			}
+			if p.LSN != 0 {
+				pl.add(path, "WAL at %s: %s", p.LSN, p.Message)
+			} else {
+				pl.add(path, "WAL: %s", p.Message)
+			}
+		}
+		pl.Omitted += we.Omitted
+		return nil
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		pl.add("pg_wal", "WAL cannot be checked: %v", err)
+	}
+	return nil
 }
 
 // controlSystemID reads the system identifier at the start of a
@@ -85,11 +136,14 @@ func readFacts(dir string, pl *problemList) backupFacts {
 	if b, err := os.ReadFile(filepath.Join(dir, "global", "pg_control")); err == nil {
 		f.systemID, _ = controlSystemID(b)
 	}
+	if b, err := os.ReadFile(filepath.Join(dir, "PG_VERSION")); err == nil {
+		f.major = parseMajor(b)
+	}
 	return f
 }
 
 // checkSegmentsPresent reports the segments of the ranges missing from
-// walDir or not whole. Its work grows with the files in walDir, never
+// walDir (whether each holds its WAL is the record check's part). Its work grows with the files in walDir, never
 // with the width of a range: missing segments past the cap are counted
 // arithmetically, not named one by one.
 func checkSegmentsPresent(walDir string, ranges []WALRange, segSize uint64, pl *problemList) {
@@ -102,20 +156,14 @@ func checkSegmentsPresent(walDir string, ranges []WALRange, segSize uint64, pl *
 		tli   uint32
 		segno uint64
 	}
-	sizes := make(map[key]int64)
+	sizes := make(map[key]bool)
 	for _, e := range entries {
 		if !wal.IsSegmentName(e.Name()) {
 			continue
 		}
-		tli, segno, err := wal.ParseSegmentName(e.Name(), segSize)
-		if err != nil {
-			continue
+		if tli, segno, err := wal.ParseSegmentName(e.Name(), segSize); err == nil {
+			sizes[key{tli, segno}] = true
 		}
-		size := int64(-1)
-		if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
-			size = info.Size()
-		}
-		sizes[key{tli, segno}] = size
 	}
 	for _, r := range ranges {
 		first := wal.SegmentNo(wal.LSN(r.StartLSN), segSize)
@@ -124,18 +172,9 @@ func checkSegmentsPresent(walDir string, ranges []WALRange, segSize uint64, pl *
 			last = wal.SegmentNo(wal.LSN(r.EndLSN-1), segSize)
 		}
 		present := 0
-		for k, size := range sizes {
-			if k.tli != r.Timeline || k.segno < first || k.segno > last {
-				continue
-			}
-			present++
-			if size != int64(segSize) {
-				name := wal.SegmentName(k.tli, k.segno, segSize)
-				if size < 0 {
-					pl.add("pg_wal/"+name, "is not a regular file")
-				} else {
-					pl.add("pg_wal/"+name, "has %d bytes, segments have %d", size, segSize)
-				}
+		for k := range sizes {
+			if k.tli == r.Timeline && k.segno >= first && k.segno <= last {
+				present++
 			}
 		}
 		missing := (last - first + 1) - uint64(present)
