@@ -3,14 +3,14 @@ package manifest
 import (
 	"cmp"
 	"context"
-	"slices"
-	"strconv"
-	"strings"
 	"encoding/binary"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/pgstreambackup/pgstreambackup/internal/lsnfmt"
 	"github.com/pgstreambackup/pgstreambackup/label"
