@@ -50,6 +50,12 @@ func runBackup(ctx context.Context, conn *pgconn.PgConn, opts basebackup.Options
 // recordTranscript takes a backup of c through a recording proxy.
 func recordTranscript(t testing.TB, ctx context.Context, c *pgcluster.Cluster) *pgmock.Transcript {
 	t.Helper()
+	return recordTranscriptWith(t, ctx, c, cutOpts)
+}
+
+// recordTranscriptWith records a real backup taken with opts.
+func recordTranscriptWith(t testing.TB, ctx context.Context, c *pgcluster.Cluster, opts basebackup.Options) *pgmock.Transcript {
+	t.Helper()
 	p, err := pgmock.NewProxy(fmt.Sprintf("127.0.0.1:%d", c.Port()), -1, true)
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +65,7 @@ func recordTranscript(t testing.TB, ctx context.Context, c *pgcluster.Cluster) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := runBackup(ctx, conn, cutOpts)
+	out, err := runBackup(ctx, conn, opts)
 	if err != nil || !tarComplete(out) {
 		t.Fatalf("recording backup: %v", err)
 	}

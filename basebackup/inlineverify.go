@@ -17,14 +17,15 @@ func newInlineVerifier(a ChecksumAlgorithm) *manifest.Collector {
 	return c
 }
 
-// checkInline compares what passed through the stream with the manifest.
-func checkInline(c *manifest.Collector, raw []byte) error {
+// checkInline compares what passed through the stream with the manifest
+// and returns the parsed manifest.
+func checkInline(c *manifest.Collector, raw []byte) (*manifest.Manifest, error) {
 	m, err := manifest.Parse(raw)
 	if err == nil {
 		err = c.Check(m, "pg_wal/")
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrManifestMismatch, err)
+		return nil, fmt.Errorf("%w: %w", ErrManifestMismatch, err)
 	}
-	return nil
+	return m, nil
 }

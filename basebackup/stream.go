@@ -58,6 +58,7 @@ type Stream struct {
 	autoConfSeen bool
 
 	verify *manifest.Collector // Options.VerifyManifest
+	walc   walCheck            // every WAL segment that passes
 
 	// Server-compressed archives are decompressed to be merged.
 	dec  io.ReadCloser
@@ -109,6 +110,7 @@ func Backup(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Stream, er
 		return nil, err
 	}
 	s := &Stream{a: a, opts: opts}
+	s.walc = walCheck{sysid: a.res.SystemID, major: a.major, decode: opts.VerifyManifest, spoolParent: opts.WALSpoolDir}
 	s.manifest.dir, s.manifest.limit = opts.ManifestSpoolDir, opts.manifestMemoryLimit()
 	if opts.VerifyManifest {
 		s.verify = newInlineVerifier(opts.ManifestChecksums)
@@ -267,6 +269,7 @@ func (s *Stream) Close() error {
 // release stops decoders and encoders without finishing their streams.
 func (s *Stream) release() {
 	s.manifest.close()
+	s.walc.close()
 	if s.dec != nil {
 		s.dec.Close()
 		s.dec = nil
@@ -493,6 +496,9 @@ func (s *Stream) walkTar() {
 			d := min(n, s.dataLeft)
 			s.dataLeft -= d
 			s.verifyData(chunk[:d], s.dataLeft)
+			if !s.walData(chunk[:d], s.dataLeft) {
+				return
+			}
 			if s.capture != nil {
 				*s.capture = append(*s.capture, chunk[:d]...)
 				if s.dataLeft == 0 {
@@ -530,6 +536,13 @@ func (s *Stream) walkTar() {
 	s.left = tarfmt.PaddedSize(h.Size)
 	s.dataLeft = h.Size
 	s.capture = nil
+	if name := s.prefix + strings.TrimPrefix(h.Name, "./"); (h.Typeflag == tarfmt.TypeReg || h.Typeflag == tarfmt.TypeRegA) && isWALMember(name) {
+		if err := s.walc.begin(name, h.Size); err != nil {
+			s.fail(err)
+			s.a.fail(s.err)
+			return
+		}
+	}
 	if s.verify != nil && s.cur.Kind != ArchiveWAL && (h.Typeflag == tarfmt.TypeReg || h.Typeflag == tarfmt.TypeRegA) {
 		s.verify.Begin(s.prefix+strings.TrimPrefix(h.Name, "./"), h.Size)
 		if h.Size == 0 {
@@ -600,6 +613,21 @@ func (s *Stream) verifyData(p []byte, left int64) {
 	if left == 0 {
 		s.verify.End()
 	}
+}
+
+// walData feeds member data to the WAL check; left is what remains of
+// the member after p. It reports false when the stream failed.
+func (s *Stream) walData(p []byte, left int64) bool {
+	err := s.walc.write(p)
+	if err == nil && left == 0 {
+		err = s.walc.end()
+	}
+	if err != nil {
+		s.fail(err)
+		s.a.fail(s.err)
+		return false
+	}
+	return true
 }
 
 // captured is called when backup_label or tablespace_map passed whole.
@@ -717,8 +745,12 @@ func (s *Stream) finish() {
 		}
 		if s.verify != nil {
 			raw, err := s.manifest.bytes()
+			var m *manifest.Manifest
 			if err == nil {
-				err = checkInline(s.verify, raw)
+				m, err = checkInline(s.verify, raw)
+			}
+			if err == nil {
+				err = s.walc.verify(s.a.ctx, m, res.Label)
 			}
 			if err != nil {
 				s.fail(err)

@@ -192,3 +192,32 @@ func checkSegmentsPresent(walDir string, ranges []WALRange, segSize uint64, pl *
 		}
 	}
 }
+
+// WALCheck is what VerifyWAL checks a backup's WAL against.
+type WALCheck struct {
+	// Label is the backup's backup_label (nil: the ranges are not
+	// cross-checked with it).
+	Label *label.BackupLabel
+	// SystemIdentifier is the cluster's (0: learned from the first long
+	// page header, then the same on every page).
+	SystemIdentifier uint64
+	// Major requires that major's WAL page magic (0: any one major's).
+	Major int
+	// SegmentSize is the cluster's WAL segment size (0: from the files).
+	SegmentSize uint64
+	// MaxProblems caps the problems listed (DefaultMaxProblems when 0).
+	MaxProblems int
+}
+
+// VerifyWAL checks the WAL of m's ranges in walDir as VerifyDir does:
+// the ranges against the label, every segment present, then every record
+// from each range's start to its end decoded (page headers, CRC32C,
+// prev-links). The error is a *VerifyError, or ctx's.
+func VerifyWAL(ctx context.Context, walDir string, m *Manifest, c WALCheck) error {
+	pl := newProblemList(c.MaxProblems)
+	facts := backupFacts{label: c.Label, systemID: c.SystemIdentifier, major: c.Major}
+	if err := checkWALDir(ctx, walDir, m, facts, VerifyOptions{WALSegmentSize: int64(c.SegmentSize)}, pl); err != nil {
+		return err
+	}
+	return pl.err()
+}

@@ -1,0 +1,125 @@
+package basebackup_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/pgstreambackup/pgstreambackup/basebackup"
+	"github.com/pgstreambackup/pgstreambackup/internal/lsnfmt"
+	"github.com/pgstreambackup/pgstreambackup/internal/pgcluster"
+	"github.com/pgstreambackup/pgstreambackup/internal/pgmock"
+	"github.com/pgstreambackup/pgstreambackup/internal/pgtest"
+)
+
+// TestWALCheckedAsItPasses: a replayed real backup (WAL fetched) whose
+// first WAL segment is damaged. A page header's magic: the stream fails
+// with ErrWALInvalid whatever the options. A byte of the first record
+// (CRC no longer matches): it fails with Options.VerifyManifest, never
+// ending in io.EOF or a complete tar; the undamaged replay passes both.
+func TestWALCheckedAsItPasses(t *testing.T) {
+	for _, major := range pgtest.Majors(t) {
+		t.Run(fmt.Sprintf("pg%d", major), func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			c := pgtest.Start(t, major, pgcluster.Options{})
+			fetch := cutOpts
+			fetch.WAL = basebackup.WALFetch
+			tr := recordTranscriptWith(t, ctx, c, fetch)
+			verified := fetch
+			verified.VerifyManifest = true
+			run := func(tr *pgmock.Transcript, opts basebackup.Options) ([]byte, error) {
+				srv, err := pgmock.NewServer(tr, pgmock.Cut{Messages: -1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer srv.Close()
+				conn, err := connectTo(ctx, srv.Port())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close(ctx)
+				return runBackup(ctx, conn, opts)
+			}
+			for _, opts := range []basebackup.Options{fetch, verified} {
+				if _, err := run(tr, opts); err != nil {
+					t.Fatalf("undamaged replay (verify %v): %v", opts.VerifyManifest, err)
+				}
+			}
+			damage := func(at func(start uint64, segData int) int) *pgmock.Transcript {
+				return alter(tr, func(m [][]byte) [][]byte {
+					flipTarByte(t, m, major, at)
+					return m
+				})
+			}
+			magic := damage(func(_ uint64, segData int) int { return segData + 8192 })
+			for _, opts := range []basebackup.Options{fetch, verified} {
+				out, err := run(magic, opts)
+				if !errors.Is(err, basebackup.ErrWALInvalid) || tarComplete(out) {
+					t.Errorf("page magic flipped (verify %v): %v, complete tar %v", opts.VerifyManifest, err, tarComplete(out))
+				}
+			}
+			record := damage(func(start uint64, segData int) int { return segData + int(start%(16<<20)) + 24 })
+			out, err := run(record, verified)
+			if !errors.Is(err, basebackup.ErrWALInvalid) || tarComplete(out) {
+				t.Errorf("record byte flipped, verified: %v, complete tar %v", err, tarComplete(out))
+			}
+			t.Logf("record byte flipped: %v", err)
+		})
+	}
+}
+
+var startWAL = regexp.MustCompile(`START WAL LOCATION: ([0-9A-F]+/[0-9A-F]+)`)
+
+// flipTarByte flips one byte of the archive data in the messages: at(start
+// LSN, offset of the first WAL segment's data) gives its offset in the
+// concatenated archive bytes.
+func flipTarByte(t *testing.T, m [][]byte, major int, at func(start uint64, segData int) int) {
+	t.Helper()
+	type piece struct{ msg, off, n int }
+	var all []byte
+	var pieces []piece
+	for i, msg := range m {
+		if msg[0] != 'd' {
+			continue
+		}
+		off := 5
+		if major >= 15 {
+			if len(msg) < 6 || msg[5] != 'd' {
+				continue
+			}
+			off = 6
+		}
+		pieces = append(pieces, piece{i, off, len(msg) - off})
+		all = append(all, msg[off:]...)
+	}
+	lm := startWAL.FindSubmatch(all)
+	if lm == nil {
+		t.Fatal("no backup_label in the replay")
+	}
+	start, err := lsnfmt.Parse(string(lm[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := bytes.Index(all, []byte("pg_wal/0000000"))
+	if h < 0 {
+		h = bytes.Index(all, []byte("./pg_wal/0000000"))
+	}
+	if h < 0 {
+		t.Fatal("no WAL segment in the replay")
+	}
+	pos := at(start, h+512)
+	for _, p := range pieces {
+		if pos < p.n {
+			m[p.msg][p.off+pos] ^= 0xff
+			return
+		}
+		pos -= p.n
+	}
+	t.Fatal("offset past the archive")
+}
