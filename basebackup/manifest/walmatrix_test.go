@@ -247,6 +247,8 @@ func referenceVerdict(ctx context.Context, major int, dir string) (verdict strin
 	case major == 18:
 		if _, err := os.Stat(pgVerifyBackup18); err == nil {
 			tool = pgVerifyBackup18
+		} else if os.Getenv("CI") == "true" {
+			return "missing: run scripts/install-pg18-tools.sh (CI=true requires it)", true
 		}
 	case major <= 16:
 		tool, args = pgVerifyBackup, []string{"-n"}
