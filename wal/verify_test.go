@@ -268,7 +268,7 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, endOff uint32) {
 		base := LSN(first * g.segSize)
 		r := Range{Timeline: 1, Start: base, End: base + LSN(endOff%uint32(len(data)+1))}
-		v, err := NewVerifier(VerifyOptions{Ranges: []Range{r}, TempDir: t.TempDir()})
+		v, err := NewVerifier(VerifyOptions{Ranges: []Range{r}})
 		if err != nil {
 			t.Fatal(err)
 		}
