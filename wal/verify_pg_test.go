@@ -188,6 +188,29 @@ func testVerifyRealWAL(t *testing.T, major int) {
 
 	first, last := SegmentNo(start, segSize), SegmentNo(end-1, segSize)
 	name := func(tli uint32, s uint64) string { return SegmentName(tli, s, segSize) }
+	// PageChecker accepts every segment of the range (the last one with
+	// its unwritten tail), and rejects a flipped page magic.
+	sysid := sysidOf(t, good, vo)
+	for s := first; s <= last; s++ {
+		b, err := os.ReadFile(filepath.Join(good, name(1, s)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc, err := NewPageChecker(name(1, s), sysid, 1, segSize, major)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pc.Write(b); err != nil {
+			t.Errorf("PageChecker: %v", err)
+		} else if err := pc.Close(); err != nil {
+			t.Errorf("PageChecker: %v", err)
+		}
+		b[3*PageSize] ^= 1
+		pc, _ = NewPageChecker(name(1, s), sysid, 1, segSize, major)
+		if _, err := pc.Write(b); err == nil {
+			t.Errorf("PageChecker accepted a flipped page magic in %s", name(1, s))
+		}
+	}
 	pageAfterStart := (start/PageSize + 1) * PageSize
 	if pageAfterStart >= end {
 		t.Fatal("range too short")
