@@ -378,6 +378,8 @@ func TestVerifyRecordRules(t *testing.T) {
 	}{
 		{"unknown rmgr", func(g *genWAL) { g.record(10, 30, 0) }, "resource manager ID 30"},
 		{"custom rmgr", func(g *genWAL) { g.record(10, 200, 0) }, ""},
+		{"overwritten contrecord", func(g *genWAL) { g.aborted() }, ""},
+		{"lost contrecord", func(g *genWAL) { g.aborted(); g.nextInfo = 0 }, "no contrecord flag"},
 		{"prev link", func(g *genWAL) { g.prev -= 8; g.record(10, 10, 0) }, "prev-link"},
 		{"too long", func(g *genWAL) {
 			p := g.pos
