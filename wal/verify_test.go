@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -442,6 +443,28 @@ func TestVerifierFileRules(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "partial copy") || !strings.Contains(err.Error(), "missing segment") {
 		t.Fatalf("partial: %v", err)
+	}
+	dir := writeDir(t, g)
+	os.Rename(filepath.Join(dir, g.name(first+1)), filepath.Join(dir, g.name(first+1)+".partial"))
+	if err := VerifyDir(context.Background(), dir, VerifyOptions{Ranges: []Range{r}}); err == nil || !strings.Contains(err.Error(), "partial copy") {
+		t.Fatalf("VerifyDir with a partial: %v", err)
+	}
+	// A start pointing into a continuation, or at it.
+	found := false
+	for _, rs := range g.recBytes {
+		if rs[0]%PageSize == shortPageHeaderSize && rs[1]-rs[0] > 16 && rs[0] > r.Start && !slices.Contains(g.starts, rs[0]) {
+			for _, at := range []LSN{rs[0], rs[0] + 8} {
+				err := VerifyDir(context.Background(), writeDir(t, g), VerifyOptions{Ranges: []Range{{1, at, r.End}}})
+				if err == nil || !strings.Contains(err.Error(), "continuation") {
+					t.Fatalf("start %s: %v", at, err)
+				}
+			}
+			found = true
+			break
+		}
+	}
+	if !found {
+		t.Fatal("no continuation in the synthetic WAL")
 	}
 	err = run(func(v *Verifier) {
 		give(v, g.name(first+1), g.segs[first+1])
