@@ -102,12 +102,13 @@ type Verifier struct {
 	problems []Problem
 	omitted  int
 
-	sized   bool   // segment size known, ranges' segments computed
-	ri      int    // cursor: range and segment decoded next
-	segno   uint64 //
-	spooled map[string]string
-	seen    map[string]bool
-	tmp     string
+	sized    bool   // segment size known, ranges' segments computed
+	ri       int    // cursor: range and segment decoded next
+	segno    uint64 //
+	spooled  map[string]string
+	partials []string // .partial names seen before the segment size was known
+	seen     map[string]bool
+	tmp      string
 
 	cur    *incoming
 	closed bool
@@ -234,6 +235,10 @@ func (v *Verifier) setSegmentSize(n uint64) bool {
 		rs.first, rs.last = SegmentNo(rs.dec.r.Start, n), lastSegment(rs.dec.r, n)
 	}
 	v.ri, v.segno = 0, v.ranges[0].first
+	for _, p := range v.partials {
+		v.checkPartial(p)
+	}
+	v.partials = nil
 	return true
 }
 
@@ -277,12 +282,18 @@ func (v *Verifier) BeginSegment(name string, size int64) error {
 	case strings.HasSuffix(base, ".partial") && IsSegmentName(strings.TrimSuffix(base, ".partial")):
 		in.seg = strings.TrimSuffix(base, ".partial")
 		if v.sized {
-			if _, _, ok := v.lookup(in.seg); ok {
-				v.problem(in.seg, 0, fmt.Sprintf("only a partial copy %s of a needed segment", base))
-			}
+			v.checkPartial(in.seg)
+		} else if len(v.partials) < v.opts.MaxProblems {
+			v.partials = append(v.partials, in.seg)
 		}
 	}
 	return nil
+}
+
+func (v *Verifier) checkPartial(seg string) {
+	if _, _, ok := v.lookup(seg); ok {
+		v.problem(seg, 0, fmt.Sprintf("only a partial copy %s.partial of a needed segment", seg))
+	}
 }
 
 // lookup finds the range needing a segment.

@@ -20,6 +20,24 @@ type genWAL struct {
 	pos      LSN
 	prev     LSN
 	rng      *rand.Rand
+
+	nextInfo uint16 // xlp_info of the next page a record starts on
+}
+
+// aborted writes the part of a record that fits on the current page, as a
+// crash mid-record leaves it, and marks the next page as overwriting the
+// lost continuation (XLP_FIRST_IS_OVERWRITE_CONTRECORD).
+func (g *genWAL) aborted() {
+	if g.pos%PageSize == 0 {
+		g.pageHeader(0, 0)
+	}
+	le := binary.LittleEndian
+	p := g.at(g.pos)
+	le.PutUint32(p[0:], 3*PageSize)
+	le.PutUint64(p[8:], uint64(g.prev))
+	g.prev = g.pos
+	g.pos = (g.pos/PageSize + 1) * PageSize
+	g.nextInfo = xlpFirstIsOverwriteContr
 }
 
 func newGenWAL(seed int64, firstSeg uint64) *genWAL {
@@ -66,7 +84,8 @@ func (g *genWAL) record(dataLen int, rmid, info uint8) LSN {
 	g.rng.Read(rec[recordHeaderSize:])
 	le := binary.LittleEndian
 	if g.pos%PageSize == 0 {
-		g.pageHeader(0, 0)
+		g.pageHeader(g.nextInfo, 0)
+		g.nextInfo = 0
 	}
 	start := g.pos
 	le.PutUint32(rec[0:], uint32(len(rec)))

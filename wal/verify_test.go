@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -268,7 +269,7 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, endOff uint32) {
 		base := LSN(first * g.segSize)
 		r := Range{Timeline: 1, Start: base, End: base + LSN(endOff%uint32(len(data)+1))}
-		v, err := NewVerifier(VerifyOptions{Ranges: []Range{r}, TempDir: t.TempDir()})
+		v, err := NewVerifier(VerifyOptions{Ranges: []Range{r}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -319,4 +320,167 @@ func FuzzMutate(f *testing.F) {
 			t.Fatalf("flip %02x at %s inside a record of the range not detected", x, at)
 		}
 	})
+}
+
+// TestVerifyTimelineSwitch: a range on timeline 1 up to a switch point,
+// then one on timeline 2; the switch segment exists under both names.
+func TestVerifyTimelineSwitch(t *testing.T) {
+	g := newGenWAL(7, 3)
+	start := g.pos
+	for i := 0; i < 300; i++ {
+		g.record(g.rng.Intn(5000), 10, 0)
+	}
+	sw := g.pos
+	g.tli = 2
+	for i := 0; i < 300; i++ {
+		g.record(g.rng.Intn(5000), 10, 0)
+	}
+	end := g.pos
+	swSeg := uint64(sw) / g.segSize
+	dir := t.TempDir()
+	for s, b := range g.segs {
+		if s <= swSeg {
+			os.WriteFile(filepath.Join(dir, SegmentName(1, s, g.segSize)), b, 0o600)
+		}
+		if s >= swSeg {
+			os.WriteFile(filepath.Join(dir, SegmentName(2, s, g.segSize)), b, 0o600)
+		}
+	}
+	opts := VerifyOptions{Ranges: []Range{{1, start, sw}, {2, sw, end}}}
+	if err := VerifyDir(context.Background(), dir, opts); err != nil {
+		t.Fatalf("switch at %s: %v", sw, err)
+	}
+	opts.TempDir = t.TempDir()
+	if err := feedShuffled(t, dir, opts, rand.New(rand.NewSource(1))); err != nil {
+		t.Fatalf("Writer path: %v", err)
+	}
+	// Timeline 2's range on timeline 1's files only: missing segments.
+	os.Remove(filepath.Join(dir, SegmentName(2, swSeg+1, g.segSize)))
+	if err := VerifyDir(context.Background(), dir, opts); err == nil || !strings.Contains(err.Error(), "missing segment") {
+		t.Fatalf("want a missing segment, got %v", err)
+	}
+}
+
+func TestVerifyRecordRules(t *testing.T) {
+	build := func(f func(g *genWAL)) (*genWAL, Range) {
+		g := newGenWAL(8, 3)
+		start := g.pos
+		for i := 0; i < 50; i++ {
+			g.record(100, 10, 0)
+		}
+		f(g)
+		for i := 0; i < 50; i++ {
+			g.record(100, 10, 0)
+		}
+		return g, Range{Timeline: 1, Start: start, End: g.pos}
+	}
+	for _, tc := range []struct {
+		name string
+		f    func(g *genWAL)
+		want string
+	}{
+		{"unknown rmgr", func(g *genWAL) { g.record(10, 30, 0) }, "resource manager ID 30"},
+		{"custom rmgr", func(g *genWAL) { g.record(10, 200, 0) }, ""},
+		{"overwritten contrecord", func(g *genWAL) { g.aborted() }, ""},
+		{"lost contrecord", func(g *genWAL) { g.aborted(); g.nextInfo = 0 }, "no contrecord flag"},
+		{"prev link", func(g *genWAL) { g.prev -= 8; g.record(10, 10, 0) }, "prev-link"},
+		{"too long", func(g *genWAL) {
+			p := g.pos
+			g.record(10, 10, 0)
+			b := g.at(p)
+			b[3] = 0x50 // xl_tot_len > 1 GB
+		}, "exceeds the 1 GB limit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, r := build(tc.f)
+			err := VerifyDir(context.Background(), writeDir(t, g), VerifyOptions{Ranges: []Range{r}, Major: 15})
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("want %q, got %v", tc.want, err)
+			}
+		})
+	}
+	// Custom resource managers exist from 15 on only.
+	g2, r2 := build(func(g *genWAL) { g.record(10, 200, 0) })
+	for s := range g2.segs {
+		for off := uint64(0); off < g2.segSize; off += PageSize {
+			if b := g2.segs[s][off:]; b[0] != 0 || b[1] != 0 { // 15's magic to 14's
+				b[0], b[1] = byte(pageMagic[14]), byte(pageMagic[14]>>8)
+			}
+		}
+	}
+	if err := VerifyDir(context.Background(), writeDir(t, g2), VerifyOptions{Ranges: []Range{r2}}); err == nil || !strings.Contains(err.Error(), "resource manager ID 200") {
+		t.Fatalf("custom rmgr in 14's WAL: %v", err)
+	}
+}
+
+func TestVerifierFileRules(t *testing.T) {
+	g, r := synthetic(t, 9)
+	first := SegmentNo(r.Start, g.segSize)
+	run := func(feed func(v *Verifier)) error {
+		v, err := NewVerifier(VerifyOptions{Ranges: []Range{r}, TempDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		feed(v)
+		return v.Close()
+	}
+	give := func(v *Verifier, name string, b []byte) {
+		v.BeginSegment(name, int64(len(b)))
+		v.Write(b)
+		v.EndSegment()
+	}
+	all := func(v *Verifier, skip uint64) {
+		for s := first; s <= SegmentNo(r.End-1, g.segSize); s++ {
+			if s != skip {
+				give(v, "pg_wal/"+g.name(s), g.segs[s])
+			}
+		}
+	}
+	if err := run(func(v *Verifier) { all(v, 0) }); err != nil {
+		t.Fatalf("valid: %v", err)
+	}
+	err := run(func(v *Verifier) {
+		give(v, g.name(first+1)+".partial", g.segs[first+1])
+		all(v, first+1)
+	})
+	if err == nil || !strings.Contains(err.Error(), "partial copy") || !strings.Contains(err.Error(), "missing segment") {
+		t.Fatalf("partial: %v", err)
+	}
+	dir := writeDir(t, g)
+	os.Rename(filepath.Join(dir, g.name(first+1)), filepath.Join(dir, g.name(first+1)+".partial"))
+	if err := VerifyDir(context.Background(), dir, VerifyOptions{Ranges: []Range{r}}); err == nil || !strings.Contains(err.Error(), "partial copy") {
+		t.Fatalf("VerifyDir with a partial: %v", err)
+	}
+	// A start pointing into a continuation, or at it.
+	found := false
+	for _, rs := range g.recBytes {
+		if rs[0]%PageSize == shortPageHeaderSize && rs[1]-rs[0] > 16 && rs[0] > r.Start && !slices.Contains(g.starts, rs[0]) {
+			for _, at := range []LSN{rs[0], rs[0] + 8} {
+				err := VerifyDir(context.Background(), writeDir(t, g), VerifyOptions{Ranges: []Range{{1, at, r.End}}})
+				if err == nil || !strings.Contains(err.Error(), "continuation") {
+					t.Fatalf("start %s: %v", at, err)
+				}
+			}
+			found = true
+			break
+		}
+	}
+	if !found {
+		t.Fatal("no continuation in the synthetic WAL")
+	}
+	err = run(func(v *Verifier) {
+		give(v, g.name(first+1), g.segs[first+1])
+		all(v, 0)
+	})
+	if err == nil || !strings.Contains(err.Error(), "given twice") {
+		t.Fatalf("duplicate: %v", err)
+	}
+	v, _ := NewVerifier(VerifyOptions{Ranges: []Range{r}})
+	if _, err := v.Write([]byte{1}); err == nil {
+		t.Error("Write outside a segment accepted")
+	}
+	v.BeginSegment(g.name(first), -1)
+	if err := v.BeginSegment(g.name(first+1), -1); err == nil {
+		t.Error("nested BeginSegment accepted")
+	}
 }

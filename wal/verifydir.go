@@ -54,7 +54,14 @@ func VerifyDir(ctx context.Context, dir string, opts VerifyOptions) error {
 func verifyFile(v *Verifier, p, name string, buf []byte) error {
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil // Close reports it
+		// Close reports it missing; a .partial copy is named too.
+		if _, serr := os.Stat(p + ".partial"); serr == nil {
+			if err := v.BeginSegment(name+".partial", -1); err != nil {
+				return err
+			}
+			return v.EndSegment()
+		}
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("wal: verify: %w", err)

@@ -22,10 +22,12 @@ const (
 	// PostgreSQL 16+ caps records at 1020 MB, XLogRecordMaxSize).
 	MaxRecordSize = 1 << 30
 
+	// xlp_info bits of 13–18 (19 drops XLP_BKP_REMOVABLE and renumbers).
 	xlpFirstIsContRecord     = 0x0001
 	xlpLongHeader            = 0x0002
-	xlpFirstIsOverwriteContr = 0x0004 // since 13.5 and 14 (back-patched)
-	xlpAllFlags              = 0x0007
+	xlpBkpRemovable          = 0x0004
+	xlpFirstIsOverwriteContr = 0x0008
+	xlpAllFlags              = 0x000F
 
 	rmXLOG        = 0
 	xlogSwitch    = 0x40

@@ -60,8 +60,13 @@ func (d *recordDecoder) feed(seg string, lsn LSN, p []byte) {
 	if !d.started {
 		d.started, d.firstRec = true, true
 		d.pos = maxAlign(d.r.Start)
-		if off := d.pos - lsn; off != 0 && off < hsz {
+		off := d.pos - lsn
+		if off != 0 && off < hsz {
 			d.fail(seg, d.r.Start, "range start %s lies inside the page header (%d bytes)", d.r.Start, hsz)
+			return
+		}
+		if off != 0 && h.info&xlpFirstIsContRecord != 0 && off < hsz+maxAlign(LSN(h.remLen)) && d.pos < d.r.End {
+			d.fail(seg, d.r.Start, "range start %s points into the continuation of a record from the previous page (%d bytes)", d.r.Start, h.remLen)
 			return
 		}
 	}
