@@ -246,7 +246,7 @@ func testVerifyRealWAL(t *testing.T, major int) {
 		{"truncated segment", func(d string) Range {
 			os.Truncate(filepath.Join(d, name(1, last)), int64(uint64(end-1)%segSize)/2)
 			return r
-		}, false, "bytes, want", true},
+		}, false, "ends at", true},
 		{"zeroed from start", func(d string) Range {
 			patch(t, d, segSize, 1, start, func(b []byte, off int) { clear(b[off:]) })
 			return r
