@@ -132,6 +132,9 @@ func StartArchives(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Arc
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	if err := opts.checkDirs(false); err != nil {
+		return nil, err
+	}
 	if conn == nil {
 		return nil, errors.New("basebackup: nil connection")
 	}
