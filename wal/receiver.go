@@ -73,7 +73,7 @@ func (o ReceiverOptions) Validate() error {
 // SpooledFile is a WAL segment or timeline history file in the spool.
 type SpooledFile struct {
 	Name     string // "000000010000000000000003" or "00000002.history"
-	Path     string
+	Path     string // in the receiver's private spool subdirectory; valid until Close
 	Size     int64
 	Timeline uint32
 	History  bool
