@@ -3,12 +3,18 @@ package wal
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgstreambackup/pgstreambackup/internal/pgcluster"
+	"github.com/pgstreambackup/pgstreambackup/internal/pgtest"
 )
 
 // longHeader builds the long page header of the segment starting at start.
@@ -74,5 +80,68 @@ func TestReceiverSpoolDirMustExist(t *testing.T) {
 	}
 	if _, err := os.Stat(missing); err == nil {
 		t.Error("SpoolDir was created")
+	}
+}
+
+// TestReceiverRefusesForeignWAL (real server): a receiver that expects
+// another system identifier than the one in the WAL it receives fails on
+// the first segment, before anything of it is spooled, and Close leaves
+// its shared SpoolDir empty. (The receiver takes its identifier from
+// IDENTIFY_SYSTEM; it is changed here to stand for a server whose WAL is
+// not its own.) The header offsets are thereby checked on real WAL.
+func TestReceiverRefusesForeignWAL(t *testing.T) {
+	for _, major := range pgtest.Majors(t) {
+		t.Run(fmt.Sprintf("pg%d", major), func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			c := pgtest.Start(t, major, pgcluster.Options{})
+			rows, err := c.QueryRows(ctx, "postgres", "SELECT system_identifier, pg_current_wal_lsn() FROM pg_control_system()")
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn, err := c.ConnectReplication(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			spool := t.TempDir()
+			r, err := NewReceiver(ctx, conn, ReceiverOptions{SpoolDir: spool})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if got := fmt.Sprint(r.sysID); got != rows[0][0] {
+				t.Fatalf("receiver's system identifier %s, server's %s", got, rows[0][0])
+			}
+			r.sysID++
+			start, err := pglogrepl.ParseLSN(rows[0][1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Start(ctx, start, 1); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err = <-r.Err():
+			case <-time.After(30 * time.Second):
+				t.Fatal("no error within 30s from a receiver streaming foreign WAL")
+			}
+			want := fmt.Sprintf("belongs to the cluster with system identifier %s, not to the one streamed from (%d)", rows[0][0], r.sysID)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("receiver error %v, want %q", err, want)
+			}
+			if e, _ := os.ReadDir(r.spool); len(e) != 1 {
+				t.Errorf("spool holds %d files, want the one segment opened", len(e))
+			} else if fi, _ := e[0].Info(); fi.Size() != 0 {
+				t.Errorf("%d bytes of the foreign segment %s were spooled", fi.Size(), e[0].Name())
+			}
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if e, _ := os.ReadDir(spool); len(e) != 0 {
+				t.Errorf("SpoolDir not empty after Close: %d entries", len(e))
+			}
+		})
 	}
 }
