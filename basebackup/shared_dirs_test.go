@@ -358,3 +358,90 @@ func TestSpoolDirsMustExist(t *testing.T) {
 		}
 	}()
 }
+
+// TestSharedSpoolDirsTimeline2: two promoted clusters, both on timeline 2,
+// so both receivers spool a "00000002.history" as well as segments of the
+// same names, back up at once with streamed WAL into one WALSpoolDir;
+// each restore starts with its own cluster's data and history, and the
+// directory is left empty.
+func TestSharedSpoolDirsTimeline2(t *testing.T) {
+	for _, major := range pgtest.Majors(t) {
+		t.Run(fmt.Sprintf("pg%d", major), func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			work := pgtest.TempDir(t)
+			shared := pgtest.TempDir(t)
+			promoted := make([]*pgcluster.Cluster, 2)
+			sysIDs := make([]string, 2)
+			for i := range promoted {
+				primary := pgtest.Start(t, major, pgcluster.Options{})
+				if err := primary.Exec(ctx, "postgres", fmt.Sprintf("CREATE TABLE whoami (name text); INSERT INTO whoami VALUES ('cluster %d')", i)); err != nil {
+					t.Fatal(err)
+				}
+				s := cloneStandby(t, ctx, major, primary, filepath.Join(work, fmt.Sprint("standby", i)))
+				waitFor(t, ctx, s, "SELECT count(*)::text FROM whoami", "1")
+				if err := s.Exec(ctx, "postgres", "SELECT pg_promote()"); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, ctx, s, "SELECT pg_is_in_recovery()::text", "false")
+				if err := primary.Stop(); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Exec(ctx, "postgres", "INSERT INTO whoami VALUES ('promoted'); CHECKPOINT"); err != nil {
+					t.Fatal(err)
+				}
+				rows, err := s.QueryRows(ctx, "postgres", "SELECT system_identifier FROM pg_control_system()")
+				if err != nil {
+					t.Fatal(err)
+				}
+				promoted[i], sysIDs[i] = s, rows[0][0]
+			}
+			results := make([]*basebackup.Result, 2)
+			errs := make([]error, 2)
+			var wg sync.WaitGroup
+			for i, c := range promoted {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					results[i], errs[i] = sharedDirBackup(ctx, c, sharedBackup{stream: true, explicit: true}, shared, filepath.Join(work, fmt.Sprintf("b%d.tar", i)))
+				}()
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("backup %d: %v", i, err)
+				}
+			}
+			if e, _ := os.ReadDir(shared); len(e) != 0 {
+				t.Errorf("shared directory not empty after the backups: %v", entryNames(e))
+			}
+			for i, res := range results {
+				if res.StartTimeline != 2 || len(res.WALFiles) < 2 || res.WALFiles[0] != "00000002.history" {
+					t.Errorf("backup %d: timeline %d, WAL files %v, want timeline 2 with 00000002.history first", i, res.StartTimeline, res.WALFiles)
+				}
+				restore := filepath.Join(work, fmt.Sprint("r", i))
+				f, err := os.Open(filepath.Join(work, fmt.Sprintf("b%d.tar", i)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = tarstream.Extract(ctx, f, restore, tarstream.ExtractOptions{})
+				f.Close()
+				if err != nil {
+					t.Fatalf("backup %d: extract: %v", i, err)
+				}
+				r := pgtest.Open(t, major, restore)
+				rows, err := r.QueryRows(ctx, "postgres", "SELECT (SELECT system_identifier FROM pg_control_system())::text, (SELECT string_agg(name, ',' ORDER BY name) FROM whoami)")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := sysIDs[i] + "|" + fmt.Sprintf("cluster %d,promoted", i); strings.Join(rows[0], "|") != want {
+					t.Errorf("backup %d restored: %v, want %s", i, rows[0], want)
+				}
+				if err := r.Stop(); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
