@@ -232,6 +232,11 @@ func (r *Receiver) Start(ctx context.Context, start LSN, tli uint32) error {
 		if err != nil {
 			return fmt.Errorf("wal: TIMELINE_HISTORY %d: %w", tli, err)
 		}
+		// The name comes from the server: only the expected one may
+		// become a path in the spool.
+		if want := fmt.Sprintf("%08X.history", tli); h.FileName != want {
+			return fmt.Errorf("wal: TIMELINE_HISTORY %d returned file name %q, expected %q", tli, h.FileName, want)
+		}
 		p := filepath.Join(r.spool, h.FileName)
 		if err := writeNew(p, h.Content); err != nil {
 			return fmt.Errorf("wal: spooling %s: %w", h.FileName, err)
