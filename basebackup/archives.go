@@ -129,7 +129,7 @@ const (
 // left idle and usable; after a connection error or cancellation it is
 // closed.
 func StartArchives(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Archives, error) {
-	if err := opts.Validate(); err != nil {
+	if err := errors.Join(opts.Validate(), opts.checkDirs(false)); err != nil {
 		return nil, err
 	}
 	if conn == nil {

@@ -57,7 +57,8 @@
 // directory and sends status updates on time, so the streaming connection
 // never times out either, however slowly the caller reads. Keep the spool
 // directory on a disk with room for the WAL the server writes during the
-// backup.
+// backup. Spool directories may be shared by concurrent backups: see
+// Options.WALSpoolDir.
 //
 // # Server versions
 //

@@ -5,20 +5,25 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+
+	"github.com/pgstreambackup/pgstreambackup/internal/spooldir"
 )
 
 // manifestSpool holds the manifest from its arrival at the end of the
 // backup until it goes out as the stream's last member (its tar header
 // needs its size). Up to limit bytes stay in memory; a larger manifest
-// (tens of thousands of relations) moves to a temporary file, so memory
-// does not grow with the number of files. close removes the file.
+// (tens of thousands of relations) moves to a file in a private
+// subdirectory of dir (Options.ManifestSpoolDir), so memory does not grow
+// with the number of files. close removes the subdirectory.
 type manifestSpool struct {
-	dir   string
-	limit int64 // < 0: never spill
-	seen  bool  // the manifest archive carried data
-	mem   []byte
-	f     *os.File
-	size  int64
+	dir     string
+	limit   int64 // < 0: never spill
+	seen    bool  // the manifest archive carried data
+	mem     []byte
+	private string // our subdirectory of dir, once spilled
+	f       *os.File
+	size    int64
 }
 
 func (m *manifestSpool) write(p []byte) error {
@@ -29,7 +34,12 @@ func (m *manifestSpool) write(p []byte) error {
 		return nil
 	}
 	if m.f == nil {
-		f, err := os.CreateTemp(m.dir, "pgstreambackup-manifest-*")
+		d, err := spooldir.Create("Options.ManifestSpoolDir", m.dir, "pgstreambackup-manifest-")
+		if err != nil {
+			return fmt.Errorf("basebackup: spooling the backup manifest: %w", err)
+		}
+		m.private = d
+		f, err := spooldir.CreateFile(filepath.Join(d, "backup_manifest"))
 		if err != nil {
 			return fmt.Errorf("basebackup: spooling the backup manifest: %w", err)
 		}
@@ -72,8 +82,11 @@ func (m *manifestSpool) bytes() ([]byte, error) {
 func (m *manifestSpool) close() {
 	if m.f != nil {
 		m.f.Close()
-		os.Remove(m.f.Name())
 		m.f = nil
+	}
+	if m.private != "" {
+		os.RemoveAll(m.private)
+		m.private = ""
 	}
 	m.mem = nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgstreambackup/pgstreambackup/internal/replproto"
+	"github.com/pgstreambackup/pgstreambackup/internal/spooldir"
 	"github.com/pgstreambackup/pgstreambackup/label"
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
 	"github.com/pgstreambackup/pgstreambackup/wal"
@@ -46,8 +47,15 @@ type Options struct {
 	WALSlot       string
 	WALCreateSlot bool
 	WALNoSlot     bool
-	// WALSpoolDir is where streamed segments wait until the end of the
-	// backup; empty means a new directory under os.TempDir().
+	// WALSpoolDir is the directory streamed segments wait in until the
+	// end of the backup; empty means os.TempDir(). It must exist (it is
+	// checked before any I/O and never created). Any number of
+	// concurrent backups, of any clusters, may share it: each spools in
+	// its own new subdirectory "pgstreambackup-wal-*" (mode 0700), which
+	// Close removes after success, failure or cancellation, leaving
+	// nothing of ours behind; the directory itself and anything else in
+	// it are never touched. Allow room for the WAL written during the
+	// backup.
 	WALSpoolDir string
 	// WALSink, when set, receives every streamed WAL file (segments and
 	// timeline history files, in order) once the server confirmed the end
@@ -138,13 +146,19 @@ type Options struct {
 	MaxManifestSize int64
 	// ManifestMemoryLimit is how much of the manifest Backup keeps in
 	// memory; a larger one (about 200 bytes per file: 4 MiB is some 20,000
-	// files) is spooled to a temporary file in ManifestSpoolDir (default
-	// os.TempDir()), so memory stays bounded whatever the number of
-	// files. 0 means DefaultManifestMemoryLimit; -1 keeps it in memory.
-	// A spooled manifest is not in Result.Manifest: read it with
+	// files) is spooled to a temporary file in ManifestSpoolDir, so
+	// memory stays bounded whatever the number of files. 0 means
+	// DefaultManifestMemoryLimit; -1 keeps it in memory. A spooled
+	// manifest is not in Result.Manifest: read it with
 	// Stream.ManifestReader before Close.
 	ManifestMemoryLimit int64
-	ManifestSpoolDir    string
+	// ManifestSpoolDir is the directory a large manifest is spooled to
+	// (Backup only); empty means os.TempDir(). Like WALSpoolDir, it must
+	// exist (Backup checks it before any I/O, unless the manifest is off
+	// or kept in memory), may be shared by any number of concurrent
+	// backups, and is left as it was: the spool is a private
+	// subdirectory "pgstreambackup-manifest-*" that Close removes.
+	ManifestSpoolDir string
 
 	// OnProgress, when set, is called from the goroutine that reads the
 	// stream at most once per ProgressInterval (default 1s), at every
@@ -499,6 +513,25 @@ func (o Options) params(major int, tablespaceMap bool) (replproto.BaseBackupPara
 		p.Incremental = true
 	}
 	return p, nil
+}
+
+// checkDirs checks, before any I/O with the server, that the directories
+// the backup spools to exist (they are not created): WALSpoolDir with
+// WALStream, and ManifestSpoolDir when manifest (Backup) and the manifest
+// may be spooled.
+func (o Options) checkDirs(manifest bool) error {
+	var errs []error
+	if o.WAL == WALStream {
+		if err := spooldir.Check("Options.WALSpoolDir", o.WALSpoolDir); err != nil {
+			errs = append(errs, fmt.Errorf("basebackup: %w", err))
+		}
+	}
+	if manifest && o.Manifest != ManifestOff && o.manifestMemoryLimit() >= 0 {
+		if err := spooldir.Check("Options.ManifestSpoolDir", o.ManifestSpoolDir); err != nil {
+			errs = append(errs, fmt.Errorf("basebackup: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (o Options) manifestMemoryLimit() int64 {

@@ -105,6 +105,9 @@ type Stream struct {
 // reusable; if the backup did not finish, Close closes conn, which aborts
 // the backup on the server.
 func Backup(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Stream, error) {
+	if err := errors.Join(opts.Validate(), opts.checkDirs(true)); err != nil {
+		return nil, err
+	}
 	a, err := StartArchives(ctx, conn, opts)
 	if err != nil {
 		return nil, err

@@ -139,6 +139,9 @@ func streamUnderLoad(t *testing.T, major int, segSize uint64) {
 	defer walConn.Close(context.Background())
 	var sunk []string
 	work := pgtest.TempDir(t)
+	if err := os.Mkdir(filepath.Join(work, "spool"), 0o700); err != nil { // WALSpoolDir must exist
+		t.Fatal(err)
+	}
 	before := w.committed.Load()
 	s, err := basebackup.Backup(ctx, conn, basebackup.Options{
 		Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALStream, WALConn: walConn,

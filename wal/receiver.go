@@ -17,6 +17,8 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgstreambackup/pgstreambackup/internal/spooldir"
 )
 
 // ReceiverOptions configure a Receiver.
@@ -35,8 +37,14 @@ type ReceiverOptions struct {
 	// StatusInterval is the standby status update interval (default 10s),
 	// well under the server's wal_sender_timeout.
 	StatusInterval time.Duration
-	// SpoolDir is where segments are written; a new directory under
-	// os.TempDir() when empty. Close removes it.
+	// SpoolDir is the directory the received WAL waits in until Stop;
+	// empty means os.TempDir(). It must exist (NewReceiver checks it
+	// before any I/O and does not create it) and may be shared by any
+	// number of concurrent receivers, of any clusters: each works in its
+	// own new subdirectory "pgstreambackup-wal-*" (mode 0700, files
+	// created exclusively) that Close removes, whatever the outcome, so
+	// nothing of ours is left in SpoolDir. SpoolDir itself and anything
+	// else in it are never touched.
 	SpoolDir string
 	Logger   *slog.Logger
 }
@@ -65,7 +73,7 @@ func (o ReceiverOptions) Validate() error {
 // SpooledFile is a WAL segment or timeline history file in the spool.
 type SpooledFile struct {
 	Name     string // "000000010000000000000003" or "00000002.history"
-	Path     string
+	Path     string // in the receiver's private spool subdirectory; valid until Close
 	Size     int64
 	Timeline uint32
 	History  bool
@@ -80,8 +88,8 @@ type Receiver struct {
 	major   int
 	segSize uint64
 	slot    string // slot streamed from; "" without one
-	spool   string
-	ownDir  bool
+	sysID   uint64 // the streaming connection's system identifier
+	spool   string // our private subdirectory of SpoolDir
 
 	cancel context.CancelFunc
 	stopCh chan LSN
@@ -94,6 +102,7 @@ type Receiver struct {
 	files    []SpooledFile
 	cur      *os.File
 	curSeg   uint64
+	hdr      [spoolHeaderLen]byte // the current segment's first bytes, until checked
 	tli      uint32
 	received LSN          // end of the WAL written so far
 	progress atomic.Int64 // bytes written, readable from other goroutines
@@ -130,6 +139,9 @@ func NewReceiver(ctx context.Context, conn *pgconn.PgConn, opts ReceiverOptions)
 	if conn == nil {
 		return nil, errors.New("wal: nil streaming connection")
 	}
+	if err := spooldir.Check("ReceiverOptions.SpoolDir", opts.SpoolDir); err != nil {
+		return nil, fmt.Errorf("wal: %w", err)
+	}
 	r := &Receiver{conn: conn, opts: opts, log: opts.Logger}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -147,8 +159,11 @@ func NewReceiver(ctx context.Context, conn *pgconn.PgConn, opts ReceiverOptions)
 	if err != nil {
 		return nil, fmt.Errorf("wal: IDENTIFY_SYSTEM on the streaming connection: %w", err)
 	}
-	if opts.SystemID != 0 && sys.SystemID != strconv.FormatUint(opts.SystemID, 10) {
-		return nil, fmt.Errorf("wal: system identifier does not match between base backup (%d) and streaming connection (%s)", opts.SystemID, sys.SystemID)
+	if r.sysID, err = strconv.ParseUint(sys.SystemID, 10, 64); err != nil {
+		return nil, fmt.Errorf("wal: IDENTIFY_SYSTEM returned system identifier %q", sys.SystemID)
+	}
+	if opts.SystemID != 0 && r.sysID != opts.SystemID {
+		return nil, fmt.Errorf("wal: system identifier does not match between base backup (%d) and streaming connection (%d)", opts.SystemID, r.sysID)
 	}
 	rows, err := conn.Exec(ctx, "SHOW wal_segment_size").ReadAll()
 	if err != nil {
@@ -175,16 +190,8 @@ func NewReceiver(ctx context.Context, conn *pgconn.PgConn, opts ReceiverOptions)
 			}
 		}
 	}
-	r.spool = opts.SpoolDir
-	if r.spool != "" {
-		if err := os.MkdirAll(r.spool, 0o700); err != nil {
-			return nil, fmt.Errorf("wal: spool directory: %w", err)
-		}
-	} else {
-		if r.spool, err = os.MkdirTemp("", "pgstreambackup-wal-"); err != nil {
-			return nil, err
-		}
-		r.ownDir = true
+	if r.spool, err = spooldir.Create("ReceiverOptions.SpoolDir", opts.SpoolDir, "pgstreambackup-wal-"); err != nil {
+		return nil, fmt.Errorf("wal: %w", err)
 	}
 	return r, nil
 }
@@ -225,9 +232,14 @@ func (r *Receiver) Start(ctx context.Context, start LSN, tli uint32) error {
 		if err != nil {
 			return fmt.Errorf("wal: TIMELINE_HISTORY %d: %w", tli, err)
 		}
+		// The name comes from the server: only the expected one may
+		// become a path in the spool.
+		if want := fmt.Sprintf("%08X.history", tli); h.FileName != want {
+			return fmt.Errorf("wal: TIMELINE_HISTORY %d returned file name %q, expected %q", tli, h.FileName, want)
+		}
 		p := filepath.Join(r.spool, h.FileName)
-		if err := os.WriteFile(p, h.Content, 0o600); err != nil {
-			return err
+		if err := writeNew(p, h.Content); err != nil {
+			return fmt.Errorf("wal: spooling %s: %w", h.FileName, err)
 		}
 		r.files = append(r.files, SpooledFile{Name: h.FileName, Path: p, Size: int64(len(h.Content)), Timeline: tli, History: true})
 	}
@@ -302,7 +314,8 @@ func (r *Receiver) Stop(ctx context.Context, end LSN, endTimeline uint32) ([]Spo
 }
 
 // Close stops streaming if it still runs, waits for the goroutine and
-// removes the spool directory (and the files in it). Idempotent.
+// removes the receiver's private spool subdirectory and the files in it
+// (so SpooledFile paths are invalid afterwards). Idempotent.
 func (r *Receiver) Close() error {
 	if r.closed {
 		return nil
@@ -315,11 +328,8 @@ func (r *Receiver) Close() error {
 	if r.cur != nil {
 		r.cur.Close()
 	}
-	if r.ownDir {
-		return os.RemoveAll(r.spool)
-	}
-	for _, f := range r.files {
-		os.Remove(f.Path)
+	if err := os.RemoveAll(r.spool); err != nil {
+		return fmt.Errorf("wal: removing the spool: %w", err)
 	}
 	return nil
 }
@@ -430,6 +440,14 @@ func (r *Receiver) write(lsn LSN, data []byte) error {
 		}
 		off := uint64(r.received) % r.segSize
 		n := min(uint64(len(data)), r.segSize-off)
+		if off < spoolHeaderLen { // checked before it reaches the spool
+			if k := copy(r.hdr[off:], data[:n]); off+uint64(k) == spoolHeaderLen {
+				start := LSN(segno * r.segSize)
+				if err := checkSegmentHeader(r.hdr[:], r.sysID, start, r.segSize); err != nil {
+					return fmt.Errorf("wal: streamed segment %s: %w", SegmentName(r.tli, segno, r.segSize), err)
+				}
+			}
+		}
 		if _, err := r.cur.WriteAt(data[:n], int64(off)); err != nil {
 			return fmt.Errorf("wal: writing spooled segment: %w", err)
 		}
@@ -449,7 +467,7 @@ func (r *Receiver) openSegment(segno uint64) error {
 	}
 	name := SegmentName(r.tli, segno, r.segSize)
 	p := filepath.Join(r.spool, name)
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := spooldir.CreateFile(p)
 	if err != nil {
 		return fmt.Errorf("wal: spooling %s: %w", name, err)
 	}
@@ -514,6 +532,52 @@ func (r *Receiver) sendStatus(reply bool) error {
 	r.conn.Frontend().Send(&pgproto3.CopyData{Data: buf})
 	if err := r.conn.Frontend().Flush(); err != nil {
 		return &StreamError{Err: err}
+	}
+	return nil
+}
+
+// writeNew writes a new file in the spool (never an existing one).
+func writeNew(path string, b []byte) error {
+	f, err := spooldir.CreateFile(path)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// spoolHeaderLen is the size of the long page header that starts every WAL
+// segment (PostgreSQL's XLogLongPageHeaderData): magic (2 bytes), info
+// (2), timeline (4), page address (8), remaining length (4), padding
+// (4), system identifier (8), segment size (4), block size (4).
+const spoolHeaderLen = 40
+
+// spoolLongHeaderFlag is the xlp_info flag of a long page header.
+const spoolLongHeaderFlag = 0x0002
+
+// checkSegmentHeader checks the long page header h of a segment that
+// starts at start: it must be a long header for that address, of a
+// cluster with system identifier sysID and segments of segSize bytes.
+// The header is in the server's byte order, told by the page address.
+func checkSegmentHeader(h []byte, sysID uint64, start LSN, segSize uint64) error {
+	var bo binary.ByteOrder = binary.LittleEndian
+	if LSN(bo.Uint64(h[8:])) != start {
+		bo = binary.BigEndian
+		if LSN(bo.Uint64(h[8:])) != start {
+			return fmt.Errorf("its first page header has page address %s, expected %s", LSN(binary.LittleEndian.Uint64(h[8:])), start)
+		}
+	}
+	if bo.Uint16(h[2:])&spoolLongHeaderFlag == 0 {
+		return errors.New("its first page has no long header")
+	}
+	if id := bo.Uint64(h[24:]); id != sysID {
+		return fmt.Errorf("it belongs to the cluster with system identifier %d, not to the one streamed from (%d)", id, sysID)
+	}
+	if n := bo.Uint32(h[32:]); uint64(n) != segSize {
+		return fmt.Errorf("its header gives a segment size of %d bytes, the server %d", n, segSize)
 	}
 	return nil
 }

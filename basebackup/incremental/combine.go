@@ -29,7 +29,11 @@ type CombineOptions struct {
 	// and writes nothing.
 	DryRun bool
 	// ScratchDir is where backups given as tar streams are extracted
-	// first; default: beside the output directory.
+	// first; default: the output directory's parent. It must exist (it
+	// is not created) and may be shared by any number of concurrent
+	// Combines: each extracts into its own new subdirectory
+	// "pgstreambackup-combine-*" and removes it, and only it, before
+	// returning, whatever the outcome.
 	ScratchDir string
 	// TablespaceMapping gives every user tablespace of the last backup
 	// its new location (absolute, absent or empty), like pg_combinebackup

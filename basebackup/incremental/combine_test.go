@@ -198,6 +198,7 @@ func TestCombineRestore(t *testing.T) {
 				}
 			}
 
+			scratch := pgtest.TempDir(t) // the stream files' ScratchDir, left empty
 			for k, in := range [][]string{dirs, files} {
 				out := filepath.Join(work, fmt.Sprintf("combined-%d", k))
 				// The tablespace is named by its location in the last
@@ -207,9 +208,12 @@ func TestCombineRestore(t *testing.T) {
 				if k == 1 {
 					from = tsDir
 				}
-				res, err := incremental.Combine(ctx, in, out, incremental.CombineOptions{NoSync: true, TablespaceMapping: map[string]string{from: out + "-ts"}})
+				res, err := incremental.Combine(ctx, in, out, incremental.CombineOptions{NoSync: true, ScratchDir: scratch, TablespaceMapping: map[string]string{from: out + "-ts"}})
 				if err != nil {
 					t.Fatalf("Combine(%v): %v", in, err)
+				}
+				if e, _ := os.ReadDir(scratch); len(e) != 0 {
+					t.Errorf("Combine left %d entries in ScratchDir", len(e))
 				}
 				t.Logf("combined %d files, %d bytes, %d reconstructed; blocks from each backup: %v", res.Files, res.Bytes, res.Reconstructed, res.BlocksFrom)
 				if res.BlocksFrom[0] < 140000 || res.BlocksFrom[1] == 0 || res.BlocksFrom[2] == 0 {

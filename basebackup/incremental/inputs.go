@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/pgstreambackup/pgstreambackup/internal/spooldir"
 	"github.com/pgstreambackup/pgstreambackup/label"
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
@@ -22,17 +23,21 @@ type input struct {
 }
 
 // inputDirs returns a directory per input: directories as they are,
-// stream files extracted into scratch directories that cleanup removes
-// (their tablespaces too).
+// stream files extracted into one private subdirectory of scratch
+// ("pgstreambackup-combine-*", one per Combine, so that concurrent
+// Combines may share scratch), that cleanup removes with everything in
+// it (the inputs' tablespaces too).
 func inputDirs(ctx context.Context, inputs []string, output, scratch string) ([]input, func(), error) {
-	var tmp []string
+	private := ""
 	cleanup := func() {
-		for _, d := range tmp {
-			os.RemoveAll(d)
+		if private != "" {
+			os.RemoveAll(private)
 		}
 	}
+	option := "CombineOptions.ScratchDir"
 	if scratch == "" {
 		scratch = filepath.Dir(filepath.Clean(output))
+		option = "the output directory's parent (CombineOptions.ScratchDir is empty)"
 	}
 	dirs := make([]input, len(inputs))
 	for i, in := range inputs {
@@ -44,11 +49,15 @@ func inputDirs(ctx context.Context, inputs []string, output, scratch string) ([]
 			dirs[i] = input{dir: in}
 			continue
 		}
-		d, err := os.MkdirTemp(scratch, ".combine-input-*")
-		if err != nil {
+		if private == "" {
+			if private, err = spooldir.Create(option, scratch, "pgstreambackup-combine-"); err != nil {
+				return nil, cleanup, fmt.Errorf("incremental: scratch directory for %s: %w", in, err)
+			}
+		}
+		d := filepath.Join(private, fmt.Sprint("input-", i))
+		if err := os.Mkdir(d, 0o700); err != nil {
 			return nil, cleanup, fmt.Errorf("incremental: scratch directory for %s: %w", in, err)
 		}
-		tmp = append(tmp, d)
 		ts, err := streamTablespaces(in)
 		if err != nil {
 			return nil, cleanup, err

@@ -49,10 +49,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	checksums := fs.String("manifest-checksums", "CRC32C", "checksum algorithm of the new manifest (CRC32C, SHA224..SHA512, NONE)")
 	dryRun := fs.Bool("n", false, "dry run: check the chain and every input file, write nothing")
 	noSync := fs.Bool("N", false, "do not flush the output to disk")
+	scratch := fs.String("scratch", "", "existing directory where stream inputs are extracted first, in a private subdirectory removed at the end; concurrent runs may share it (default: the output directory's parent)")
 	var mappings multiFlag
 	fs.Var(&mappings, "T", "tablespace mapping OLDDIR=NEWDIR (repeatable; OLDDIR as in the last backup's tablespace_map)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: combine [-n] [-N] [-manifest-checksums=ALG] [-T OLD=NEW]... -o OUTDIR FULL INCR [INCR...]")
+		fmt.Fprintln(stderr, "usage: combine [-n] [-N] [-manifest-checksums=ALG] [-scratch DIR] [-T OLD=NEW]... -o OUTDIR FULL INCR [INCR...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -74,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		tsMap[old] = nw
 	}
-	res, err := incremental.Combine(ctx, fs.Args(), out, incremental.CombineOptions{ManifestChecksums: *checksums, DryRun: *dryRun, NoSync: *noSync, TablespaceMapping: tsMap})
+	res, err := incremental.Combine(ctx, fs.Args(), out, incremental.CombineOptions{ManifestChecksums: *checksums, DryRun: *dryRun, NoSync: *noSync, ScratchDir: *scratch, TablespaceMapping: tsMap})
 	if err != nil {
 		return err
 	}

@@ -77,3 +77,20 @@ func TestCLIChain(t *testing.T) {
 		t.Errorf("combined: %v %v", rows, err)
 	}
 }
+
+// TestCLIScratch: -scratch reaches CombineOptions.ScratchDir (a missing
+// one is refused, naming the option).
+func TestCLIScratch(t *testing.T) {
+	work := t.TempDir()
+	in := []string{filepath.Join(work, "full.tar"), filepath.Join(work, "incr.tar")}
+	for _, p := range in {
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), append([]string{"-o", filepath.Join(work, "out"), "-scratch", filepath.Join(work, "missing")}, in...), &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "CombineOptions.ScratchDir") {
+		t.Errorf("-scratch of a missing directory: %v", err)
+	}
+}

@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.DurationVar(&bc.AbortTimeout, "abort-timeout", 2*time.Minute, "how long to retry aborting the upload and removing stored objects after a failure")
 		fs.BoolVar(&bc.FastCheckpt, "fast", true, "fast start checkpoint")
 		fs.Int64Var(&bc.MaxRate, "max-rate", 0, "bytes per second the server sends at most (32 kB/s to 1 GB/s; 0: unlimited)")
-		fs.StringVar(&bc.WALSpoolDir, "wal-spool", "", "directory where the WAL streamed during the backup waits for its end (default: a new one under $TMPDIR)")
+		fs.StringVar(&bc.WALSpoolDir, "wal-spool", "", "existing directory where the WAL streamed during the backup waits for its end, in a private subdirectory removed at the end; may be shared by concurrent backups (default: $TMPDIR)")
 	case "restore":
 		fs.StringVar(&rc.ID, "id", "latest", "backup to restore (an id from list, or latest)")
 		fs.StringVar(&rc.Dir, "D", "", "target directory (absent or empty)")
