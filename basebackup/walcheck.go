@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
+	"github.com/pgstreambackup/pgstreambackup/internal/spooldir"
 	"github.com/pgstreambackup/pgstreambackup/label"
 	"github.com/pgstreambackup/pgstreambackup/wal"
 )
@@ -64,11 +65,11 @@ func (w *walCheck) begin(name string, size int64) error {
 	w.pc, w.name = pc, name
 	if w.decode {
 		if w.spool == "" {
-			if w.spool, err = os.MkdirTemp(w.spoolParent, "pgstreambackup-verify-wal-"); err != nil {
+			if w.spool, err = spooldir.Create("Options.WALSpoolDir", w.spoolParent, "pgstreambackup-verify-wal-"); err != nil {
 				return fmt.Errorf("basebackup: WAL check: %w", err)
 			}
 		}
-		if w.f, err = os.OpenFile(filepath.Join(w.spool, seg), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
+		if w.f, err = spooldir.CreateFile(filepath.Join(w.spool, seg)); err != nil {
 			return fmt.Errorf("basebackup: WAL check: %w", err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/pgstreambackup/pgstreambackup/internal/spooldir"
 	"github.com/pgstreambackup/pgstreambackup/label"
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
 	"github.com/pgstreambackup/pgstreambackup/wal"
@@ -83,7 +84,7 @@ func VerifyStream(ctx context.Context, r io.Reader, opts StreamOptions) error {
 	}
 	v := &streamVerifier{opts: opts, c: c}
 	if !opts.SkipWAL {
-		if v.walDir, err = os.MkdirTemp(opts.TempDir, "pgstreambackup-verify-wal-"); err != nil {
+		if v.walDir, err = spooldir.Create("StreamOptions.TempDir", opts.TempDir, "pgstreambackup-verify-wal-"); err != nil {
 			return fmt.Errorf("manifest: WAL spool: %w", err)
 		}
 		defer os.RemoveAll(v.walDir)
@@ -243,7 +244,7 @@ func (v *streamVerifier) wal(name string, r io.Reader) error {
 	if v.walDir == "" || path.Dir(name) != "pg_wal" || !(wal.IsSegmentName(base) || strings.HasSuffix(base, ".history")) {
 		return nil
 	}
-	f, err := os.OpenFile(filepath.Join(v.walDir, base), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := spooldir.CreateFile(filepath.Join(v.walDir, base))
 	if err != nil {
 		return fmt.Errorf("manifest: WAL spool: %w", err)
 	}
