@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pgstreambackup/pgstreambackup/internal/tarfmt"
 )
 
 // IncompleteMarker is the file Extract creates first in the target
@@ -361,16 +363,21 @@ func (x *extractor) sync(paths ...string) {
 
 // trailerReader sits between the decompressed stream and archive/tar,
 // which returns io.EOF both at a real end-of-archive marker and when the
-// stream simply stops at a member boundary (or after one zero block). It
-// counts the zero bytes read at the end since mark: archive/tar reads
-// headers in whole 512-byte blocks and a member's padding is shorter
-// than a block, so a run of at least 1024 zero bytes read by one Next
-// call that returned io.EOF means both zero blocks were there. It also
-// checks ctx on every read.
+// stream simply stops at a member boundary (or after one zero block). The
+// marker is two zero blocks at a header position, never zeros inside a
+// member's body (a GNU long-name or pax body of zeros included), so the
+// reader watches the 1,024 bytes from the header position given to mark:
+// the block boundary after the previous member's data, which the caller
+// has read to its end. archive/tar reads no further than it needs (bodies
+// to their size, headers block by block), so the offset counted here is
+// the one in the tar stream. It also checks ctx on every read.
 type trailerReader struct {
-	ctx     context.Context
-	r       io.Reader
-	zeroRun int64
+	ctx   context.Context
+	r     io.Reader
+	off   int64 // bytes read so far
+	at    int64 // header position being watched
+	seen  int64 // bytes of [at, at+1024) read so far
+	zeros bool  // all of them were zero
 }
 
 func (t *trailerReader) Read(p []byte) (int, error) {
@@ -378,22 +385,25 @@ func (t *trailerReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := t.r.Read(p)
-	// Only the zeros at the end matter: scan backwards, which stops at
-	// once on ordinary data.
-	i := n - 1
-	for i >= 0 && p[i] == 0 {
-		i--
+	// The part of p inside the watched window.
+	lo := max(t.at+t.seen, t.off)
+	hi := min(t.at+2*512, t.off+int64(n))
+	if lo < hi && lo == t.at+t.seen {
+		t.zeros = t.zeros && tarfmt.IsZero(p[lo-t.off:hi-t.off])
+		t.seen += hi - lo
 	}
-	if i < 0 {
-		t.zeroRun += int64(n)
-	} else {
-		t.zeroRun = int64(n - 1 - i)
-	}
+	t.off += int64(n)
 	return n, err
 }
 
-func (t *trailerReader) mark()         { t.zeroRun = 0 }
-func (t *trailerReader) trailer() bool { return t.zeroRun >= 2*512 }
+// mark starts watching the header position at the next block boundary.
+func (t *trailerReader) mark() {
+	t.at = tarfmt.PaddedSize(t.off)
+	t.seen, t.zeros = 0, true
+}
+
+// trailer reports whether two zero blocks were read at the watched position.
+func (t *trailerReader) trailer() bool { return t.seen == 2*512 && t.zeros }
 
 // ctxReader checks ctx before every read of the source.
 type ctxReader struct {
@@ -430,6 +440,14 @@ func (x *extractor) run(r io.Reader) error {
 	for {
 		if err := x.interrupted(); err != nil {
 			return err
+		}
+		// The previous member's data, to its end: the header position
+		// is then the next block boundary.
+		if _, err := io.Copy(io.Discard, rd); err != nil {
+			if ierr := x.interrupted(); ierr != nil {
+				return ierr
+			}
+			return fmt.Errorf("tarstream: reading the archive: %w", noEOF(err))
 		}
 		tr.mark()
 		h, err := rd.Next()
