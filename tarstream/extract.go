@@ -361,50 +361,6 @@ func (x *extractor) sync(paths ...string) {
 	}
 }
 
-// trailerReader sits between the decompressed stream and archive/tar,
-// which returns io.EOF both at a real end-of-archive marker and when the
-// stream simply stops at a member boundary (or after one zero block). The
-// marker is two zero blocks at a header position, never zeros inside a
-// member's body (a GNU long-name or pax body of zeros included), so the
-// reader watches the 1,024 bytes from the header position given to mark:
-// the block boundary after the previous member's data, which the caller
-// has read to its end. archive/tar reads no further than it needs (bodies
-// to their size, headers block by block), so the offset counted here is
-// the one in the tar stream. It also checks ctx on every read.
-type trailerReader struct {
-	ctx   context.Context
-	r     io.Reader
-	off   int64 // bytes read so far
-	at    int64 // header position being watched
-	seen  int64 // bytes of [at, at+1024) read so far
-	zeros bool  // all of them were zero
-}
-
-func (t *trailerReader) Read(p []byte) (int, error) {
-	if err := t.ctx.Err(); err != nil {
-		return 0, err
-	}
-	n, err := t.r.Read(p)
-	// The part of p inside the watched window.
-	lo := max(t.at+t.seen, t.off)
-	hi := min(t.at+2*512, t.off+int64(n))
-	if lo < hi && lo == t.at+t.seen {
-		t.zeros = t.zeros && tarfmt.IsZero(p[lo-t.off:hi-t.off])
-		t.seen += hi - lo
-	}
-	t.off += int64(n)
-	return n, err
-}
-
-// mark starts watching the header position at the next block boundary.
-func (t *trailerReader) mark() {
-	t.at = tarfmt.PaddedSize(t.off)
-	t.seen, t.zeros = 0, true
-}
-
-// trailer reports whether two zero blocks were read at the watched position.
-func (t *trailerReader) trailer() bool { return t.seen == 2*512 && t.zeros }
-
 // ctxReader checks ctx before every read of the source.
 type ctxReader struct {
 	ctx context.Context
@@ -435,7 +391,7 @@ func (x *extractor) run(r io.Reader) error {
 	}
 	defer dr.Close()
 	x.res.Compression = comp
-	tr := &trailerReader{ctx: x.ctx, r: dr}
+	tr := &tarfmt.TrailerReader{R: ctxReader{x.ctx, dr}}
 	rd := tar.NewReader(tr)
 	for {
 		if err := x.interrupted(); err != nil {
@@ -449,10 +405,10 @@ func (x *extractor) run(r io.Reader) error {
 			}
 			return fmt.Errorf("tarstream: reading the archive: %w", noEOF(err))
 		}
-		tr.mark()
+		tr.Mark()
 		h, err := rd.Next()
 		if err == io.EOF { //nolint:errorlint // archive/tar returns io.EOF unwrapped
-			if !tr.trailer() {
+			if !tr.Trailer() {
 				return ErrTruncated
 			}
 			break

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/pgstreambackup/pgstreambackup/internal/tarfmt"
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
 
@@ -17,7 +18,8 @@ import (
 // hashed with algorithm, "" meaning CRC32C, PostgreSQL's default, and a
 // manifest using another algorithm is reported). WAL under pg_wal/ is not
 // in manifests and is skipped. The error is a *VerifyError listing every
-// problem, or what made the stream unreadable.
+// problem, or what made the stream unreadable (tarstream.ErrTruncated
+// when it ends without its end-of-archive marker).
 func VerifyStream(ctx context.Context, r io.Reader, m *Manifest, algorithm string) error {
 	if m != nil && algorithm == "" {
 		for _, f := range m.Files {
@@ -39,14 +41,24 @@ func VerifyStream(ctx context.Context, r io.Reader, m *Manifest, algorithm strin
 		return err
 	}
 	defer dr.Close()
-	tr := tar.NewReader(dr)
+	end := &tarfmt.TrailerReader{R: dr}
+	tr := tar.NewReader(end)
 	var own []byte
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		// The previous member read to its end: the next header position
+		// is the next block boundary.
+		if _, err := io.Copy(io.Discard, tr); err != nil {
+			return fmt.Errorf("manifest: reading the stream: %w", err)
+		}
+		end.Mark()
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
+			if !end.Trailer() {
+				return fmt.Errorf("manifest: %w", tarstream.ErrTruncated)
+			}
 			break
 		}
 		if err != nil {
