@@ -150,21 +150,27 @@ func parseKeywordValue(s string) (string, []string) {
 	return b.String(), secrets
 }
 
-// unescapeValue returns a keyword/value value as libpq reads it: quotes
-// removed, each backslash escaping the character after it.
+// unescapeValue returns a keyword/value value as libpq reads it: a
+// quoted one up to its closing quote, a backslash escaping the next
+// character (a trailing one dropped).
 func unescapeValue(raw string) string {
-	if strings.HasPrefix(raw, "'") {
+	quoted := strings.HasPrefix(raw, "'")
+	if quoted {
 		raw = raw[1:]
-		if strings.HasSuffix(raw, "'") && !strings.HasSuffix(raw, `\'`) || strings.HasSuffix(raw, `\\'`) {
-			raw = raw[:len(raw)-1]
-		}
 	}
 	var b strings.Builder
 	for i := 0; i < len(raw); i++ {
-		if raw[i] == '\\' && i+1 < len(raw) {
-			i++
+		switch c := raw[i]; {
+		case c == '\\':
+			if i+1 < len(raw) {
+				i++
+				b.WriteByte(raw[i])
+			}
+		case c == '\'' && quoted:
+			return b.String()
+		default:
+			b.WriteByte(c)
 		}
-		b.WriteByte(raw[i])
 	}
 	return b.String()
 }

@@ -145,3 +145,14 @@ func TestRedactorText(t *testing.T) {
 		t.Errorf("plain text changed: %q", got)
 	}
 }
+
+func TestUnescapeValue(t *testing.T) {
+	for raw, want := range map[string]string{
+		`'a\' b'`: "a' b", `'a\\'`: `a\`, `'unterminated \'x`: "unterminated 'x",
+		`a\ b`: "a b", `trailing\`: "trailing", `'q' rest`: "q", `plain`: "plain",
+	} {
+		if got := unescapeValue(raw); got != want {
+			t.Errorf("unescapeValue(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
