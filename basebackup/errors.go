@@ -73,8 +73,12 @@ func (e *ServerVersionError) Error() string {
 // Is reports whether target is ErrUnsupportedServer.
 func (e *ServerVersionError) Is(target error) bool { return target == ErrUnsupportedServer }
 
+// protocolErrorf wraps ErrProtocol around a formatted error. It passes
+// format and args to fmt.Errorf unchanged, so go vet checks its callers'
+// verbs (an LSN held as uint64 given to %s is a vet error; write it with
+// lsnfmt.Format).
 func protocolErrorf(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrProtocol}, args...)...)
+	return fmt.Errorf("%w: %w", ErrProtocol, fmt.Errorf(format, args...))
 }
 
 // connError is a connection failure in the middle of a backup. It matches

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pgstreambackup/pgstreambackup/internal/tarfmt"
 )
 
 // IncompleteMarker is the file Extract creates first in the target
@@ -359,42 +361,6 @@ func (x *extractor) sync(paths ...string) {
 	}
 }
 
-// trailerReader sits between the decompressed stream and archive/tar,
-// which returns io.EOF both at a real end-of-archive marker and when the
-// stream simply stops at a member boundary (or after one zero block). It
-// counts the zero bytes read at the end since mark: archive/tar reads
-// headers in whole 512-byte blocks and a member's padding is shorter
-// than a block, so a run of at least 1024 zero bytes read by one Next
-// call that returned io.EOF means both zero blocks were there. It also
-// checks ctx on every read.
-type trailerReader struct {
-	ctx     context.Context
-	r       io.Reader
-	zeroRun int64
-}
-
-func (t *trailerReader) Read(p []byte) (int, error) {
-	if err := t.ctx.Err(); err != nil {
-		return 0, err
-	}
-	n, err := t.r.Read(p)
-	// Only the zeros at the end matter: scan backwards, which stops at
-	// once on ordinary data.
-	i := n - 1
-	for i >= 0 && p[i] == 0 {
-		i--
-	}
-	if i < 0 {
-		t.zeroRun += int64(n)
-	} else {
-		t.zeroRun = int64(n - 1 - i)
-	}
-	return n, err
-}
-
-func (t *trailerReader) mark()         { t.zeroRun = 0 }
-func (t *trailerReader) trailer() bool { return t.zeroRun >= 2*512 }
-
 // ctxReader checks ctx before every read of the source.
 type ctxReader struct {
 	ctx context.Context
@@ -425,16 +391,24 @@ func (x *extractor) run(r io.Reader) error {
 	}
 	defer dr.Close()
 	x.res.Compression = comp
-	tr := &trailerReader{ctx: x.ctx, r: dr}
+	tr := &tarfmt.TrailerReader{R: ctxReader{x.ctx, dr}}
 	rd := tar.NewReader(tr)
 	for {
 		if err := x.interrupted(); err != nil {
 			return err
 		}
-		tr.mark()
+		// The previous member's data, to its end: the header position
+		// is then the next block boundary.
+		if _, err := io.Copy(io.Discard, rd); err != nil {
+			if ierr := x.interrupted(); ierr != nil {
+				return ierr
+			}
+			return fmt.Errorf("tarstream: reading the archive: %w", noEOF(err))
+		}
+		tr.Mark()
 		h, err := rd.Next()
 		if err == io.EOF { //nolint:errorlint // archive/tar returns io.EOF unwrapped
-			if !tr.trailer() {
+			if !tr.Trailer() {
 				return ErrTruncated
 			}
 			break

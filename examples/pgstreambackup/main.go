@@ -27,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup"
+	"github.com/pgstreambackup/pgstreambackup/internal/redact"
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
 
@@ -52,8 +53,13 @@ func main() {
 
 var errUsage = errors.New("usage")
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseFlags(args, stderr)
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	// No password of -d (each argument is read as a connection string,
+	// so a misquoted -d is covered too) or of PGPASSWORD in an error or
+	// a log line.
+	red := redact.New(args...)
+	defer func() { err = red.Error(err) }()
+	cfg, err := parseFlags(args, red.Writer(stderr))
 	if err != nil {
 		return err
 	}
@@ -64,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cfg.verbose {
 		level = slog.LevelInfo
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(slog.NewTextHandler(red.Writer(stderr), &slog.HandlerOptions{Level: level}))
 	opts, err := cfg.options(logger)
 	if err != nil {
 		return err

@@ -30,6 +30,7 @@ import (
 	"syscall"
 	"time"
 
+	pgredact "github.com/pgstreambackup/pgstreambackup/internal/redact"
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
 
@@ -55,7 +56,13 @@ const usage = `usage:
 credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) in the environment
 `
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	// No password of -d (each argument is read as a connection string)
+	// or of PGPASSWORD in an error or a log line; main masks the S3
+	// credentials.
+	red := pgredact.New(args...)
+	defer func() { err = red.Error(err) }()
+	stderr = redactWriter{red.Writer(stderr)}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errUsage
@@ -108,7 +115,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *verbose {
 		level = slog.LevelInfo
 	}
-	log := slog.New(slog.NewTextHandler(redactWriter{stderr}, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	st, err := openStore(sc)
 	if err != nil {
 		return err
