@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/pgstreambackup/pgstreambackup/internal/tarfmt"
 )
 
 // Reader reads an untrusted backup stream member by member: a tar
@@ -23,13 +25,10 @@ import (
 type Reader struct {
 	ctx  context.Context
 	dr   io.ReadCloser
-	cr   *countingReader
+	tw   *tarfmt.TrailerReader
 	tr   *tar.Reader
 	comp Compression
-	// header is the stream offset at which the next member header (or
-	// the end-of-archive marker) must start.
-	header int64
-	done   bool
+	done bool
 }
 
 // NewReader starts reading a stream. ctx is checked before every read
@@ -42,8 +41,8 @@ func NewReader(ctx context.Context, r io.Reader) (*Reader, error) {
 		}
 		return nil, err
 	}
-	cr := &countingReader{r: dr}
-	return &Reader{ctx: ctx, dr: dr, cr: cr, tr: tar.NewReader(cr), comp: comp}, nil
+	tw := &tarfmt.TrailerReader{R: dr}
+	return &Reader{ctx: ctx, dr: dr, tw: tw, tr: tar.NewReader(tw), comp: comp}, nil
 }
 
 // Compression is the compression the stream was found to use.
@@ -58,15 +57,19 @@ func (r *Reader) Next() (*tar.Header, error) {
 	if err := r.ctx.Err(); err != nil {
 		return nil, err
 	}
+	// The rest of the current member, so that the header position is
+	// the next block boundary (TrailerReader's rule).
+	if _, err := io.Copy(io.Discard, r.tr); err != nil {
+		return nil, r.readErr(err)
+	}
+	r.tw.Mark()
 	h, err := r.tr.Next()
 	if err == io.EOF { //nolint:errorlint // archive/tar returns io.EOF unwrapped
-		// archive/tar stops after the second zero block; both must be
-		// at the header position, not inside a member's body.
-		if r.cr.pos != r.header+2*512 || r.cr.zeroRun < 2*512 {
+		if !r.tw.Trailer() {
 			return nil, ErrTruncated
 		}
 		if r.comp != None {
-			if err := drainZeros(r.cr); err != nil {
+			if err := drainZeros(r.tw); err != nil {
 				return nil, err
 			}
 		}
@@ -74,10 +77,7 @@ func (r *Reader) Next() (*tar.Header, error) {
 		return nil, io.EOF
 	}
 	if err != nil {
-		if cerr := r.ctx.Err(); cerr != nil {
-			return nil, cerr
-		}
-		return nil, fmt.Errorf("tarstream: reading the archive: %w", noEOF(err))
+		return nil, r.readErr(err)
 	}
 	if h.Typeflag == tar.TypeGNUSparse {
 		return nil, refuse(h.Name, "sparse file (never part of a backup)")
@@ -87,7 +87,6 @@ func (r *Reader) Next() (*tar.Header, error) {
 			return nil, refuse(h.Name, "sparse file (never part of a backup)")
 		}
 	}
-	r.header = r.cr.pos + blocks(physicalSize(h))
 	return h, nil
 }
 
@@ -95,48 +94,19 @@ func (r *Reader) Next() (*tar.Header, error) {
 func (r *Reader) Read(p []byte) (int, error) {
 	n, err := r.tr.Read(p)
 	if err != nil && err != io.EOF { //nolint:errorlint // io.EOF is returned unwrapped by contract
-		if cerr := r.ctx.Err(); cerr != nil {
-			return n, cerr
-		}
-		return n, fmt.Errorf("tarstream: reading the archive: %w", noEOF(err))
+		return n, r.readErr(err)
 	}
 	return n, err
+}
+
+// readErr is ctx's error when it is done, else err as a read error that
+// never matches io.EOF.
+func (r *Reader) readErr(err error) error {
+	if cerr := r.ctx.Err(); cerr != nil {
+		return cerr
+	}
+	return fmt.Errorf("tarstream: reading the archive: %w", noEOF(err))
 }
 
 // Close releases the decompressor.
 func (r *Reader) Close() error { return r.dr.Close() }
-
-// physicalSize is the number of body bytes that follow h in the archive
-// (archive/tar reads none for the header-only types).
-func physicalSize(h *tar.Header) int64 {
-	switch h.Typeflag {
-	case tar.TypeLink, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock, tar.TypeDir, tar.TypeFifo:
-		return 0
-	}
-	return h.Size
-}
-
-func blocks(n int64) int64 { return (n + 511) &^ 511 }
-
-// countingReader counts the bytes read and the run of zero bytes that
-// ends them.
-type countingReader struct {
-	r       io.Reader
-	pos     int64
-	zeroRun int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.pos += int64(n)
-	i := n - 1
-	for i >= 0 && p[i] == 0 {
-		i--
-	}
-	if i < 0 {
-		c.zeroRun += int64(n)
-	} else {
-		c.zeroRun = int64(n - 1 - i)
-	}
-	return n, err
-}
