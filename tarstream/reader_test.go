@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/pgstreambackup/pgstreambackup/internal/tarfmt"
 	"io"
 	"testing"
 )
@@ -57,33 +58,10 @@ func TestReaderEndMarker(t *testing.T) {
 	tw.WriteHeader(&tar.Header{Name: "a", Size: 3, Mode: 0o600, Typeflag: tar.TypeReg})
 	tw.Write([]byte("abc"))
 	tw.Flush()
-	hdr := make([]byte, 512)
-	copy(hdr, "././@LongLink")
-	copy(hdr[100:], "0000644\x00")
-	copy(hdr[108:], "0000000\x00")
-	copy(hdr[116:], "0000000\x00")
-	copy(hdr[124:], "00000002000\x00") // 1024 bytes of body
-	copy(hdr[136:], "00000000000\x00")
-	hdr[156] = 'L'
-	copy(hdr[257:], "ustar  \x00")
-	copy(hdr[148:], "        ")
-	var sum int
-	for _, c := range hdr {
-		sum += int(c)
-	}
-	copy(hdr[148:], []byte(octal(sum)))
+	hdr := tarfmt.GNUHeader("././@LongLink", 'L', 1024)
 	lb.Write(hdr)
 	lb.Write(make([]byte, 1024))
 	if names, err := read(lb.Bytes()); !errors.Is(err, ErrTruncated) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("dangling long-name header accepted as complete: %v %v", names, err)
 	}
-}
-
-func octal(n int) string {
-	s := []byte("000000\x00 ")
-	for i := 5; i >= 0; i-- {
-		s[i] = byte('0' + n%8)
-		n /= 8
-	}
-	return string(s)
 }

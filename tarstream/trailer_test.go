@@ -4,31 +4,10 @@ import (
 	"archive/tar"
 	"bytes"
 	"errors"
-	"fmt"
+	"github.com/pgstreambackup/pgstreambackup/internal/tarfmt"
 	"strings"
 	"testing"
 )
-
-// gnuHeader hand-builds a GNU header block (magic "ustar  \0") of the
-// given type and size.
-func gnuHeader(name string, typ byte, size int64) []byte {
-	b := make([]byte, 512)
-	copy(b, name)
-	copy(b[100:], "0000644\x00")
-	copy(b[108:], "0000000\x00")
-	copy(b[116:], "0000000\x00")
-	copy(b[124:], fmt.Sprintf("%011o\x00", size))
-	copy(b[136:], fmt.Sprintf("%011o\x00", testMTime.Unix()))
-	b[156] = typ
-	copy(b[257:], "ustar  \x00")
-	copy(b[148:], "        ")
-	sum := 0
-	for _, c := range b {
-		sum += int(c)
-	}
-	copy(b[148:], fmt.Sprintf("%06o\x00 ", sum))
-	return b
-}
 
 // pad pads b with zeros to a whole number of blocks.
 func pad(b []byte) []byte {
@@ -47,16 +26,16 @@ func TestExtractTrailerOnlyAtHeaderPosition(t *testing.T) {
 	}{
 		// A long name written "a/long/name" then NULs: the body ends in
 		// 1,024 zero bytes (and its padding).
-		{"L name then 1024 zeros", append(gnuHeader("././@LongLink", 'L', 11+1024), pad(append([]byte("a/long/name"), make([]byte, 1024)...))...)},
-		{"L body all zeros", append(gnuHeader("././@LongLink", 'L', 1024), make([]byte, 1024)...)},
-		{"L body zeros, unpadded size", append(gnuHeader("././@LongLink", 'L', 1500), make([]byte, 1536)...)},
-		{"K body all zeros", append(gnuHeader("././@LongLink", 'K', 2048), make([]byte, 2048)...)},
+		{"L name then 1024 zeros", append(tarfmt.GNUHeader("././@LongLink", 'L', 11+1024), pad(append([]byte("a/long/name"), make([]byte, 1024)...))...)},
+		{"L body all zeros", append(tarfmt.GNUHeader("././@LongLink", 'L', 1024), make([]byte, 1024)...)},
+		{"L body zeros, unpadded size", append(tarfmt.GNUHeader("././@LongLink", 'L', 1500), make([]byte, 1536)...)},
+		{"K body all zeros", append(tarfmt.GNUHeader("././@LongLink", 'K', 2048), make([]byte, 2048)...)},
 		// One zero block after the long-name body: the body's zeros
 		// and it are not two zero blocks at a header position.
-		{"L then one zero block", append(append(gnuHeader("././@LongLink", 'L', 1024), make([]byte, 1024)...), make([]byte, 512)...)},
+		{"L then one zero block", append(append(tarfmt.GNUHeader("././@LongLink", 'L', 1024), make([]byte, 1024)...), make([]byte, 512)...)},
 		// A regular file of zeros cut at its end: the member ends, but
 		// no marker follows.
-		{"file of zeros", append(gnuHeader("zeros", '0', 2048), make([]byte, 2048)...)},
+		{"file of zeros", append(tarfmt.GNUHeader("zeros", '0', 2048), make([]byte, 2048)...)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stream := append(bytes.Clone(valid), tc.tail...)
