@@ -193,13 +193,13 @@ func (x *extractor) checkMap(entries []tsMapEntry) error {
 	for _, e := range entries {
 		inMap[e.oid] = e.path
 		if loc, ok := x.opts.Tablespaces[e.oid]; ok && (loc == inPlaceLocation(e.oid) || cleanLocation(loc) != cleanLocation(e.path)) {
-			return fmt.Errorf("tarstream: tablespace %d: ExtractOptions.Tablespaces (the server's header) says %q, tablespace_map says %q", e.oid, loc, e.path)
+			return fmt.Errorf("tarstream: tablespace %d: ExtractOptions.Tablespaces says %q, tablespace_map says %q", e.oid, loc, e.path)
 		}
 	}
 	for _, oid := range slices.Sorted(maps.Keys(x.opts.Tablespaces)) {
 		if loc := x.opts.Tablespaces[oid]; loc != inPlaceLocation(oid) {
 			if _, ok := inMap[oid]; !ok {
-				return fmt.Errorf("tarstream: tablespace %d: ExtractOptions.Tablespaces (the server's header) says %q, tablespace_map does not list it", oid, loc)
+				return fmt.Errorf("tarstream: tablespace %d: ExtractOptions.Tablespaces says %q, tablespace_map does not list it", oid, loc)
 			}
 		}
 	}

@@ -809,6 +809,7 @@ func TestParseTablespaceMapping(t *testing.T) {
 		{"/srv//ts/../ts2=/new ts é", "/srv/ts2", "/new ts é"},
 		{`C:\ts=/b`, `C:\ts`, "/b"},
 		{`\\server\ts=/b`, `\\server\ts`, "/b"},
+		{"16384=/b/", "16384", "/b"}, // by OID (an extension)
 	}
 	for _, tc := range good {
 		o, n, err := ParseTablespaceMapping(tc.in)
@@ -822,6 +823,7 @@ func TestParseTablespaceMapping(t *testing.T) {
 		"foo":                                   `invalid tablespace mapping format "foo", must be "OLDDIR=NEWDIR"`,
 		"/foo=/bar=/baz":                        `multiple "=" signs in tablespace mapping`,
 		"foo=/bar":                              "old directory is not an absolute path in tablespace mapping: foo",
+		"016384=/bar":                           "old directory is not an absolute path in tablespace mapping: 016384",
 		"/foo=bar":                              "new directory is not an absolute path in tablespace mapping: bar",
 		"/" + strings.Repeat("x", 1100) + "=/b": "directory name too long",
 	}
