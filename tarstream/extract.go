@@ -143,9 +143,9 @@ type ExtractResult struct {
 // other tablespace is refused with ErrUnmappedTablespace, listing every
 // such tablespace, before anything is written outside dir. The locations
 // given in ExtractOptions.Tablespaces are checked (mapped, absent or
-// empty, no overlap) before anything is written at all. When a location differs from
-// the original, tablespace_map is rewritten with the final locations and
-// backup_manifest is fixed up to match.
+// empty, no overlap) before anything is written at all. When a location
+// differs from the original, tablespace_map is rewritten with the final
+// locations and backup_manifest is fixed up to match.
 //
 // Extract first creates IncompleteMarker in dir and removes it last. On
 // any error (including ctx cancellation, checked between members and
