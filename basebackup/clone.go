@@ -17,6 +17,10 @@ import (
 // recovery configuration (standby.signal, primary_conninfo). Start
 // PostgreSQL on dir and it follows the primary. On error dir is left as
 // Extract leaves a failed extraction (removed, or marked incomplete).
+// x.Tablespaces defaults to the server's announced tablespaces; each
+// needs an entry in x.TablespaceMapping, or x.AllowArchiveLocations to
+// keep the server's locations (pg_basebackup's behaviour), else Clone
+// fails with tarstream.ErrUnmappedTablespace before any data is read.
 func Clone(ctx context.Context, conn, walConn *pgconn.PgConn, dir string, opts Options, rc RecoveryConfig, x tarstream.ExtractOptions) (*Result, error) {
 	if _, err := rc.Text(); err != nil {
 		return nil, err

@@ -37,11 +37,20 @@
 // expects pg_tblspc/<oid> to be a symlink, and a map that still names the
 // source's locations would make a restore on the same host write into the
 // source's live tablespaces. Extract therefore puts each tablespace at its
-// final location (the original, or where ExtractOptions.TablespaceMapping
-// sends it, like pg_basebackup -T; never a non-empty directory), makes
+// final location (where ExtractOptions.TablespaceMapping sends it, like
+// pg_basebackup -T, by location or OID; never a non-empty directory), makes
 // pg_tblspc/<oid> a symlink to it, rewrites tablespace_map with the final
 // locations and updates backup_manifest (the entry's size and checksum,
 // and the Manifest-Checksum) so that pg_verifybackup still passes.
+//
+// Who chooses where files go is the caller, never the archive: a stream
+// whose tablespace has no mapping is refused ([ErrUnmappedTablespace],
+// listing them) before anything is written outside the target, unless
+// ExtractOptions.AllowArchiveLocations accepts the stream's own locations
+// (for a stream straight from a server the caller connected to). The
+// server's header (ExtractOptions.Tablespaces) and tablespace_map must
+// agree. [CheckMember] is the per-header rule set Extract applies, for
+// other readers of untrusted streams.
 //
 // The tablespaces usually come before tablespace_map in the stream. Their
 // files are then staged in <target>/pg_tblspc/<oid> and moved (renamed,

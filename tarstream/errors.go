@@ -21,10 +21,23 @@ var ErrTruncated = errors.New("tarstream: tar stream ends without an end-of-arch
 // `directory "%s" exists but is not empty`).
 var ErrNotEmpty = errors.New("tarstream: directory exists but is not empty")
 
-// notEmptyError names the directory that is in the way.
-type notEmptyError struct{ path string }
+// ErrUnmappedTablespace is wrapped when a stream holds a user tablespace
+// whose location the caller did not allow: no ExtractOptions.TablespaceMapping
+// entry (by location or OID) and no AllowArchiveLocations. The error
+// lists every such tablespace, OID and location.
+var ErrUnmappedTablespace = errors.New("tarstream: tablespace not mapped")
+
+// notEmptyError names the directory that is in the way (and the
+// tablespace whose location it is, if any).
+type notEmptyError struct {
+	path string
+	oid  uint32
+}
 
 func (e *notEmptyError) Error() string {
+	if e.oid != 0 {
+		return fmt.Sprintf("tarstream: tablespace %d: directory %q exists but is not empty", e.oid, e.path)
+	}
 	return fmt.Sprintf("tarstream: directory %q exists but is not empty", e.path)
 }
 

@@ -29,25 +29,43 @@ import (
 const IncompleteMarker = ".pgstreambackup-incomplete"
 
 // ExtractOptions control Extract. The zero value extracts with
-// PostgreSQL's default permissions (0700/0600), puts tablespaces at their
-// original locations (which must be absent or empty) and does not fsync.
+// PostgreSQL's default permissions (0700/0600), does not fsync, and
+// refuses a stream with a user tablespace outside the data directory:
+// Extract writes outside dir only where the caller says (see
+// TablespaceMapping and AllowArchiveLocations).
 type ExtractOptions struct {
 	// TablespaceMapping relocates tablespaces like pg_basebackup -T: the
-	// original location (from tablespace_map) -> the new location, both
-	// absolute, matched exactly after filepath.Clean (see
-	// ParseTablespaceMapping for the command-line syntax). A tablespace
-	// without a mapping goes to its original location, which must be
-	// absent or empty: restoring on the host of the source fails instead
-	// of writing into the source's live tablespace.
+	// key is the original location (absolute, from tablespace_map,
+	// matched after filepath.Clean) or the tablespace's OID in decimal
+	// ("16384"); the value is the new location, absolute. An OID entry
+	// and a location entry for the same tablespace must agree. See
+	// ParseTablespaceMapping for the command-line syntax and
+	// MapTablespace for the rule. A new location is created with its
+	// missing parents when absent; it must otherwise be an empty
+	// directory, outside dir and apart from the other tablespaces.
 	TablespaceMapping map[string]string
+	// AllowArchiveLocations lets a tablespace without a TablespaceMapping
+	// entry go to its original location as the stream names it
+	// (tablespace_map, which must agree with Tablespaces). Only for a
+	// stream straight from a server the caller connected to (what
+	// pg_basebackup -Fp does): an archive from a file or a bucket is
+	// untrusted, and its tablespace_map could name any directory. Such a
+	// location must be absent (it is created, but only when its parent
+	// exists) or empty. Without it, a stream with such a tablespace is
+	// refused with ErrUnmappedTablespace before anything is written
+	// outside dir (before anything at all for the Tablespaces given).
+	AllowArchiveLocations bool
 	// Tablespaces gives the original locations (OID -> location, e.g.
-	// from the backup's Result) when they are known before the stream is
-	// read: tablespace files are then written at their final location
-	// straight away. Without it, a tablespace whose files come before
+	// from the backup's Result, the server's tablespace header) when they
+	// are known before the stream is read: their mapping and their final
+	// locations are then checked before anything is written, and
+	// tablespace files are written at their final location straight
+	// away. Without it, a tablespace whose files come before
 	// tablespace_map (the usual order of a single stream) is staged in
 	// <dir>/pg_tblspc/<oid> and moved once the map has been read. A
 	// relative location "pg_tblspc/<oid>" marks an in-place tablespace.
-	// The locations must agree with tablespace_map.
+	// Each location must agree with tablespace_map (else the stream is
+	// refused when the map arrives). It authorises nothing by itself.
 	Tablespaces map[uint32]string
 	// TablespacesInPlace keeps every tablespace as a directory
 	// <dir>/pg_tblspc/<oid> (for a server with allow_in_place_tablespaces),
@@ -120,10 +138,16 @@ type ExtractResult struct {
 // compressed stream must also end cleanly after it.
 //
 // Members under pg_tblspc/<oid>/ are the contents of tablespace <oid>:
-// they are written to its final location (see ExtractOptions), and
-// pg_tblspc/<oid> becomes a symlink to it. When a location differs from
-// the original, tablespace_map is rewritten with the final locations and
-// backup_manifest is fixed up to match.
+// they are written to its final location, and pg_tblspc/<oid> becomes a
+// symlink to it. Extract writes outside dir only at locations the caller
+// named (ExtractOptions.TablespaceMapping, by original location or OID)
+// or, with AllowArchiveLocations, at the stream's own locations; any
+// other tablespace is refused with ErrUnmappedTablespace, listing every
+// such tablespace, before anything is written outside dir. The locations
+// given in ExtractOptions.Tablespaces are checked (mapped, absent or
+// empty, no overlap) before anything is written at all. When a location
+// differs from the original, tablespace_map is rewritten with the final
+// locations and backup_manifest is fixed up to match.
 //
 // Extract first creates IncompleteMarker in dir and removes it last. On
 // any error (including ctx cancellation, checked between members and
@@ -139,6 +163,9 @@ func Extract(ctx context.Context, r io.Reader, dir string, opts ExtractOptions) 
 	x, err := newExtractor(ctx, dir, opts)
 	if err != nil {
 		return nil, err
+	}
+	if err := x.checkAnnounced(); err != nil {
+		return nil, err // nothing written yet
 	}
 	err = x.prepareDir()
 	if err == nil {
@@ -157,7 +184,6 @@ type extractor struct {
 	ctx               context.Context
 	dir               string // absolute and clean
 	opts              ExtractOptions
-	mapping           map[string]string // clean old -> clean new
 	res               *ExtractResult
 	dirMode, fileMode os.FileMode
 
@@ -200,21 +226,25 @@ func newExtractor(ctx context.Context, dir string, opts ExtractOptions) (*extrac
 	if dir == "" || err != nil {
 		errs = append(errs, fmt.Errorf("invalid target directory %q", dir))
 	}
-	mapping := map[string]string{}
 	for old, nw := range opts.TablespaceMapping {
-		if !isAbsAnyOS(old) {
-			errs = append(errs, fmt.Errorf("old directory is not an absolute path in tablespace mapping: %s", old))
-			continue
-		}
-		if !filepath.IsAbs(nw) {
+		_, isOID := parseOID(old)
+		switch {
+		case !isOID && !isAbsAnyOS(old):
+			errs = append(errs, fmt.Errorf("old directory is neither an absolute path nor a tablespace OID in tablespace mapping: %s", old))
+		case !filepath.IsAbs(nw):
 			errs = append(errs, fmt.Errorf("new directory is not an absolute path in tablespace mapping: %s", nw))
+		}
+	}
+	byLoc := map[string]string{}
+	for old, nw := range opts.TablespaceMapping {
+		if _, isOID := parseOID(old); isOID || !isAbsAnyOS(old) {
 			continue
 		}
 		o, n := cleanLocation(old), filepath.Clean(nw)
-		if prev, dup := mapping[o]; dup && prev != n {
+		if prev, dup := byLoc[o]; dup && prev != n {
 			errs = append(errs, fmt.Errorf("tablespace mapping: %s is mapped twice (%s, %s)", o, prev, n))
 		}
-		mapping[o] = n
+		byLoc[o] = n
 	}
 	for oid, loc := range opts.Tablespaces {
 		if oid == 0 {
@@ -224,8 +254,8 @@ func newExtractor(ctx context.Context, dir string, opts ExtractOptions) (*extrac
 			errs = append(errs, fmt.Errorf("Tablespaces: tablespace %d: location %q is neither absolute nor %q", oid, loc, inPlaceLocation(oid)))
 		}
 	}
-	if opts.TablespacesInPlace && len(opts.TablespaceMapping) > 0 {
-		errs = append(errs, errors.New("TablespacesInPlace and TablespaceMapping exclude each other"))
+	if opts.TablespacesInPlace && (len(opts.TablespaceMapping) > 0 || opts.AllowArchiveLocations) {
+		errs = append(errs, errors.New("TablespacesInPlace excludes TablespaceMapping and AllowArchiveLocations"))
 	}
 	if opts.ServerMajor != 0 && opts.ServerMajor < 10 {
 		errs = append(errs, fmt.Errorf("ServerMajor %d: must be 10 or later (0: unknown)", opts.ServerMajor))
@@ -234,7 +264,7 @@ func newExtractor(ctx context.Context, dir string, opts ExtractOptions) (*extrac
 		return nil, fmt.Errorf("tarstream: invalid ExtractOptions: %w", errors.Join(errs...))
 	}
 	x := &extractor{
-		ctx: ctx, dir: abs, opts: opts, mapping: mapping, res: &ExtractResult{},
+		ctx: ctx, dir: abs, opts: opts, res: &ExtractResult{},
 		dirMode: 0o700, fileMode: 0o600,
 		dirs: map[string]bool{}, links: map[string]bool{}, files: map[string]bool{},
 		ts: map[uint32]*tsState{},
@@ -268,7 +298,7 @@ func (x *extractor) prepareDir() error {
 			return fmt.Errorf("tarstream: could not access directory %q: %w", x.dir, err)
 		}
 		if len(entries) > 0 {
-			return &notEmptyError{x.dir}
+			return &notEmptyError{path: x.dir}
 		}
 	}
 	x.ownDir = true
@@ -458,26 +488,6 @@ func drainZeros(r io.Reader) error {
 	}
 }
 
-// cleanName normalises a member name ("./a/b/" -> "a/b") and refuses names
-// that are absolute or leave the tree. The root itself is ".".
-func cleanName(name string) (string, error) {
-	switch {
-	case name == "":
-		return "", refuse(name, "empty name")
-	case strings.ContainsRune(name, 0):
-		return "", refuse(name, "NUL byte in the name")
-	case strings.HasPrefix(name, "/") || filepath.IsAbs(name) || filepath.VolumeName(name) != "":
-		return "", refuse(name, "absolute name")
-	case filepath.Separator != '/' && strings.ContainsRune(name, filepath.Separator):
-		return "", refuse(name, "%q in the name", filepath.Separator)
-	}
-	c := path.Clean(name)
-	if c == ".." || strings.HasPrefix(c, "../") {
-		return "", refuse(name, "the name leaves the target directory")
-	}
-	return c, nil
-}
-
 // Members with a meaning for Extract; they must be regular files.
 const (
 	tablespaceMapName  = "tablespace_map"
@@ -487,33 +497,16 @@ const (
 )
 
 func (x *extractor) member(h *tar.Header, body io.Reader) error {
-	if h.Typeflag == tar.TypeXGlobalHeader {
-		return nil // global pax metadata only, archive/tar applies none of it
-	}
-	name, err := cleanName(h.Name)
-	if err != nil {
+	if err := CheckMember(h); err != nil {
 		return err
 	}
-	if name == "." {
-		if h.Typeflag != tar.TypeDir {
-			return refuse(h.Name, "names the target directory itself")
-		}
-		x.dirTimes = append(x.dirTimes, memberTime{name, h.ModTime})
+	if h.Typeflag == tar.TypeXGlobalHeader {
 		return nil
 	}
-	for k := range h.PAXRecords {
-		if strings.HasPrefix(k, "GNU.sparse.") {
-			return refuse(h.Name, "sparse file (never part of a backup)")
-		}
-	}
-	isReg := h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeRegA //nolint:staticcheck // TypeRegA still occurs in old archives
-	switch name {
-	case IncompleteMarker:
-		return refuse(h.Name, "the name is reserved for Extract's marker")
-	case tablespaceMapName, backupManifestName, pgVersionName:
-		if !isReg {
-			return refuse(h.Name, "must be a regular file")
-		}
+	name, _ := cleanName(h.Name) // checked by CheckMember
+	if name == "." {
+		x.dirTimes = append(x.dirTimes, memberTime{name, h.ModTime})
+		return nil
 	}
 	// Never write through a symlink made from an earlier member.
 	for p := path.Dir(name); p != "."; p = path.Dir(p) {
@@ -521,54 +514,43 @@ func (x *extractor) member(h *tar.Header, body io.Reader) error {
 			return refuse(h.Name, "would be written through the symlink %q", p)
 		}
 	}
-	if _, rest, ok := tablespaceOf(name); ok && rest == "" && h.Typeflag != tar.TypeDir {
-		return refuse(h.Name, "a tablespace must be a directory in the stream (Extract makes its symlink)")
-	}
-	target, root, rel, t, err := x.locate(name)
+	target, err := x.locate(name)
 	if err != nil {
 		return err
 	}
-	switch {
-	case h.Typeflag == tar.TypeDir:
+	switch h.Typeflag {
+	case tar.TypeDir:
 		if err := x.mkdirAll(target, h.Name); err != nil {
 			return err
 		}
 		x.dirTimes = append(x.dirTimes, memberTime{name, h.ModTime})
 		return nil
-	case isReg:
+	case tar.TypeSymlink:
+		return x.symlink(name, target, h)
+	case tar.TypeLink:
+		return x.hardlink(name, target, h)
+	default: // a regular file: CheckMember let nothing else through
 		return x.writeFile(name, target, h, body)
-	case h.Typeflag == tar.TypeSymlink:
-		return x.symlink(name, target, root, rel, h)
-	case h.Typeflag == tar.TypeLink:
-		return x.hardlink(name, target, t, h)
-	case h.Typeflag == tar.TypeChar || h.Typeflag == tar.TypeBlock:
-		return refuse(h.Name, "device file")
-	case h.Typeflag == tar.TypeFifo:
-		return refuse(h.Name, "fifo")
-	default:
-		return refuse(h.Name, "unsupported member type %q", h.Typeflag)
 	}
 }
 
-// locate maps a member name to its path on disk. For a member of a
-// tablespace outside the tree, root is the tablespace's directory and rel
-// the name inside it; otherwise root is dir and rel the name. t is the
-// tablespace the member belongs to, if any.
-func (x *extractor) locate(name string) (target, root, rel string, t *tsState, err error) {
+// locate maps a member name to its path on disk.
+func (x *extractor) locate(name string) (string, error) {
 	oid, rest, ok := tablespaceOf(name)
 	if !ok {
-		return filepath.Join(x.dir, filepath.FromSlash(name)), x.dir, name, nil, nil
+		return filepath.Join(x.dir, filepath.FromSlash(name)), nil
 	}
 	if major, ok := catversionMajor(rest); ok && x.catMajor == 0 {
 		x.catMajor = major
 	}
-	if t, err = x.tablespace(oid); err != nil {
-		return "", "", "", nil, err
+	t, err := x.tablespace(oid)
+	if err != nil {
+		return "", err
 	}
 	if x.opts.TablespacesInPlace {
-		return filepath.Join(x.dir, filepath.FromSlash(name)), x.dir, name, t, nil
+		return filepath.Join(x.dir, filepath.FromSlash(name)), nil
 	}
-	return filepath.Join(t.root, filepath.FromSlash(rest)), t.root, rest, t, nil
+	return filepath.Join(t.root, filepath.FromSlash(rest)), nil
 }
 
 // mkdirAll creates target and its missing parents, only below a directory
@@ -663,45 +645,12 @@ func (x *extractor) writeFile(name, target string, h *tar.Header, body io.Reader
 	return nil
 }
 
-// symlink creates a symlink member. Its target must be relative, use ".."
-// only as leading components, and not climb above the root it lives in
-// (the tree, or the tablespace for a member of a relocated tablespace).
-// Then every path through symlinks made here stays inside: ".." only
-// climbs real directories, and the rest descends.
-func (x *extractor) symlink(name, target, root, rel string, h *tar.Header) error {
-	ln := h.Linkname
-	switch {
-	case ln == "" || strings.ContainsRune(ln, 0):
-		return refuse(h.Name, "symlink with an empty or NUL-containing target")
-	case strings.HasPrefix(ln, "/") || filepath.IsAbs(ln) || filepath.VolumeName(ln) != "":
-		return refuse(h.Name, "symlink to the absolute path %q", ln)
-	case filepath.Separator != '/' && strings.ContainsRune(ln, filepath.Separator):
-		return refuse(h.Name, "symlink target %q contains %q", ln, filepath.Separator)
-	}
-	depth := 0
-	if d := path.Dir(rel); d != "." {
-		depth = strings.Count(d, "/") + 1
-	}
-	ups, named := 0, false
-	for _, c := range strings.Split(ln, "/") {
-		switch c {
-		case "", ".":
-		case "..":
-			if named {
-				return refuse(h.Name, "symlink target %q has \"..\" after a name", ln)
-			}
-			ups++
-		default:
-			named = true
-		}
-	}
-	if ups > depth {
-		return refuse(h.Name, "symlink target %q leaves %q", ln, root)
-	}
+// symlink creates a symlink member, whose target CheckMember checked.
+func (x *extractor) symlink(name, target string, h *tar.Header) error {
 	if err := x.mkdirAll(filepath.Dir(target), h.Name); err != nil {
 		return err
 	}
-	if err := os.Symlink(ln, target); err != nil {
+	if err := os.Symlink(h.Linkname, target); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return refuse(h.Name, "duplicate member: %q already exists", target)
 		}
@@ -713,16 +662,10 @@ func (x *extractor) symlink(name, target, root, rel string, h *tar.Header) error
 }
 
 // hardlink links to a regular file extracted earlier by this run.
-func (x *extractor) hardlink(name, target string, t *tsState, h *tar.Header) error {
-	src, err := cleanName(h.Linkname)
-	if err != nil || src == "." {
-		return refuse(h.Name, "hard link to %q, outside the tree", h.Linkname)
-	}
+func (x *extractor) hardlink(name, target string, h *tar.Header) error {
+	src, _ := cleanName(h.Linkname) // checked by CheckMember, as the tablespaces
 	if !x.files[src] {
 		return refuse(h.Name, "hard link to %q, which is not a regular file extracted before", h.Linkname)
-	}
-	if _, _, srcTS := tablespaceOf(src); !x.opts.TablespacesInPlace && (t != nil || srcTS) {
-		return refuse(h.Name, "hard link %q -> %q involves a tablespace", h.Name, h.Linkname)
 	}
 	if err := x.mkdirAll(filepath.Dir(target), h.Name); err != nil {
 		return err

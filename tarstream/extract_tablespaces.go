@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -105,13 +106,185 @@ func (x *extractor) tablespace(oid uint32) (*tsState, error) {
 	return t, nil
 }
 
-// mapped applies TablespaceMapping to an original location.
-func (x *extractor) mapped(orig string) string {
-	c := cleanLocation(orig)
-	if nw, ok := x.mapping[c]; ok {
-		return nw
+// MapTablespace tells where mapping puts tablespace oid whose original
+// location is orig ("" if unknown). mapping has TablespaceMapping's form:
+// the key is an original location (compared after cleaning, as
+// ParseTablespaceMapping returns it) or an OID in decimal ("16384"); the
+// value is the new location, returned cleaned. ok is false when mapping
+// has no entry for the tablespace. Entries for it by OID and by location
+// that disagree are an error. It is the one rule of Extract and
+// incremental.Combine.
+func MapTablespace(mapping map[string]string, oid uint32, orig string) (newLocation string, ok bool, err error) {
+	var byOID, byLoc string
+	for k, v := range mapping {
+		if o, isOID := parseOID(k); isOID {
+			if o == oid {
+				byOID = filepath.Clean(v)
+			}
+			continue
+		}
+		if orig == "" || cleanLocation(k) != cleanLocation(orig) {
+			continue
+		}
+		n := filepath.Clean(v)
+		if byLoc != "" && byLoc != n {
+			return "", false, fmt.Errorf("tablespace %d: %s is mapped twice (%s, %s)", oid, cleanLocation(orig), byLoc, n)
+		}
+		byLoc = n
 	}
-	return c
+	switch {
+	case byOID != "" && byLoc != "" && byOID != byLoc:
+		return "", false, fmt.Errorf("tablespace %d: the mapping of its OID (%s) and of its location %s (%s) disagree", oid, byOID, cleanLocation(orig), byLoc)
+	case byOID != "":
+		return byOID, true, nil
+	case byLoc != "":
+		return byLoc, true, nil
+	}
+	return "", false, nil
+}
+
+// parseOID reads a tablespace OID in canonical decimal (no sign, no
+// leading zero, not 0).
+func parseOID(s string) (uint32, bool) {
+	v, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || v == 0 || strconv.FormatUint(v, 10) != s {
+		return 0, false
+	}
+	return uint32(v), true
+}
+
+// target is where tablespace oid, originally at orig, goes: its mapping,
+// or with AllowArchiveLocations orig itself (archive true); "" when
+// neither.
+func (x *extractor) target(oid uint32, orig string) (final string, archive bool, err error) {
+	final, ok, err := MapTablespace(x.opts.TablespaceMapping, oid, orig)
+	switch {
+	case err != nil:
+		return "", false, fmt.Errorf("tarstream: %w", err)
+	case ok:
+		return final, false, nil
+	case x.opts.AllowArchiveLocations:
+		return cleanLocation(orig), true, nil
+	}
+	return "", false, nil
+}
+
+// checkAnnounced checks the tablespaces of ExtractOptions.Tablespaces
+// before anything is written.
+func (x *extractor) checkAnnounced() error {
+	if x.opts.TablespacesInPlace {
+		return nil
+	}
+	var entries []tsMapEntry
+	for _, oid := range slices.Sorted(maps.Keys(x.opts.Tablespaces)) {
+		if loc := x.opts.Tablespaces[oid]; loc != inPlaceLocation(oid) {
+			entries = append(entries, tsMapEntry{oid, loc})
+		}
+	}
+	return x.checkTargets(entries, "ExtractOptions.Tablespaces")
+}
+
+// checkMap checks tablespace_map as soon as it can be read, before any
+// tablespace moves out of dir: it must agree with
+// ExtractOptions.Tablespaces, and every tablespace it lists needs a
+// location the caller allowed, free to take.
+func (x *extractor) checkMap(entries []tsMapEntry) error {
+	inMap := map[uint32]string{}
+	for _, e := range entries {
+		inMap[e.oid] = e.path
+		if loc, ok := x.opts.Tablespaces[e.oid]; ok && (loc == inPlaceLocation(e.oid) || cleanLocation(loc) != cleanLocation(e.path)) {
+			return fmt.Errorf("tarstream: tablespace %d: ExtractOptions.Tablespaces says %q, tablespace_map says %q", e.oid, loc, e.path)
+		}
+	}
+	for _, oid := range slices.Sorted(maps.Keys(x.opts.Tablespaces)) {
+		if loc := x.opts.Tablespaces[oid]; loc != inPlaceLocation(oid) {
+			if _, ok := inMap[oid]; !ok {
+				return fmt.Errorf("tarstream: tablespace %d: ExtractOptions.Tablespaces says %q, tablespace_map does not list it", oid, loc)
+			}
+		}
+	}
+	var rest []tsMapEntry
+	for _, e := range entries {
+		if t := x.ts[e.oid]; t == nil || t.staged {
+			rest = append(rest, e) // not placed yet
+		}
+	}
+	return x.checkTargets(rest, "tablespace_map")
+}
+
+// checkTargets checks, writing nothing, that each tablespace has a
+// location the caller allowed and that the locations are absolute,
+// outside dir, apart from each other and from the tablespaces already
+// placed, and absent or empty (an archive-chosen one absent only under an
+// existing parent). source names where the locations come from.
+func (x *extractor) checkTargets(entries []tsMapEntry, source string) error {
+	var unmapped []string
+	type planned struct {
+		oid     uint32
+		final   string
+		archive bool
+	}
+	var plan []planned
+	for _, e := range entries {
+		final, archive, err := x.target(e.oid, e.path)
+		if err != nil {
+			return err
+		}
+		if final == "" {
+			unmapped = append(unmapped, fmt.Sprintf("%d at %q", e.oid, e.path))
+			continue
+		}
+		plan = append(plan, planned{e.oid, final, archive})
+	}
+	if len(unmapped) > 0 {
+		return fmt.Errorf("%w: tablespace %s (from %s) has no mapping; Extract writes outside %q only where the caller says: map each with ExtractOptions.TablespaceMapping (-T OLDDIR=NEWDIR, or -T OID=NEWDIR), or set AllowArchiveLocations only for a stream straight from a server you connected to",
+			ErrUnmappedTablespace, strings.Join(unmapped, ", "), source, x.dir)
+	}
+	for i, p := range plan {
+		if !filepath.IsAbs(p.final) {
+			return fmt.Errorf("tarstream: tablespace %d: location %q is not absolute (TablespacesInPlace keeps tablespaces inside the data directory)", p.oid, p.final)
+		}
+		if err := x.checkOverlap(p.oid, p.final); err != nil {
+			return err
+		}
+		for _, q := range plan[:i] {
+			if nested(realPath(p.final), realPath(q.final)) {
+				return fmt.Errorf("tarstream: tablespace %d: location %q overlaps tablespace %d's %q", p.oid, p.final, q.oid, q.final)
+			}
+		}
+		if err := checkFree(p.oid, p.final, p.archive); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkFree: final is absent (under an existing parent when the archive
+// chose it) or an empty directory.
+func checkFree(oid uint32, final string, archive bool) error {
+	fi, err := os.Stat(final)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if !archive {
+			return nil
+		}
+		if pfi, err := os.Stat(filepath.Dir(final)); err != nil || !pfi.IsDir() {
+			return fmt.Errorf("tarstream: tablespace %d: the parent of %q is not an existing directory (Extract creates no parents for a location the stream chose: create it, or map the tablespace)", oid, final)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("tarstream: tablespace %d: could not access directory %q: %w", oid, final, err)
+	case !fi.IsDir():
+		return fmt.Errorf("tarstream: tablespace %d: %q exists and is not a directory", oid, final)
+	}
+	entries, err := os.ReadDir(final)
+	if err != nil {
+		return fmt.Errorf("tarstream: tablespace %d: could not access directory %q: %w", oid, final, err)
+	}
+	if len(entries) > 0 {
+		return &notEmptyError{path: final, oid: oid}
+	}
+	return nil
 }
 
 // cleanLocation canonicalises a location like pg_basebackup: Unix paths
@@ -132,40 +305,39 @@ func isAbsAnyOS(p string) bool {
 	return len(p) >= 3 && ('a' <= p[0]|0x20 && p[0]|0x20 <= 'z') && p[1] == ':' && (p[2] == '/' || p[2] == '\\')
 }
 
-// prepareFinal makes the final location of t ready: absent (created,
-// with missing parents) or an empty directory, not overlapping the tree
-// or another tablespace. Only then does t own it.
+// prepareFinal makes the final location of t ready: one the caller
+// allowed (see target), absent (created, with missing parents only for
+// a mapped location) or an empty directory, not overlapping the tree or
+// another tablespace. Only then does t own it.
 func (x *extractor) prepareFinal(t *tsState, orig string) error {
-	final := x.mapped(orig)
+	final, archive, err := x.target(t.oid, orig)
+	if err != nil {
+		return err
+	}
+	if final == "" {
+		return x.checkTargets([]tsMapEntry{{t.oid, orig}}, "the stream")
+	}
 	if !filepath.IsAbs(final) {
 		return fmt.Errorf("tarstream: tablespace %d: location %q is not absolute (TablespacesInPlace keeps tablespaces inside the data directory)", t.oid, final)
 	}
 	if err := x.checkOverlap(t.oid, final); err != nil {
 		return err
 	}
-	fi, err := os.Stat(final)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if err := x.mkdirParents(filepath.Dir(final)); err != nil {
-			return err
+	if err := checkFree(t.oid, final, archive); err != nil {
+		return err
+	}
+	if _, err := os.Stat(final); errors.Is(err, fs.ErrNotExist) {
+		if !archive {
+			if err := x.mkdirParents(filepath.Dir(final)); err != nil {
+				return err
+			}
 		}
 		if err := os.Mkdir(final, x.dirMode); err != nil {
 			return fmt.Errorf("tarstream: tablespace %d: could not create directory %q: %w", t.oid, final, err)
 		}
 		t.created = true
 		x.res.Dirs++
-	case err != nil:
-		return fmt.Errorf("tarstream: tablespace %d: could not access directory %q: %w", t.oid, final, err)
-	case !fi.IsDir():
-		return fmt.Errorf("tarstream: tablespace %d: %q exists and is not a directory", t.oid, final)
-	default:
-		entries, err := os.ReadDir(final)
-		if err != nil {
-			return fmt.Errorf("tarstream: tablespace %d: could not access directory %q: %w", t.oid, final, err)
-		}
-		if len(entries) > 0 {
-			return fmt.Errorf("tablespace %d: %w", t.oid, &notEmptyError{final})
-		}
+	} else {
 		t.emptied = true
 	}
 	if err := os.Chmod(final, x.dirMode); err != nil {
@@ -254,6 +426,9 @@ func (x *extractor) tablespaceMapArrived() error {
 	if err != nil {
 		return fmt.Errorf("tarstream: tablespace_map: %w", err)
 	}
+	if err := x.checkMap(m); err != nil {
+		return err
+	}
 	x.mapEarly, x.mapOIDs = m, map[uint32]int{}
 	for i, e := range m {
 		x.mapOIDs[e.oid] = i
@@ -298,6 +473,11 @@ func (x *extractor) finish() error {
 		}
 		if x.mapOIDs != nil && !slices.Equal(entries, x.mapEarly) {
 			return fmt.Errorf("tarstream: tablespace_map reads differently for PostgreSQL %d than when it arrived", major)
+		}
+		if x.mapOIDs == nil && !x.opts.TablespacesInPlace {
+			if err := x.checkMap(entries); err != nil { // before any tablespace moves
+				return err
+			}
 		}
 		for _, e := range entries {
 			inMap[e.oid] = e.path
@@ -517,8 +697,10 @@ func (x *extractor) editManifest(edit func([]byte) ([]byte, error)) error {
 // ParseTablespaceMapping parses pg_basebackup's -T OLDDIR=NEWDIR: "\="
 // stands for a literal "=" (a backslash before anything else is kept),
 // both sides must be absolute (OLDDIR under Unix or Windows rules, as the
-// server may run on either) and are returned canonicalised. The error
-// texts are pg_basebackup's.
+// server may run on either) and are returned canonicalised. OLDDIR may
+// also be a tablespace OID in decimal (-T 16384=/new, an extension), for
+// a backup whose original locations are not known. The error texts are
+// pg_basebackup's.
 func ParseTablespaceMapping(s string) (old, new string, err error) {
 	var parts [2]strings.Builder
 	side := 0
@@ -543,7 +725,8 @@ func ParseTablespaceMapping(s string) (old, new string, err error) {
 	if old == "" || new == "" {
 		return "", "", fmt.Errorf("invalid tablespace mapping format \"%s\", must be \"OLDDIR=NEWDIR\"", s)
 	}
-	if !isAbsAnyOS(old) {
+	_, isOID := parseOID(old)
+	if !isOID && !isAbsAnyOS(old) {
 		return "", "", fmt.Errorf("old directory is not an absolute path in tablespace mapping: %s", old)
 	}
 	if !filepath.IsAbs(new) {

@@ -2,6 +2,7 @@ package tarstream
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 type tsFixture struct {
@@ -317,18 +319,40 @@ func TestExtractTablespaceRelocation(t *testing.T) {
 	}
 }
 
+// TestExtractTablespaceUnmapped: a tablespace the caller did not map is
+// refused by default, whatever the order of the stream; with
+// AllowArchiveLocations it goes to its original location, which must be
+// empty, or absent under an existing parent.
 func TestExtractTablespaceUnmapped(t *testing.T) {
+	t.Run("refused by default", func(t *testing.T) {
+		for _, mode := range []string{"staged", "known", "map first"} {
+			root := t.TempDir()
+			orig := filepath.Join(root, "ts")
+			target := filepath.Join(root, "restore")
+			opts := ExtractOptions{}
+			if mode == "known" {
+				opts.Tablespaces = map[uint32]string{16384: orig}
+			}
+			_, err := extract(t, backupStream(t, []tsFixture{{16384, orig}}, streamOpts{algorithm: "CRC32C", mapFirst: mode == "map first"}), target, opts)
+			if !errors.Is(err, ErrUnmappedTablespace) || !strings.Contains(err.Error(), fmt.Sprintf("16384 at %q", orig)) || !strings.Contains(err.Error(), "-T OLDDIR=NEWDIR") {
+				t.Fatalf("%s: err = %v", mode, err)
+			}
+			if e, _ := os.ReadDir(root); len(e) != 0 {
+				t.Errorf("%s: left behind: %v", mode, e)
+			}
+		}
+	})
 	t.Run("original location in use", func(t *testing.T) {
 		for _, known := range []bool{false, true} {
 			root := t.TempDir()
 			orig := sourceTablespace(t, root, "source")
 			target := filepath.Join(root, "restore")
-			opts := ExtractOptions{}
+			opts := ExtractOptions{AllowArchiveLocations: true}
 			if known {
 				opts.Tablespaces = map[uint32]string{16384: orig}
 			}
 			_, err := extract(t, backupStream(t, []tsFixture{{16384, orig}}, streamOpts{algorithm: "CRC32C"}), target, opts)
-			if !errors.Is(err, ErrNotEmpty) || !strings.Contains(err.Error(), fmt.Sprintf("directory %q exists but is not empty", orig)) {
+			if !errors.Is(err, ErrNotEmpty) || !strings.Contains(err.Error(), fmt.Sprintf("tablespace 16384: directory %q exists but is not empty", orig)) {
 				t.Fatalf("known=%v: restoring onto the live source tablespace = %v", known, err)
 			}
 			assertSourceUntouched(t, orig)
@@ -339,9 +363,9 @@ func TestExtractTablespaceUnmapped(t *testing.T) {
 	})
 	t.Run("original location absent", func(t *testing.T) {
 		root := t.TempDir()
-		orig := filepath.Join(root, "gone", "ts")
+		orig := filepath.Join(root, "ts")
 		target := filepath.Join(root, "restore")
-		res, err := extract(t, backupStream(t, []tsFixture{{16384, orig}}, streamOpts{algorithm: "CRC32C"}), target, ExtractOptions{})
+		res, err := extract(t, backupStream(t, []tsFixture{{16384, orig}}, streamOpts{algorithm: "CRC32C"}), target, ExtractOptions{AllowArchiveLocations: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -351,16 +375,207 @@ func TestExtractTablespaceUnmapped(t *testing.T) {
 		}
 		verifyBackup(t, target)
 	})
+	t.Run("original location's parent absent", func(t *testing.T) {
+		for _, known := range []bool{false, true} {
+			root := t.TempDir()
+			orig := filepath.Join(root, "gone", "ts")
+			opts := ExtractOptions{AllowArchiveLocations: true}
+			if known {
+				opts.Tablespaces = map[uint32]string{16384: orig}
+			}
+			_, err := extract(t, backupStream(t, []tsFixture{{16384, orig}}, streamOpts{algorithm: "CRC32C"}), filepath.Join(root, "restore"), opts)
+			if err == nil || !strings.Contains(err.Error(), "creates no parents") {
+				t.Fatalf("known=%v: err = %v", known, err)
+			}
+			if e, _ := os.ReadDir(root); len(e) != 0 {
+				t.Errorf("known=%v: left behind: %v", known, e)
+			}
+		}
+	})
 	t.Run("original location empty", func(t *testing.T) {
 		root := t.TempDir()
 		orig := filepath.Join(root, "mnt")
 		os.Mkdir(orig, 0o755)
 		target := filepath.Join(root, "restore")
-		if _, err := extract(t, backupStream(t, []tsFixture{{16384, orig}}, streamOpts{}), target, ExtractOptions{}); err != nil {
+		if _, err := extract(t, backupStream(t, []tsFixture{{16384, orig}}, streamOpts{}), target, ExtractOptions{AllowArchiveLocations: true}); err != nil {
 			t.Fatal(err)
 		}
 		assertTablespace(t, target, 16384, orig, streamOpts{})
 	})
+}
+
+// fakeHome makes a home directory with an empty .ssh, and returns a
+// function listing everything below it.
+func fakeHome(t *testing.T, root string) (string, func() []string) {
+	t.Helper()
+	home := filepath.Join(root, "home", "victim")
+	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return home, func() []string {
+		var found []string
+		filepath.WalkDir(home, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && p != home {
+				found = append(found, p)
+			}
+			return nil
+		})
+		return found
+	}
+}
+
+// TestExtractHostileTablespaceMap: an archive (a file, a bucket object)
+// whose tablespace_map names directories outside the target — a home's
+// existing empty .ssh, a missing .config/autostart — can make Extract
+// write nothing there, in any member order, even when the same locations
+// are passed as ExtractOptions.Tablespaces (e.g. from the bucket's own
+// metadata): without a mapping or AllowArchiveLocations it is refused,
+// and the target is removed.
+func TestExtractHostileTablespaceMap(t *testing.T) {
+	for _, mode := range []string{"staged", "known", "map first", "zstd"} {
+		t.Run(mode, func(t *testing.T) {
+			root := t.TempDir()
+			home, list := fakeHome(t, root)
+			ssh, autostart := filepath.Join(home, ".ssh"), filepath.Join(home, ".config", "autostart")
+			entries := []entry{dir("pg_tblspc/16384/"), file("pg_tblspc/16384/authorized_keys", "ssh-ed25519 AAAA attacker\n"),
+				dir("pg_tblspc/16390/"), file("pg_tblspc/16390/evil.desktop", "[Desktop Entry]\nExec=sh -c evil\n")}
+			m := file("tablespace_map", escapeMap([]tsFixture{{16384, ssh}, {16390, autostart}}, 15))
+			if mode == "map first" {
+				entries = append([]entry{m}, entries...)
+			} else {
+				entries = append(entries, m)
+			}
+			entries = append(entries, file("PG_VERSION", "15\n"))
+			stream := build(t, entries, true)
+			opts := ExtractOptions{}
+			switch mode {
+			case "known":
+				opts.Tablespaces = map[uint32]string{16384: ssh, 16390: autostart}
+			case "zstd":
+				stream = compress(t, Zstd, stream)
+			}
+			target := filepath.Join(root, "restore")
+			_, err := extract(t, stream, target, opts)
+			if !errors.Is(err, ErrUnmappedTablespace) {
+				t.Fatalf("err = %v, want ErrUnmappedTablespace", err)
+			}
+			for _, want := range []string{fmt.Sprintf("16384 at %q", ssh), fmt.Sprintf("16390 at %q", autostart)} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not list %s", err, want)
+				}
+			}
+			if got := list(); !slices.Equal(got, []string{ssh}) {
+				t.Errorf("the fake home holds %v, want only the empty %s", got, ssh)
+			}
+			if _, err := os.Lstat(target); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("target left behind: %v", err)
+			}
+		})
+	}
+}
+
+// TestExtractHeaderMapDisagree: the server's header (Tablespaces) and
+// tablespace_map name different locations: refused, whether the caller
+// mapped the header's location (its files went there, and are removed)
+// or the map's (never used), and in either member order.
+func TestExtractHeaderMapDisagree(t *testing.T) {
+	for _, mode := range []string{"staged", "map first"} {
+		for _, mapped := range []string{"header", "map"} {
+			t.Run(mode+"/"+mapped, func(t *testing.T) {
+				root := t.TempDir()
+				home, list := fakeHome(t, root)
+				header := filepath.Join(root, "server", "ts")
+				inMap := filepath.Join(home, ".ssh")
+				newLoc := filepath.Join(root, "new")
+				opts := ExtractOptions{Tablespaces: map[uint32]string{16384: header}, TablespaceMapping: map[string]string{header: newLoc}}
+				if mapped == "map" {
+					opts.TablespaceMapping = map[string]string{inMap: newLoc}
+				}
+				stream := backupStream(t, []tsFixture{{16384, inMap}}, streamOpts{algorithm: "CRC32C", mapFirst: mode == "map first"})
+				_, err := extract(t, stream, filepath.Join(root, "restore"), opts)
+				switch {
+				case mapped == "header" && (err == nil || !strings.Contains(err.Error(), fmt.Sprintf("says %q, tablespace_map says %q", header, inMap))):
+					t.Fatalf("err = %v", err)
+				case mapped == "map" && !errors.Is(err, ErrUnmappedTablespace):
+					t.Fatalf("err = %v (the header's location is not mapped: refused up front)", err)
+				}
+				if got := list(); !slices.Equal(got, []string{inMap}) {
+					t.Errorf("the fake home holds %v", got)
+				}
+				if e, _ := os.ReadDir(root); len(e) != 1 || e[0].Name() != "home" {
+					t.Errorf("left behind: %v", e)
+				}
+			})
+		}
+	}
+}
+
+// TestExtractTablespaceMappingByOID: TablespaceMapping keys may be OIDs
+// (a backup whose original locations are unknown to the caller), alone or
+// beside an agreeing location entry; disagreeing entries are refused.
+func TestExtractTablespaceMappingByOID(t *testing.T) {
+	for _, mode := range []string{"staged", "known", "map first"} {
+		t.Run(mode, func(t *testing.T) {
+			root := t.TempDir()
+			orig1, orig2 := filepath.Join(root, "src1"), filepath.Join(root, "src2")
+			new1, new2 := filepath.Join(root, "n", "ts1"), filepath.Join(root, "ts2")
+			target := filepath.Join(root, "restore")
+			so := streamOpts{algorithm: "SHA256", mapFirst: mode == "map first"}
+			opts := ExtractOptions{TablespaceMapping: map[string]string{"16384": new1, "16390": new2, orig2: new2}}
+			if mode == "known" {
+				opts.Tablespaces = map[uint32]string{16384: orig1, 16390: orig2}
+			}
+			res, err := extract(t, backupStream(t, []tsFixture{{16384, orig1}, {16390, orig2}}, so), target, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertTablespace(t, target, 16384, new1, so)
+			assertTablespace(t, target, 16390, new2, so)
+			b, _ := os.ReadFile(filepath.Join(target, "tablespace_map"))
+			if want := escapeMap([]tsFixture{{16384, new1}, {16390, new2}}, 15); string(b) != want {
+				t.Errorf("tablespace_map = %q, want %q", b, want)
+			}
+			if !res.RewroteManifest {
+				t.Errorf("result %+v", res)
+			}
+			verifyBackup(t, target)
+		})
+	}
+	t.Run("OID and location disagree", func(t *testing.T) {
+		root := t.TempDir()
+		orig := filepath.Join(root, "src")
+		opts := ExtractOptions{TablespaceMapping: map[string]string{"16384": filepath.Join(root, "a"), orig: filepath.Join(root, "b")}}
+		_, err := extract(t, backupStream(t, []tsFixture{{16384, orig}}, streamOpts{}), filepath.Join(root, "restore"), opts)
+		if err == nil || !strings.Contains(err.Error(), "disagree") {
+			t.Fatalf("err = %v", err)
+		}
+		if e, _ := os.ReadDir(root); len(e) != 0 {
+			t.Errorf("left behind: %v", e)
+		}
+	})
+	for _, bad := range []string{"016384", "+16384", "0", "x"} {
+		if _, err := extract(t, nil, filepath.Join(t.TempDir(), "r"), ExtractOptions{TablespaceMapping: map[string]string{bad: "/x"}}); err == nil || !strings.Contains(err.Error(), "neither an absolute path nor a tablespace OID") {
+			t.Errorf("key %q: err = %v", bad, err)
+		}
+	}
+}
+
+// TestExtractAnnouncedNotEmpty: with the locations known up front (the
+// server's header), a non-empty one fails before anything is written,
+// even before the stream is read.
+func TestExtractAnnouncedNotEmpty(t *testing.T) {
+	root := t.TempDir()
+	busy := sourceTablespace(t, root, "busy")
+	free := filepath.Join(root, "free")
+	opts := ExtractOptions{Tablespaces: map[uint32]string{16384: filepath.Join(root, "elsewhere"), 16390: busy}, TablespaceMapping: map[string]string{"16384": free}, AllowArchiveLocations: true}
+	_, err := Extract(context.Background(), iotest.ErrReader(errors.New("the stream was read")), filepath.Join(root, "restore"), opts)
+	if !errors.Is(err, ErrNotEmpty) || !strings.Contains(err.Error(), fmt.Sprintf("tablespace 16390: directory %q exists but is not empty", busy)) {
+		t.Fatalf("err = %v", err)
+	}
+	if e, _ := os.ReadDir(root); len(e) != 1 {
+		t.Errorf("written: %v", e)
+	}
+	assertSourceUntouched(t, busy)
 }
 
 // TestExtractTablespaceCleanup: a failure after the tablespaces were
@@ -508,7 +723,7 @@ func TestExtractTablespaceErrors(t *testing.T) {
 		{
 			name: "options disagree with the map",
 			opts: func(root string) ExtractOptions {
-				return ExtractOptions{Tablespaces: map[uint32]string{16384: filepath.Join(root, "elsewhere")}}
+				return ExtractOptions{Tablespaces: map[uint32]string{16384: filepath.Join(root, "elsewhere")}, TablespaceMapping: map[string]string{"16384": filepath.Join(root, "new")}}
 			},
 			want: "tablespace_map says",
 		},
@@ -516,6 +731,9 @@ func TestExtractTablespaceErrors(t *testing.T) {
 			name: "map lists a tablespace without files",
 			stream: func(t *testing.T, root string) []byte {
 				return build(t, []entry{file("tablespace_map", "16384 "+filepath.Join(root, "ts")+"\n"), file("PG_VERSION", "15\n")}, true)
+			},
+			opts: func(root string) ExtractOptions {
+				return ExtractOptions{TablespaceMapping: map[string]string{filepath.Join(root, "ts"): filepath.Join(root, "new")}}
 			},
 			want: "has no files in the stream",
 		},
@@ -591,6 +809,7 @@ func TestParseTablespaceMapping(t *testing.T) {
 		{"/srv//ts/../ts2=/new ts é", "/srv/ts2", "/new ts é"},
 		{`C:\ts=/b`, `C:\ts`, "/b"},
 		{`\\server\ts=/b`, `\\server\ts`, "/b"},
+		{"16384=/b/", "16384", "/b"}, // by OID (an extension)
 	}
 	for _, tc := range good {
 		o, n, err := ParseTablespaceMapping(tc.in)
@@ -604,6 +823,7 @@ func TestParseTablespaceMapping(t *testing.T) {
 		"foo":                                   `invalid tablespace mapping format "foo", must be "OLDDIR=NEWDIR"`,
 		"/foo=/bar=/baz":                        `multiple "=" signs in tablespace mapping`,
 		"foo=/bar":                              "old directory is not an absolute path in tablespace mapping: foo",
+		"016384=/bar":                           "old directory is not an absolute path in tablespace mapping: 016384",
 		"/foo=bar":                              "new directory is not an absolute path in tablespace mapping: bar",
 		"/" + strings.Repeat("x", 1100) + "=/b": "directory name too long",
 	}

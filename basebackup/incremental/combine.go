@@ -38,8 +38,10 @@ type CombineOptions struct {
 	// TablespaceMapping gives every user tablespace of the last backup
 	// its new location (absolute, absent or empty), like pg_combinebackup
 	// -T: keyed by the location in the backup's tablespace_map (the
-	// server's) or by the target of its pg_tblspc/<oid> link. The output
-	// gets pg_tblspc/<oid> links to them and a tablespace_map naming them.
+	// server's), by the target of its pg_tblspc/<oid> link, or by its OID
+	// in decimal (tarstream.MapTablespace's rule). The output gets
+	// pg_tblspc/<oid> links to them and a tablespace_map naming them. A
+	// backup stream's own locations are never written to.
 	TablespaceMapping map[string]string
 }
 

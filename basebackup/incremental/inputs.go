@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
-	"strings"
 
 	"github.com/pgstreambackup/pgstreambackup/internal/spooldir"
 	"github.com/pgstreambackup/pgstreambackup/label"
@@ -62,9 +62,12 @@ func inputDirs(ctx context.Context, inputs []string, output, scratch string) ([]
 		if err != nil {
 			return nil, cleanup, err
 		}
+		// Into the scratch area by OID: a tablespace_map that Extract
+		// reads differently from streamTablespaces (another location,
+		// another OID) is refused, never followed outside.
 		mapping := map[string]string{}
-		for oid, loc := range ts {
-			mapping[loc] = filepath.Join(d, fmt.Sprint("tablespace-", oid))
+		for oid := range ts {
+			mapping[fmt.Sprint(oid)] = filepath.Join(d, fmt.Sprint("tablespace-", oid))
 		}
 		f, err := os.Open(in)
 		if err != nil {
@@ -83,15 +86,15 @@ func inputDirs(ctx context.Context, inputs []string, output, scratch string) ([]
 // streamTablespaces reads the tablespace_map of a backup stream file: the
 // second member of the data directory, which follows the tablespaces'
 // contents (one extra pass over those).
-func streamTablespaces(path string) (map[uint32]string, error) {
-	f, err := os.Open(path)
+func streamTablespaces(file string) (map[uint32]string, error) {
+	f, err := os.Open(file)
 	if err != nil {
 		return nil, fmt.Errorf("incremental: %w", err)
 	}
 	defer f.Close()
 	r, _, err := tarstream.NewDecompressingReader(f)
 	if err != nil {
-		return nil, fmt.Errorf("incremental: %s: %w", path, err)
+		return nil, fmt.Errorf("incremental: %s: %w", file, err)
 	}
 	defer r.Close()
 	tr := tar.NewReader(r)
@@ -101,18 +104,18 @@ func streamTablespaces(path string) (map[uint32]string, error) {
 			return nil, nil // no tablespace_map: no tablespaces
 		}
 		if err != nil {
-			return nil, fmt.Errorf("incremental: %s: reading its first members: %w", path, err)
+			return nil, fmt.Errorf("incremental: %s: reading its first members: %w", file, err)
 		}
-		if strings.TrimPrefix(h.Name, "./") != "tablespace_map" {
+		if path.Clean(h.Name) != "tablespace_map" {
 			continue
 		}
 		raw, err := io.ReadAll(io.LimitReader(tr, 1<<20))
 		if err != nil {
-			return nil, fmt.Errorf("incremental: %s: %w", path, err)
+			return nil, fmt.Errorf("incremental: %s: %w", file, err)
 		}
 		m, err := label.ParseTablespaceMap(raw, 17) // incremental backups: 17+
 		if err != nil {
-			return nil, fmt.Errorf("incremental: %s: tablespace_map: %w", path, err)
+			return nil, fmt.Errorf("incremental: %s: tablespace_map: %w", file, err)
 		}
 		out := map[uint32]string{}
 		for _, e := range m {

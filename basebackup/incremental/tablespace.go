@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/pgstreambackup/pgstreambackup/label"
+	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
 
 // outPath is where rel is written: inside a relocated tablespace for
@@ -44,9 +45,12 @@ func (c *combiner) tablespace(oid, path string, isDir bool) error {
 			orig = e.Path
 		}
 	}
-	loc, ok := c.opts.TablespaceMapping[orig]
-	if !ok || orig == "" {
-		loc, ok = c.opts.TablespaceMapping[src]
+	loc, ok, err := tarstream.MapTablespace(c.opts.TablespaceMapping, uint32(n), orig)
+	if err == nil && !ok {
+		loc, ok, err = tarstream.MapTablespace(c.opts.TablespaceMapping, uint32(n), src)
+	}
+	if err != nil {
+		return fmt.Errorf("incremental: CombineOptions.TablespaceMapping: %w", err)
 	}
 	if !ok {
 		return fmt.Errorf("incremental: tablespace %s (%s in tablespace_map, %s in the backup) has no entry in CombineOptions.TablespaceMapping", oid, orig, src)

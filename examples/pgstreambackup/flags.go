@@ -75,7 +75,8 @@ Options controlling the output:
                             tar format: one stream in base.tar (default), or
                             base.tar, <oid>.tar, pg_wal.tar like pg_basebackup
   -T, --tablespace-mapping=OLDDIR=NEWDIR
-                            relocate tablespace in OLDDIR to NEWDIR (plain format)
+                            relocate tablespace in OLDDIR to NEWDIR (plain format;
+                            OLDDIR may be the tablespace's OID)
   -X, --wal-method=none|fetch|stream
                             include required WAL files with specified method (default: stream)
   -i, --incremental=OLD_MANIFEST

@@ -148,7 +148,16 @@ func newOutput(cfg *config, stdout io.Writer) (*output, error) {
 		return o, nil
 	}
 	if cfg.format == "p" {
-		return o, nil // tarstream.Extract checks and creates the directory
+		// Checked before connecting, like pg_basebackup; Extract checks
+		// again and creates it.
+		entries, err := os.ReadDir(cfg.pgdata)
+		switch {
+		case err != nil && !errors.Is(err, os.ErrNotExist):
+			return nil, fmt.Errorf("could not access directory %q: %w", cfg.pgdata, err)
+		case len(entries) > 0:
+			return nil, fmt.Errorf("directory %q exists but is not empty", cfg.pgdata)
+		}
+		return o, nil
 	}
 	entries, err := os.ReadDir(cfg.pgdata)
 	switch {
@@ -173,10 +182,21 @@ func (o *output) write(ctx context.Context, s *basebackup.Stream) (*basebackup.R
 		}
 		return s.Result()
 	case o.cfg.format == "p":
+		// The stream comes straight from the server the user connected
+		// to: like pg_basebackup, a tablespace without -T goes to the
+		// location the server announced. Extract checks every location
+		// (-T target or the server's) before reading any data: absent or
+		// empty, else the backup fails at once, before the transfer.
+		ts := map[uint32]string{}
+		for _, t := range s.Tablespaces() {
+			ts[t.OID] = t.Location
+		}
 		if _, err := tarstream.Extract(ctx, s, o.cfg.pgdata, tarstream.ExtractOptions{
-			TablespaceMapping: o.cfg.tsMap,
-			Fsync:             !o.cfg.noSync,
-			KeepOnError:       o.cfg.noClean,
+			TablespaceMapping:     o.cfg.tsMap,
+			Tablespaces:           ts,
+			AllowArchiveLocations: true,
+			Fsync:                 !o.cfg.noSync,
+			KeepOnError:           o.cfg.noClean,
 		}); err != nil {
 			return nil, err
 		}
