@@ -10,14 +10,11 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/pgstreambackup/pgstreambackup/internal/tarfmt"
 )
 
 // IncompleteMarker is the file Extract creates first in the target
@@ -193,7 +190,6 @@ type extractor struct {
 	createdParents []string // ancestors created by us, in creation order
 
 	dirs     map[string]bool // absolute paths of directories we made or own
-	links    map[string]bool // member names of the symlinks we made
 	files    map[string]bool // member names of regular files and hard links
 	synced   []string        // with Fsync: absolute paths to flush at the end
 	dirTimes []memberTime    // directory mtimes, set at the end
@@ -266,7 +262,7 @@ func newExtractor(ctx context.Context, dir string, opts ExtractOptions) (*extrac
 	x := &extractor{
 		ctx: ctx, dir: abs, opts: opts, res: &ExtractResult{},
 		dirMode: 0o700, fileMode: 0o600,
-		dirs: map[string]bool{}, links: map[string]bool{}, files: map[string]bool{},
+		dirs: map[string]bool{}, files: map[string]bool{},
 		ts: map[uint32]*tsState{},
 	}
 	if opts.GroupReadable {
@@ -412,52 +408,24 @@ func (x *extractor) interrupted() error {
 }
 
 func (x *extractor) run(r io.Reader) error {
-	dr, comp, err := NewDecompressingReader(ctxReader{x.ctx, r})
+	rd, err := NewReader(x.ctx, r)
 	if err != nil {
 		if ierr := x.interrupted(); ierr != nil {
 			return ierr
 		}
 		return err
 	}
-	defer dr.Close()
-	x.res.Compression = comp
-	tr := &tarfmt.TrailerReader{R: ctxReader{x.ctx, dr}}
-	rd := tar.NewReader(tr)
+	defer rd.Close()
+	x.res.Compression = rd.Compression()
 	for {
-		if err := x.interrupted(); err != nil {
-			return err
-		}
-		// The previous member's data, to its end: the header position
-		// is then the next block boundary.
-		if _, err := io.Copy(io.Discard, rd); err != nil {
-			if ierr := x.interrupted(); ierr != nil {
-				return ierr
-			}
-			return fmt.Errorf("tarstream: reading the archive: %w", noEOF(err))
-		}
-		tr.Mark()
 		h, err := rd.Next()
-		if err == io.EOF { //nolint:errorlint // archive/tar returns io.EOF unwrapped
-			if !tr.Trailer() {
-				return ErrTruncated
-			}
+		if err == io.EOF { //nolint:errorlint // io.EOF is returned unwrapped by contract
 			break
 		}
+		if err == nil {
+			err = x.member(h, rd)
+		}
 		if err != nil {
-			if ierr := x.interrupted(); ierr != nil {
-				return ierr
-			}
-			return fmt.Errorf("tarstream: reading the archive: %w", noEOF(err))
-		}
-		if err := x.member(h, rd); err != nil {
-			if ierr := x.interrupted(); ierr != nil {
-				return ierr
-			}
-			return err
-		}
-	}
-	if comp != None {
-		if err := drainZeros(tr); err != nil {
 			if ierr := x.interrupted(); ierr != nil {
 				return ierr
 			}
@@ -496,10 +464,9 @@ const (
 	maxTablespaceMap   = 16 << 20
 )
 
+// member extracts one member, which the Reader checked (CheckMember, and
+// nothing written through a symlink of the stream).
 func (x *extractor) member(h *tar.Header, body io.Reader) error {
-	if err := CheckMember(h); err != nil {
-		return err
-	}
 	if h.Typeflag == tar.TypeXGlobalHeader {
 		return nil
 	}
@@ -507,12 +474,6 @@ func (x *extractor) member(h *tar.Header, body io.Reader) error {
 	if name == "." {
 		x.dirTimes = append(x.dirTimes, memberTime{name, h.ModTime})
 		return nil
-	}
-	// Never write through a symlink made from an earlier member.
-	for p := path.Dir(name); p != "."; p = path.Dir(p) {
-		if x.links[p] {
-			return refuse(h.Name, "would be written through the symlink %q", p)
-		}
 	}
 	target, err := x.locate(name)
 	if err != nil {
@@ -656,7 +617,6 @@ func (x *extractor) symlink(name, target string, h *tar.Header) error {
 		}
 		return fmt.Errorf("tarstream: member %q: %w", h.Name, err)
 	}
-	x.links[name] = true
 	x.res.Links++
 	return nil
 }

@@ -5,15 +5,17 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
+	"path"
 
 	"github.com/pgstreambackup/pgstreambackup/internal/tarfmt"
 )
 
 // Reader reads an untrusted backup stream member by member: a tar
 // archive, plain or compressed (detected as NewDecompressingReader
-// does). It is what every reader of a backup stream in this module
-// uses, so that they all agree on when a stream is complete.
+// does). It is what every reader of a backup stream in this module uses
+// (Extract, the manifest verifier), so that they all agree on when a
+// stream is complete and which members are acceptable: every header
+// passes CheckMember, and no member lies below a symlink member.
 //
 // Next returns io.EOF only at the tar end-of-archive marker, two zero
 // blocks where a member header was due, followed by nothing but zeros to
@@ -29,6 +31,8 @@ type Reader struct {
 	tr   *tar.Reader
 	comp Compression
 	done bool
+	// links are the symlink members seen: nothing may be below them.
+	links map[string]bool
 }
 
 // NewReader starts reading a stream. ctx is checked before every read
@@ -79,13 +83,25 @@ func (r *Reader) Next() (*tar.Header, error) {
 	if err != nil {
 		return nil, r.readErr(err)
 	}
-	if h.Typeflag == tar.TypeGNUSparse {
-		return nil, refuse(h.Name, "sparse file (never part of a backup)")
+	if err := CheckMember(h); err != nil {
+		return nil, err
 	}
-	for k := range h.PAXRecords {
-		if strings.HasPrefix(k, "GNU.sparse.") {
-			return nil, refuse(h.Name, "sparse file (never part of a backup)")
+	if h.Typeflag == tar.TypeXGlobalHeader {
+		return h, nil
+	}
+	// Never below a symlink made from an earlier member: a reader that
+	// writes would write through it.
+	name, _ := cleanName(h.Name) // checked by CheckMember
+	for p := path.Dir(name); p != "."; p = path.Dir(p) {
+		if r.links[p] {
+			return nil, refuse(h.Name, "would be written through the symlink %q", p)
 		}
+	}
+	if h.Typeflag == tar.TypeSymlink {
+		if r.links == nil {
+			r.links = map[string]bool{}
+		}
+		r.links[name] = true
 	}
 	return h, nil
 }

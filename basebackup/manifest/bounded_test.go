@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
 
 // boundedBackup writes a small backup directory (backup_label,
@@ -98,5 +101,25 @@ func TestParseReaderLongLine(t *testing.T) {
 	body := "{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n\"Files\": [" + strings.Repeat(" ", maxLine+10) + "],\n\"WAL-Ranges\": [],\n"
 	if _, err := ParseReader(bytes.NewReader(seal(body))); !errors.Is(err, ErrSyntax) || !strings.Contains(err.Error(), "longer than") {
 		t.Fatalf("%v", err)
+	}
+}
+
+// TestVerifyStreamRefusesUnsafeMembers: a member Extract would refuse
+// (an absolute symlink, a name leaving the tree) fails the verification,
+// whatever the manifest says.
+func TestVerifyStreamRefusesUnsafeMembers(t *testing.T) {
+	for name, h := range map[string]*tar.Header{
+		"absolute symlink": {Name: "pg_wal", Typeflag: tar.TypeSymlink, Linkname: "/etc", Mode: 0o777},
+		"leaving the tree": {Name: "../x", Typeflag: tar.TypeReg, Mode: 0o600},
+		"device":           {Name: "dev", Typeflag: tar.TypeChar, Mode: 0o600},
+	} {
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		tw.WriteHeader(h)
+		tw.Close()
+		err := VerifyStream(context.Background(), bytes.NewReader(b.Bytes()), StreamOptions{Manifest: &Manifest{Version: 1}, SkipWAL: true})
+		if !errors.Is(err, tarstream.ErrUnsafeArchive) {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
