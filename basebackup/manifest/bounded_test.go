@@ -108,14 +108,19 @@ func TestParseReaderLongLine(t *testing.T) {
 // (an absolute symlink, a name leaving the tree) fails the verification,
 // whatever the manifest says.
 func TestVerifyStreamRefusesUnsafeMembers(t *testing.T) {
-	for name, h := range map[string]*tar.Header{
-		"absolute symlink": {Name: "pg_wal", Typeflag: tar.TypeSymlink, Linkname: "/etc", Mode: 0o777},
-		"leaving the tree": {Name: "../x", Typeflag: tar.TypeReg, Mode: 0o600},
-		"device":           {Name: "dev", Typeflag: tar.TypeChar, Mode: 0o600},
+	reg := func(name string) *tar.Header { return &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o600} }
+	for name, hs := range map[string][]*tar.Header{
+		"absolute symlink": {{Name: "pg_wal", Typeflag: tar.TypeSymlink, Linkname: "/etc", Mode: 0o777}},
+		"leaving the tree": {reg("../x")},
+		"device":           {{Name: "dev", Typeflag: tar.TypeChar, Mode: 0o600}},
+		"below a symlink":  {{Name: "pg_wal", Typeflag: tar.TypeSymlink, Linkname: "base", Mode: 0o777}, reg("pg_wal/x")},
+		"duplicate":        {reg("PG_VERSION"), reg("PG_VERSION")},
 	} {
 		var b bytes.Buffer
 		tw := tar.NewWriter(&b)
-		tw.WriteHeader(h)
+		for _, h := range hs {
+			tw.WriteHeader(h)
+		}
 		tw.Close()
 		err := VerifyStream(context.Background(), bytes.NewReader(b.Bytes()), StreamOptions{Manifest: &Manifest{Version: 1}, SkipWAL: true})
 		if !errors.Is(err, tarstream.ErrUnsafeArchive) {

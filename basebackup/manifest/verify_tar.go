@@ -215,6 +215,10 @@ func (v *streamVerifier) read(ctx context.Context, r io.Reader) (*Manifest, erro
 		case "PG_VERSION":
 			capture = &captureWriter{max: 16}
 		}
+		if _, dup := v.c.seen[name]; dup {
+			// Extract refuses a second member of the same name.
+			return nil, fmt.Errorf("%w: member %q: duplicate member", tarstream.ErrUnsafeArchive, h.Name)
+		}
 		v.c.Begin(name, h.Size)
 		var w io.Writer = v.c
 		if capture != nil {
