@@ -81,7 +81,33 @@ var startWAL = regexp.MustCompile(`START WAL LOCATION: ([0-9A-F]+/[0-9A-F]+)`)
 // concatenated archive bytes.
 func flipTarByte(t *testing.T, m [][]byte, major int, at func(start uint64, segData int) int) {
 	t.Helper()
-	type piece struct{ msg, off, n int }
+	patchArchive(t, m, major, func(all []byte) {
+		lm := startWAL.FindSubmatch(all)
+		if lm == nil {
+			t.Fatal("no backup_label in the replay")
+		}
+		start, err := lsnfmt.Parse(string(lm[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := bytes.Index(all, []byte("pg_wal/0000000"))
+		if h < 0 {
+			t.Fatal("no WAL segment in the replay")
+		}
+		pos := at(start, h+512)
+		if pos >= len(all) {
+			t.Fatal("offset past the archive")
+		}
+		all[pos] ^= 0xff
+	})
+}
+
+// patchArchive lets edit change the archive bytes the messages carry
+// (their concatenated CopyData payloads, without 15+'s type byte), then
+// writes them back in place.
+func patchArchive(t *testing.T, m [][]byte, major int, edit func(all []byte)) {
+	t.Helper()
+	type piece struct{ msg, off int }
 	var all []byte
 	var pieces []piece
 	for i, msg := range m {
@@ -95,31 +121,12 @@ func flipTarByte(t *testing.T, m [][]byte, major int, at func(start uint64, segD
 			}
 			off = 6
 		}
-		pieces = append(pieces, piece{i, off, len(msg) - off})
+		pieces = append(pieces, piece{i, off})
 		all = append(all, msg[off:]...)
 	}
-	lm := startWAL.FindSubmatch(all)
-	if lm == nil {
-		t.Fatal("no backup_label in the replay")
-	}
-	start, err := lsnfmt.Parse(string(lm[1]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := bytes.Index(all, []byte("pg_wal/0000000"))
-	if h < 0 {
-		h = bytes.Index(all, []byte("./pg_wal/0000000"))
-	}
-	if h < 0 {
-		t.Fatal("no WAL segment in the replay")
-	}
-	pos := at(start, h+512)
+	edit(all)
 	for _, p := range pieces {
-		if pos < p.n {
-			m[p.msg][p.off+pos] ^= 0xff
-			return
-		}
-		pos -= p.n
+		n := copy(m[p.msg][p.off:], all)
+		all = all[n:]
 	}
-	t.Fatal("offset past the archive")
 }

@@ -1,4 +1,4 @@
-package manifest_test
+package basebackup_test
 
 import (
 	"archive/tar"
@@ -17,21 +17,28 @@ import (
 	"github.com/pgstreambackup/pgstreambackup/basebackup"
 	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
 	"github.com/pgstreambackup/pgstreambackup/internal/pgcluster"
+	"github.com/pgstreambackup/pgstreambackup/internal/pgmock"
 	"github.com/pgstreambackup/pgstreambackup/internal/pgtest"
 	"github.com/pgstreambackup/pgstreambackup/label"
 	"github.com/pgstreambackup/pgstreambackup/wal"
 )
 
-// pgVerifyBackup18 is PostgreSQL 18's pg_verifybackup, built from
-// Debian's source package by scripts/install-pg18-tools.sh.
-var pgVerifyBackup18 = filepath.Join("..", "..", ".cache", "pg18full", "bin", "pg_verifybackup")
+// pgVerifyBackup is Debian's pg_verifybackup 15; pgVerifyBackup18 is
+// PostgreSQL 18's, built from Debian's source package by
+// scripts/install-pg18-tools.sh.
+const pgVerifyBackup = "/usr/lib/postgresql/15/bin/pg_verifybackup"
+
+var pgVerifyBackup18 = filepath.Join("..", ".cache", "pg18full", "bin", "pg_verifybackup")
 
 const matrixSegSize = 1 << 20
 
 // TestWALDamageMatrix: each kind of WAL damage on its own, on every
 // major. The oracle is PostgreSQL starting on the damaged copy: wherever
-// it cannot start, VerifyDir and VerifyStream both say FAIL; wherever it
-// starts, both say OK. pg_verifybackup is run beside (with WAL parsing
+// it cannot start, VerifyDir, VerifyStream and the inline verification
+// (Options.VerifyManifest, on a replay of the recorded backup with the
+// damaged segments' bytes in place of the real ones: for the damage that
+// keeps every segment's name and size) all say FAIL; wherever it starts,
+// all say OK. pg_verifybackup is run beside (with WAL parsing
 // for its own major: Debian's 15, and 18 when built; -n otherwise) and
 // its verdicts logged; where it parses the WAL and PostgreSQL starts, it
 // must accept too, so the damage is not one the reference tool sees.
@@ -48,7 +55,32 @@ func TestWALDamageMatrix(t *testing.T) {
 			if err := c.Exec(ctx, "postgres", "CREATE TABLE t (id int primary key, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 1000) g"); err != nil {
 				t.Fatal(err)
 			}
-			good := matrixBackup(ctx, t, c, work)
+			tr := recordTranscriptWith(t, ctx, c, basebackup.Options{
+				Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALFetch, Wait: basebackup.WaitNo,
+				OnBackupLabel: func([]byte, *label.BackupLabel) error {
+					// Some 3 MB of WAL while the backup runs: the range spans
+					// several segments.
+					return c.Exec(ctx, "postgres", "INSERT INTO t SELECT g, repeat(md5(g::text), 8) FROM generate_series(1001, 12000) g")
+				},
+			})
+			replay := func(tr *pgmock.Transcript, verify bool) ([]byte, error) {
+				srv, err := pgmock.NewServer(tr, pgmock.Cut{Messages: -1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer srv.Close()
+				conn, err := connectTo(ctx, srv.Port())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close(ctx)
+				return runBackup(ctx, conn, basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALFetch, Wait: basebackup.WaitNo, VerifyManifest: verify})
+			}
+			stream, err := replay(tr, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			good := untarTo(t, stream, filepath.Join(work, "good"))
 			m, err := manifest.ParseFile(filepath.Join(good, "backup_manifest"))
 			if err != nil {
 				t.Fatal(err)
@@ -127,14 +159,25 @@ func TestWALDamageMatrix(t *testing.T) {
 				stream := tarDir(t, dir)
 				byDir := manifest.VerifyDir(ctx, dir, m, manifest.VerifyOptions{})
 				byStream := manifest.VerifyStream(ctx, bytes.NewReader(stream), manifest.StreamOptions{})
+				inline, inlineErr := "n/a", error(nil)
+				if damaged, ok := withSegments(t, tr, major, good, dir); ok {
+					out, err := replay(damaged, true)
+					inline, inlineErr = fmt.Sprint(err == nil), err
+					if err != nil && tarComplete(out) {
+						t.Errorf("%s: the inline verification failed after a complete tar", tc.name)
+					}
+				}
 				ref, refWAL := referenceVerdict(ctx, major, dir)
 				starts, why := startsOn(ctx, t, major, dir)
-				t.Logf("%-28s postgres starts: %-5v VerifyDir: %-5v VerifyStream: %-5v pg_verifybackup%s: %s", tc.name, starts, byDir == nil, byStream == nil, map[bool]string{true: "", false: " -n"}[refWAL], ref)
+				t.Logf("%-28s postgres starts: %-5v VerifyDir: %-5v VerifyStream: %-5v inline: %-5s pg_verifybackup%s: %s", tc.name, starts, byDir == nil, byStream == nil, inline, map[bool]string{true: "", false: " -n"}[refWAL], ref)
 				if starts != (byDir == nil) {
 					t.Errorf("%s: PostgreSQL starts: %v (%s), but VerifyDir says %v", tc.name, starts, why, byDir)
 				}
 				if starts != (byStream == nil) {
 					t.Errorf("%s: PostgreSQL starts: %v (%s), but VerifyStream says %v", tc.name, starts, why, byStream)
+				}
+				if inline != "n/a" && starts != (inlineErr == nil) {
+					t.Errorf("%s: PostgreSQL starts: %v (%s), but the inline verification says %v", tc.name, starts, why, inlineErr)
 				}
 				if starts && refWAL && ref != "OK" {
 					t.Errorf("%s: PostgreSQL starts but pg_verifybackup says %s", tc.name, ref)
@@ -151,36 +194,15 @@ func fmtRange(r manifest.WALRange) string {
 	return fmt.Sprintf("%s..%s on timeline %d", wal.LSN(r.StartLSN), wal.LSN(r.EndLSN), r.Timeline)
 }
 
-// matrixBackup takes a backup of c with WAL fetched, writing some 3 MB of
-// WAL while it runs so the range spans several segments, and extracts it.
-func matrixBackup(ctx context.Context, t *testing.T, c *pgcluster.Cluster, work string) string {
+// untarTo extracts a stream without tablespaces into dir.
+func untarTo(t *testing.T, stream []byte, dir string) string {
 	t.Helper()
-	conn, err := c.ConnectReplication(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	s, err := basebackup.Backup(ctx, conn, basebackup.Options{
-		Checkpoint: basebackup.CheckpointFast,
-		OnBackupLabel: func([]byte, *label.BackupLabel) error {
-			return c.Exec(ctx, "postgres", "INSERT INTO t SELECT g, repeat(md5(g::text), 8) FROM generate_series(1001, 12000) g")
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	stream, err := io.ReadAll(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(work, "good")
 	os.Mkdir(dir, 0o700)
 	tr := tar.NewReader(bytes.NewReader(stream))
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			break
+			return dir
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -197,7 +219,40 @@ func matrixBackup(ctx context.Context, t *testing.T, c *pgcluster.Cluster, work 
 			}
 		}
 	}
-	return dir
+}
+
+// withSegments returns tr with the bytes of every WAL segment of good
+// replaced by those of the same-named file in damaged, when the damage
+// kept every segment's name and size (false otherwise: the replay cannot
+// carry it without re-framing the archive).
+func withSegments(t *testing.T, tr *pgmock.Transcript, major int, good, damaged string) (*pgmock.Transcript, bool) {
+	t.Helper()
+	names, _ := filepath.Glob(filepath.Join(good, "pg_wal", "0*"))
+	contents := map[string][]byte{}
+	for _, g := range names {
+		base := filepath.Base(g)
+		gi, err1 := os.Stat(g)
+		b, err2 := os.ReadFile(filepath.Join(damaged, "pg_wal", base))
+		if err1 != nil || err2 != nil || int64(len(b)) != gi.Size() {
+			return nil, false
+		}
+		contents[base] = b
+	}
+	if others, _ := filepath.Glob(filepath.Join(damaged, "pg_wal", "0*")); len(others) != len(names) {
+		return nil, false
+	}
+	return alter(tr, func(m [][]byte) [][]byte {
+		patchArchive(t, m, major, func(all []byte) {
+			for base, b := range contents {
+				h := bytes.Index(all, []byte("pg_wal/"+base+"\x00"))
+				if h < 0 {
+					t.Fatalf("segment %s not in the replay", base)
+				}
+				copy(all[h+512:], b)
+			}
+		})
+		return m
+	}), true
 }
 
 // tarDir writes dir as a backup stream (pg_wal/ included, then the
