@@ -17,8 +17,9 @@ import (
 )
 
 // TestWALCheckedAsItPasses: a replayed real backup (WAL fetched) whose
-// first WAL segment is damaged. A page header's magic: the stream fails
-// with ErrWALInvalid whatever the options. A byte of the first record
+// first WAL segment is damaged. The long page header's system identifier
+// (a segment of another cluster): the stream fails with ErrWALInvalid
+// whatever the options. A page's magic, or a byte of the first record
 // (CRC no longer matches): it fails with Options.VerifyManifest, never
 // ending in io.EOF or a complete tar; the undamaged replay passes both.
 func TestWALCheckedAsItPasses(t *testing.T) {
@@ -57,19 +58,23 @@ func TestWALCheckedAsItPasses(t *testing.T) {
 					return m
 				})
 			}
-			magic := damage(func(_ uint64, segData int) int { return segData + 8192 })
+			sysid := damage(func(_ uint64, segData int) int { return segData + 24 }) // xlp_sysid
 			for _, opts := range []basebackup.Options{fetch, verified} {
-				out, err := run(magic, opts)
+				out, err := run(sysid, opts)
 				if !errors.Is(err, basebackup.ErrWALInvalid) || tarComplete(out) {
-					t.Errorf("page magic flipped (verify %v): %v, complete tar %v", opts.VerifyManifest, err, tarComplete(out))
+					t.Errorf("system identifier flipped (verify %v): %v, complete tar %v", opts.VerifyManifest, err, tarComplete(out))
 				}
 			}
-			record := damage(func(start uint64, segData int) int { return segData + int(start%(16<<20)) + 24 })
-			out, err := run(record, verified)
-			if !errors.Is(err, basebackup.ErrWALInvalid) || tarComplete(out) {
-				t.Errorf("record byte flipped, verified: %v, complete tar %v", err, tarComplete(out))
+			for name, at := range map[string]func(uint64, int) int{
+				"page magic":  func(start uint64, segData int) int { return segData + int(start%(16<<20))&^8191 },
+				"record byte": func(start uint64, segData int) int { return segData + int(start%(16<<20)) + 24 },
+			} {
+				out, err := run(damage(at), verified)
+				if !errors.Is(err, basebackup.ErrWALInvalid) || tarComplete(out) {
+					t.Errorf("%s flipped, verified: %v, complete tar %v", name, err, tarComplete(out))
+				}
+				t.Logf("%s flipped: %v", name, err)
 			}
-			t.Logf("record byte flipped: %v", err)
 		})
 	}
 }

@@ -13,9 +13,14 @@ import (
 // (pages before a timeline switch carry the old one).
 //
 // Pages after the last one written may be zero (pre-allocated or
-// streamed) or stale (a recycled segment's old pages: an older page
-// address at the same offset); once such a page is seen, every later page
-// must be too. It does not decode records; see Verifier.
+// streamed), stale (a recycled segment's old pages: an older page
+// address at the same offset) or, with a known major, anything without
+// its magic (bytes past the end that nothing reads: PostgreSQL and
+// pg_verifybackup accept them); once such a page is seen, no later page
+// may be a written one. So a damaged page is found here only when
+// written pages follow it; the Verifier finds the others, up to the
+// backup's end. Page 0 is always checked whole. It does not decode
+// records; see Verifier.
 type PageChecker struct {
 	seg     string
 	tli     uint32
@@ -96,7 +101,8 @@ func (c *PageChecker) check(off int64) error {
 		h := parsePageHeader(p)
 		zero := allZero(p)
 		stale := !zero && h.pageAddr < lsn && uint64(h.pageAddr)%c.id.segSize == uint64(off)
-		if zero || stale {
+		foreign := c.id.magic != 0 && h.magic != c.id.magic
+		if zero || stale || foreign {
 			if c.tailAt < 0 {
 				c.tailAt = off
 			}
