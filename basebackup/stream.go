@@ -21,6 +21,10 @@ import (
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
 
+// maxTarLinkTarget is the longest symlink target a 13–15 server writes
+// into a tar header; a longer one fails the backup on the server.
+const maxTarLinkTarget = 99
+
 // maxSmallFile bounds backup_label and tablespace_map, which the stream
 // keeps in memory as they pass.
 const maxSmallFile = 1 << 20
@@ -125,6 +129,11 @@ func Backup(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Stream, er
 	if !a.sentMap {
 		m := label.TablespaceMap{}
 		for _, t := range a.res.Tablespaces {
+			if len(t.Location) > maxTarLinkTarget {
+				a.Close() // no data was read: this aborts the backup
+				return nil, fmt.Errorf("basebackup: tablespace %d's location %q has %d bytes: PostgreSQL %d sends the data directory's pg_tblspc links in tar headers, which hold %d (pg_basebackup -Fp fails the same way), and asking it for tablespace_map instead would silently leave in-place tablespaces out; use a shorter location, or the archive layer (StartArchives, like pg_basebackup -Ft)",
+					t.OID, t.Location, len(t.Location), a.major, maxTarLinkTarget)
+			}
 			m = append(m, label.TablespaceMapEntry{OID: t.OID, Path: t.Location})
 		}
 		raw, err := label.FormatTablespaceMap(m, a.major)
