@@ -28,7 +28,8 @@ import (
 // neither it in the tablespace header nor in tablespace_map, and sends its
 // files only with the data directory when not asked for tablespace_map.
 // The restore (Extract, a mapping for the ordinary tablespace only)
-// starts and holds the table; manifest.VerifyDir and pg_verifybackup
+// starts and holds the table, also with inline verification of a
+// force-encoded SHA-256 manifest; manifest.VerifyDir and pg_verifybackup
 // (13–16) accept it.
 func TestBackupInPlaceTablespace(t *testing.T) {
 	for _, major := range pgtest.Majors(t) {
@@ -55,7 +56,11 @@ func TestBackupInPlaceTablespace(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer conn.Close(context.Background())
-				s, err := basebackup.Backup(ctx, conn, basebackup.Options{Checkpoint: basebackup.CheckpointFast, VerifyManifest: inline})
+				opts := basebackup.Options{Checkpoint: basebackup.CheckpointFast}
+				if inline { // and every manifest path hex-encoded
+					opts.VerifyManifest, opts.Manifest, opts.ManifestChecksums = true, basebackup.ManifestForceEncode, basebackup.ChecksumSHA256
+				}
+				s, err := basebackup.Backup(ctx, conn, opts)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -77,10 +77,14 @@ func (m *mapEntryAdder) complete(l []byte) error {
 	if err := m.emit(l, true); err != nil {
 		return err
 	}
-	if m.added || !bytes.HasPrefix(l, []byte(`{ "Path": "backup_label",`)) {
+	if m.added {
 		return nil
 	}
-	entry, err := m.entry(l)
+	encoded := bytes.HasPrefix(l, encodedLabel)
+	if !encoded && !bytes.HasPrefix(l, []byte(`{ "Path": "backup_label",`)) {
+		return nil
+	}
+	entry, err := m.entry(l, encoded)
 	if err != nil {
 		return err
 	}
@@ -95,8 +99,13 @@ func (m *mapEntryAdder) emit(b []byte, hashed bool) error {
 	return m.out(b)
 }
 
-// entry formats the tablespace_map line from backup_label's line.
-func (m *mapEntryAdder) entry(labelLine []byte) ([]byte, error) {
+// encodedLabel starts backup_label's line in a manifest that hex-encodes
+// every path (MANIFEST 'force-encode').
+var encodedLabel = []byte(`{ "Encoded-Path": "` + hex.EncodeToString([]byte("backup_label")) + `",`)
+
+// entry formats the tablespace_map line from backup_label's line, with an
+// Encoded-Path when backup_label has one.
+func (m *mapEntryAdder) entry(labelLine []byte, encoded bool) ([]byte, error) {
 	trimmed := bytes.TrimSuffix(labelLine, []byte("\n"))
 	if !bytes.HasSuffix(trimmed, []byte("},")) {
 		return nil, protocolErrorf("backup manifest: backup_label is the last file entry")
@@ -109,7 +118,11 @@ func (m *mapEntryAdder) entry(labelLine []byte) ([]byte, error) {
 		return nil, protocolErrorf("backup manifest: unreadable backup_label entry %q", trimmed)
 	}
 	lm, _ := json.Marshal(f.LastModified)
-	e := `{ "Path": "tablespace_map", "Size": ` + strconv.Itoa(len(m.content)) + `, "Last-Modified": ` + string(lm)
+	path := `"Path": "tablespace_map"`
+	if encoded {
+		path = `"Encoded-Path": "` + hex.EncodeToString([]byte("tablespace_map")) + `"`
+	}
+	e := `{ ` + path + `, "Size": ` + strconv.Itoa(len(m.content)) + `, "Last-Modified": ` + string(lm)
 	if f.Algorithm != "" && f.Algorithm != "NONE" {
 		h, err := checksum.New(f.Algorithm)
 		if err != nil {

@@ -12,9 +12,14 @@ import (
 
 func serverManifest(t *testing.T, algorithm string, files ...string) []byte {
 	t.Helper()
+	return serverManifestEnc(t, algorithm, false, files...)
+}
+
+func serverManifestEnc(t *testing.T, algorithm string, encoded bool, files ...string) []byte {
+	t.Helper()
 	m := &manifest.Manifest{Version: 1, WALRanges: []manifest.WALRange{{Timeline: 1, StartLSN: 0x2000028, EndLSN: 0x2000100}}}
 	for i, p := range files {
-		f := manifest.File{Path: p, Size: int64(10 * i), LastModified: "2026-11-26 14:00:0" + string(rune('0'+i)) + " GMT"}
+		f := manifest.File{Path: p, Encoded: encoded, Size: int64(10 * i), LastModified: "2026-11-26 14:00:0" + string(rune('0'+i)) + " GMT"}
 		if algorithm != "" {
 			h, err := checksum.New(algorithm)
 			if err != nil {
@@ -55,8 +60,17 @@ func addMapEntry(in []byte, content []byte, chunk int) ([]byte, error) {
 // lacks backup_label or that is cut is refused.
 func TestMapEntryAdder(t *testing.T) {
 	content := []byte("16385 /srv/ts\n")
-	for _, alg := range []string{"", "CRC32C", "SHA256", "SHA512"} {
-		in := serverManifest(t, alg, "backup_label", "PG_VERSION", "global/pg_control")
+	for _, alg := range []string{"", "CRC32C", "SHA256", "SHA512", "encoded"} {
+		encoded := alg == "encoded" // MANIFEST 'force-encode'
+		if encoded {
+			alg = "CRC32C"
+		}
+		in := serverManifestEnc(t, alg, encoded, "backup_label", "PG_VERSION", "global/pg_control")
+		if encoded {
+			if !bytes.Contains(in, []byte("Encoded-Path")) {
+				t.Fatal("force-encoded manifest without Encoded-Path")
+			}
+		}
 		for _, chunk := range []int{1, 7, 100, len(in)} {
 			out, err := addMapEntry(in, content, chunk)
 			if err != nil {
@@ -70,6 +84,9 @@ func TestMapEntryAdder(t *testing.T) {
 				t.Fatalf("%s/%d: files %+v", alg, chunk, m.Files)
 			}
 			f := m.Files[1]
+			if f.Encoded != m.Files[0].Encoded {
+				t.Errorf("%s/%d: tablespace_map Encoded %v, backup_label's %v", alg, chunk, f.Encoded, m.Files[0].Encoded)
+			}
 			if f.Size != int64(len(content)) || f.LastModified != m.Files[0].LastModified || f.ChecksumAlgorithm != alg {
 				t.Errorf("%s/%d: entry %+v", alg, chunk, f)
 			}
