@@ -25,8 +25,10 @@ import (
 type Tablespace struct {
 	OID uint32
 	// Location is the tablespace directory as the server reported it: the
-	// target of pg_tblspc/<oid> (relative, pg_tblspc/<oid>, for PG16+
-	// in-place tablespaces).
+	// target of pg_tblspc/<oid>, or pg_tblspc/<oid> for an in-place
+	// tablespace (allow_in_place_tablespaces; before PostgreSQL 16 those
+	// are known only once the data directory passed, see
+	// Stream.Tablespaces).
 	Location string
 	// Size is the server's estimate in bytes (Options.EstimateSize), or -1.
 	Size int64
@@ -67,6 +69,10 @@ type Archive struct {
 // Archives itself reads that archive's bytes. Every tar archive delivered is
 // terminated (the 1024 zero bytes pre-15 servers omit are added).
 //
+// Like pg_basebackup -Ft, it asks for tablespace_map, so before
+// PostgreSQL 16 the server leaves in-place tablespaces
+// (allow_in_place_tablespaces) out of every archive; [Backup] keeps them.
+//
 // An archive's io.EOF only means the server finished sending that archive;
 // the backup succeeded only when Next returns io.EOF (the server confirmed
 // the end). Store archives under temporary names and make them visible, with
@@ -84,6 +90,7 @@ type Archives struct {
 	seen     []bool                    // rows announced so far (15+)
 	nextRow  int                       // pre-15: next row's COPY
 	manifest bool                      // a manifest was requested
+	sentMap  bool                      // TABLESPACE_MAP was requested
 
 	cur         *Archive
 	curDone     bool // the current archive's data is complete
@@ -129,7 +136,24 @@ const (
 // left idle and usable; after a connection error or cancellation it is
 // closed.
 func StartArchives(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Archives, error) {
-	if err := errors.Join(opts.Validate(), opts.checkDirs(false)); err != nil {
+	return startArchives(ctx, conn, opts, false)
+}
+
+// minMajorInPlaceListed is the first major that lists in-place tablespaces
+// (allow_in_place_tablespaces) in the tablespace header and sends each as
+// its own archive. Before it, the server leaves them out of the header and
+// out of tablespace_map, and with TABLESPACE_MAP it skips the contents of
+// pg_tblspc altogether: only without TABLESPACE_MAP does the data
+// directory's archive carry them, as plain directories under
+// pg_tblspc/<oid>/ (with a symlink pg_tblspc/<oid> for the others).
+const minMajorInPlaceListed = 16
+
+// startArchives is StartArchives; forStream (Backup) asks for no
+// tablespace_map before minMajorInPlaceListed, so that in-place
+// tablespaces come with the data directory (Stream then writes the map).
+// The archive layer keeps pg_basebackup -Ft's request, map included.
+func startArchives(ctx context.Context, conn *pgconn.PgConn, opts Options, forStream bool) (*Archives, error) {
+	if err := errors.Join(opts.Validate(), opts.checkDirs(forStream)); err != nil {
 		return nil, err
 	}
 	if conn == nil {
@@ -150,7 +174,8 @@ func StartArchives(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Arc
 	a.major = major
 	a.res.ServerVersion = version
 	a.res.ServerMajor = major
-	params, err := opts.params(major, true)
+	a.sentMap = !forStream || major >= minMajorInPlaceListed
+	params, err := opts.params(major, a.sentMap)
 	if err != nil {
 		return nil, err
 	}

@@ -67,4 +67,14 @@
 // options, one COPY with typed messages). Options a server cannot honour
 // fail with a [ServerVersionError] naming the option and the version
 // needed: server-side compression needs 15, its zstd long mode 16.
+//
+// In-place tablespaces (allow_in_place_tablespaces, an empty LOCATION)
+// are kept on every version. Before 16 the server lists them nowhere and,
+// when asked for tablespace_map, skips them; so Backup does not ask 13–15
+// for it and writes the map itself (with its manifest entry), while the
+// server sends the in-place directories with the data directory. The cost,
+// shared with pg_basebackup -Fp on 13–15: a tablespace location longer
+// than 99 bytes cannot be sent (Backup fails before any data). The archive
+// layer asks for tablespace_map like pg_basebackup -Ft, and on 13–15
+// carries no in-place tablespace, as pg_basebackup -Ft does not.
 package basebackup

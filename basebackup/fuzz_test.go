@@ -28,6 +28,12 @@ func encode(t testing.TB, msgs ...pgproto3.BackendMessage) [][]byte {
 // syntheticTranscript is a PostgreSQL 15 style backup whose CopyData
 // payloads are given.
 func syntheticTranscript(t testing.TB, payloads [][]byte) *pgmock.Transcript {
+	return syntheticTranscriptRows(t, nil, payloads)
+}
+
+// syntheticTranscriptRows is syntheticTranscript with tablespace rows
+// (oid, location) before the data directory's.
+func syntheticTranscriptRows(t testing.TB, tablespaces [][2]string, payloads [][]byte) *pgmock.Transcript {
 	text := func(name string) pgproto3.FieldDescription {
 		return pgproto3.FieldDescription{Name: []byte(name), DataTypeOID: 25, DataTypeSize: -1, Format: 0}
 	}
@@ -54,6 +60,11 @@ func syntheticTranscript(t testing.TB, payloads [][]byte) *pgmock.Transcript {
 	msgs = append(msgs, pos("0/2000028")...)
 	msgs = append(msgs,
 		&pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{text("spcoid"), text("spclocation"), text("size")}},
+	)
+	for _, ts := range tablespaces {
+		msgs = append(msgs, &pgproto3.DataRow{Values: [][]byte{[]byte(ts[0]), []byte(ts[1]), nil}})
+	}
+	msgs = append(msgs,
 		&pgproto3.DataRow{Values: [][]byte{nil, nil, nil}},
 		&pgproto3.CommandComplete{CommandTag: []byte("SELECT")},
 		&pgproto3.CopyOutResponse{},
@@ -68,13 +79,14 @@ func syntheticTranscript(t testing.TB, payloads [][]byte) *pgmock.Transcript {
 	return tr
 }
 
+// seedArchive is a data directory archive as a 15 server sends it to
+// Backup, which does not ask for tablespace_map before 16.
 func seedArchive() []byte {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	label := "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\nCHECKPOINT LOCATION: 0/2000060\nBACKUP METHOD: streamed\nBACKUP FROM: primary\nSTART TIME: 2026-11-24 17:01:10 UTC\nLABEL: x\nSTART TIMELINE: 1\n"
 	tw.WriteHeader(&tar.Header{Name: "backup_label", Size: int64(len(label)), Mode: 0600, Typeflag: tar.TypeReg, Format: tar.FormatUSTAR})
 	tw.Write([]byte(label))
-	tw.WriteHeader(&tar.Header{Name: "tablespace_map", Mode: 0600, Typeflag: tar.TypeReg, Format: tar.FormatUSTAR})
 	tw.WriteHeader(&tar.Header{Name: "PG_VERSION", Size: 3, Mode: 0600, Typeflag: tar.TypeReg, Format: tar.FormatUSTAR})
 	tw.Write([]byte("15\n"))
 	tw.Close()

@@ -55,7 +55,9 @@ type Options struct {
 	// Close removes after success, failure or cancellation, leaving
 	// nothing of ours behind; the directory itself and anything else in
 	// it are never touched. Allow room for the WAL written during the
-	// backup.
+	// backup. With VerifyManifest, Backup also copies the WAL that
+	// passes (fetched or streamed) into its own "pgstreambackup-verify-wal-*"
+	// subdirectory here, to decode its records once the end is known.
 	WALSpoolDir string
 	// WALSink, when set, receives every streamed WAL file (segments and
 	// timeline history files, in order) once the server confirmed the end
@@ -517,16 +519,17 @@ func (o Options) params(major int, tablespaceMap bool) (replproto.BaseBackupPara
 
 // checkDirs checks, before any I/O with the server, that the directories
 // the backup spools to exist (they are not created): WALSpoolDir with
-// WALStream, and ManifestSpoolDir when manifest (Backup) and the manifest
-// may be spooled.
-func (o Options) checkDirs(manifest bool) error {
+// WALStream, or with VerifyManifest when stream (Backup: the WAL that
+// passes waits there for its records' check), and ManifestSpoolDir when
+// stream and the manifest may be spooled.
+func (o Options) checkDirs(stream bool) error {
 	var errs []error
-	if o.WAL == WALStream {
+	if o.WAL == WALStream || (stream && o.VerifyManifest) {
 		if err := spooldir.Check("Options.WALSpoolDir", o.WALSpoolDir); err != nil {
 			errs = append(errs, fmt.Errorf("basebackup: %w", err))
 		}
 	}
-	if manifest && o.Manifest != ManifestOff && o.manifestMemoryLimit() >= 0 {
+	if stream && o.Manifest != ManifestOff && o.manifestMemoryLimit() >= 0 {
 		if err := spooldir.Check("Options.ManifestSpoolDir", o.ManifestSpoolDir); err != nil {
 			errs = append(errs, fmt.Errorf("basebackup: %w", err))
 		}

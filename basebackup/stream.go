@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,10 @@ import (
 	"github.com/pgstreambackup/pgstreambackup/label"
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
+
+// maxTarLinkTarget is the longest symlink target a 13–15 server writes
+// into a tar header; a longer one fails the backup on the server.
+const maxTarLinkTarget = 99
 
 // maxSmallFile bounds backup_label and tablespace_map, which the stream
 // keeps in memory as they pass.
@@ -50,6 +55,17 @@ type Stream struct {
 	labelRaw []byte
 	mapRaw   []byte
 	manifest manifestSpool
+
+	// Before 16 the stream asks for no tablespace_map (see
+	// minMajorInPlaceListed): it writes the map itself, as the server
+	// would have, after backup_label, adds its entry to the manifest,
+	// drops the base archive's pg_tblspc/<oid> symlinks (the tablespaces
+	// come as directories from their own archives) and keeps in-place
+	// tablespaces, which come as directories with the data directory.
+	synthMap   bool
+	mapPending bool           // write tablespace_map at the next member boundary
+	mapEntry   *mapEntryAdder // adds tablespace_map to the manifest
+	inPlace    []uint32       // in-place tablespaces found in the base archive
 
 	// RecoveryConfig: postgresql.auto.conf is held back, then emitted
 	// with the recovery settings appended.
@@ -106,16 +122,33 @@ type Stream struct {
 // reusable; if the backup did not finish, Close closes conn, which aborts
 // the backup on the server.
 func Backup(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Stream, error) {
-	if err := errors.Join(opts.Validate(), opts.checkDirs(true)); err != nil {
-		return nil, err
-	}
-	a, err := StartArchives(ctx, conn, opts)
+	a, err := startArchives(ctx, conn, opts, true)
 	if err != nil {
 		return nil, err
 	}
 	s := &Stream{a: a, opts: opts}
 	s.walc = walCheck{sysid: a.res.SystemID, major: a.major, decode: opts.VerifyManifest, spoolParent: opts.WALSpoolDir}
 	s.manifest.dir, s.manifest.limit = opts.ManifestSpoolDir, opts.manifestMemoryLimit()
+	if !a.sentMap {
+		m := label.TablespaceMap{}
+		for _, t := range a.res.Tablespaces {
+			if len(t.Location) > maxTarLinkTarget {
+				a.Close() // no data was read: this aborts the backup
+				return nil, fmt.Errorf("basebackup: tablespace %d's location %q has %d bytes: PostgreSQL %d sends the data directory's pg_tblspc links in tar headers, which hold %d (pg_basebackup -Fp fails the same way), and asking it for tablespace_map instead would silently leave in-place tablespaces out; use a shorter location, or the archive layer (StartArchives, like pg_basebackup -Ft)",
+					t.OID, t.Location, len(t.Location), a.major, maxTarLinkTarget)
+			}
+			m = append(m, label.TablespaceMapEntry{OID: t.OID, Path: t.Location})
+		}
+		raw, err := label.FormatTablespaceMap(m, a.major)
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("basebackup: writing tablespace_map: %w", err)
+		}
+		s.synthMap, s.mapRaw = true, append([]byte{}, raw...)
+		if opts.Manifest != ManifestOff {
+			s.mapEntry = newMapEntryAdder(s.mapRaw, s.manifest.write)
+		}
+	}
 	if opts.VerifyManifest {
 		s.verify = newInlineVerifier(opts.ManifestChecksums)
 	}
@@ -129,7 +162,10 @@ func Backup(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Stream, er
 	return s, nil
 }
 
-// Tablespaces returns the user tablespaces the backup contains.
+// Tablespaces returns the user tablespaces the server listed when the
+// backup started. Before PostgreSQL 16 that list leaves out in-place
+// tablespaces (allow_in_place_tablespaces): the stream still carries them
+// under pg_tblspc/<oid>/, and Result.Tablespaces lists them.
 func (s *Stream) Tablespaces() []Tablespace { return s.a.Tablespaces() }
 
 // Read reads the next bytes of the tar stream.
@@ -407,7 +443,11 @@ func (s *Stream) advance() {
 			return
 		}
 		if s.cur.Kind == ArchiveManifest {
-			if err := s.manifest.write(c); err != nil {
+			write := s.manifest.write
+			if s.mapEntry != nil {
+				write = s.mapEntry.write
+			}
+			if err := write(c); err != nil {
 				s.fail(err)
 			}
 			return
@@ -513,6 +553,11 @@ func (s *Stream) walkTar() {
 		s.out = chunk
 		return
 	}
+	if s.mapPending && s.hdrN == 0 {
+		s.mapPending = false
+		s.emitMap()
+		return
+	}
 	k := copy(s.hdr[s.hdrN:], s.src)
 	s.hdrN += k
 	s.src = s.src[k:]
@@ -540,6 +585,15 @@ func (s *Stream) walkTar() {
 	s.left = tarfmt.PaddedSize(h.Size)
 	s.dataLeft = h.Size
 	s.capture = nil
+	if s.synthMap && s.cur.Kind == ArchiveBase {
+		if drop, err := s.baseTablespaceMember(h); err != nil {
+			s.fail(err)
+			s.a.fail(s.err)
+			return
+		} else if drop {
+			return
+		}
+	}
 	if name := s.prefix + strings.TrimPrefix(h.Name, "./"); (h.Typeflag == tarfmt.TypeReg || h.Typeflag == tarfmt.TypeRegA) && isWALMember(name) {
 		if err := s.walc.begin(name, h.Size); err != nil {
 			s.fail(err)
@@ -577,6 +631,7 @@ func (s *Stream) walkTar() {
 		switch h.Name {
 		case "backup_label":
 			s.capture = &s.labelRaw
+			s.mapPending = s.synthMap
 		case "tablespace_map":
 			s.capture = &s.mapRaw
 		}
@@ -605,6 +660,61 @@ func (s *Stream) walkTar() {
 	th.Name = s.prefix + th.Name
 	th.Format = tar.FormatUnknown
 	s.emitHeader(th)
+}
+
+// emitMap writes the tablespace_map the server was not asked for.
+func (s *Stream) emitMap() {
+	if s.verify != nil {
+		s.verify.Begin("tablespace_map", int64(len(s.mapRaw)))
+		s.verify.Write(s.mapRaw)
+		s.verify.End()
+	}
+	s.emitMember(&tar.Header{Name: "tablespace_map", Typeflag: tar.TypeReg, Mode: 0600, Size: int64(len(s.mapRaw))}, s.mapRaw)
+}
+
+// baseTablespaceMember handles a member of the base archive under
+// pg_tblspc/ when the server was not asked for tablespace_map (13–15):
+// the symlink of a tablespace of the header is checked against its
+// location and dropped (drop); the directory of an in-place tablespace,
+// which only this archive carries, passes.
+func (s *Stream) baseTablespaceMember(h tarfmt.Header) (drop bool, err error) {
+	name := strings.TrimSuffix(strings.TrimPrefix(h.Name, "./"), "/")
+	after, ok := strings.CutPrefix(name, "pg_tblspc/")
+	if !ok {
+		return false, nil
+	}
+	first, rest, _ := strings.Cut(after, "/")
+	v, perr := strconv.ParseUint(first, 10, 32)
+	if perr != nil || v == 0 || strconv.FormatUint(v, 10) != first {
+		return false, nil // not a tablespace: passes as the server sent it
+	}
+	oid := uint32(v)
+	for _, t := range s.a.res.Tablespaces {
+		if t.OID != oid {
+			continue
+		}
+		if rest != "" || h.Typeflag != tarfmt.TypeSymlink {
+			return false, protocolErrorf("archive %s: member %q is under tablespace %d, which has its own archive", s.cur.Name, h.Name, oid)
+		}
+		if h.Linkname != t.Location {
+			return false, protocolErrorf("archive %s: %s links to %q, the tablespace header says %q", s.cur.Name, name, h.Linkname, t.Location)
+		}
+		return true, nil
+	}
+	if h.Typeflag == tarfmt.TypeSymlink {
+		return false, protocolErrorf("archive %s: symlink %q -> %q for a tablespace the header does not list", s.cur.Name, h.Name, h.Linkname)
+	}
+	if s.opts.Tablespaces == TablespacesRefuse {
+		return false, fmt.Errorf("basebackup: the server has the in-place tablespace %d (%s) and Options.Tablespaces is TablespacesRefuse", oid, inPlaceLocation(oid))
+	}
+	if !slices.Contains(s.inPlace, oid) {
+		s.inPlace = append(s.inPlace, oid)
+	}
+	return false, nil
+}
+
+func inPlaceLocation(oid uint32) string {
+	return "pg_tblspc/" + strconv.FormatUint(uint64(oid), 10)
 }
 
 // verifyData feeds member data to the inline verifier; left is what
@@ -742,10 +852,19 @@ func (s *Stream) finish() {
 		tw.WriteHeader(&tar.Header{Name: "standby.signal", Typeflag: tar.TypeReg, Mode: 0600, ModTime: now, Uname: "postgres", Gname: "postgres"})
 		tw.Flush()
 	}
+	for _, oid := range s.inPlace {
+		res.Tablespaces = append(res.Tablespaces, Tablespace{OID: oid, Location: inPlaceLocation(oid), Size: -1})
+	}
 	if s.opts.Manifest != ManifestOff {
 		if !s.manifest.seen {
 			s.fail(protocolErrorf("the server sent no backup manifest"))
 			return
+		}
+		if s.mapEntry != nil {
+			if err := s.mapEntry.close(); err != nil {
+				s.fail(err)
+				return
+			}
 		}
 		if s.verify != nil {
 			raw, err := s.manifest.bytes()
