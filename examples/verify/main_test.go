@@ -1,0 +1,307 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pgstreambackup/pgstreambackup/basebackup"
+	"github.com/pgstreambackup/pgstreambackup/internal/pgcluster"
+	"github.com/pgstreambackup/pgstreambackup/internal/pgtest"
+	"github.com/pgstreambackup/pgstreambackup/tarstream"
+)
+
+func TestGetopt(t *testing.T) {
+	tests := []struct {
+		args     []string
+		opts     string // short letters, with =arg
+		operands []string
+		msg      string
+	}{
+		{[]string{"-qs", "d"}, "q s", []string{"d"}, ""},
+		{[]string{"-mfile", "d"}, "m=file", []string{"d"}, ""},
+		{[]string{"-m", "-x", "d"}, "m=-x", []string{"d"}, ""},
+		{[]string{"-sqm", "f", "d"}, "s q m=f", []string{"d"}, ""},
+		{[]string{"--manifest-path=f", "d"}, "m=f", []string{"d"}, ""},
+		{[]string{"--manifest-path", "f", "d"}, "m=f", []string{"d"}, ""},
+		{[]string{"--man=f", "d"}, "m=f", []string{"d"}, ""},
+		{[]string{"--wal", "w", "d"}, "w=w", []string{"d"}, ""},
+		{[]string{"d", "-q", "e"}, "q", []string{"d", "e"}, ""},
+		{[]string{"-q", "--", "-s", "d"}, "q", []string{"-s", "d"}, ""},
+		{[]string{"-", "-i", ""}, "i=", []string{"-"}, ""},
+		{[]string{"-x"}, "", nil, "p: invalid option -- 'x'"},
+		{[]string{"-qV"}, "", nil, "p: invalid option -- 'V'"},
+		{[]string{"-m"}, "", nil, "p: option requires an argument -- 'm'"},
+		{[]string{"--foo=1"}, "", nil, "p: unrecognized option '--foo=1'"},
+		{[]string{"--quiet=1"}, "", nil, "p: option '--quiet' doesn't allow an argument"},
+		{[]string{"--manifest-path"}, "", nil, "p: option '--manifest-path' requires an argument"},
+	}
+	for _, tt := range tests {
+		opts, operands, msg, ok := getoptLong(append([]string{"p"}, tt.args...), shortOpts, longOpts)
+		var got []string
+		for _, o := range opts {
+			s := string(o.short)
+			if strings.IndexByte(shortOpts, o.short)+1 < len(shortOpts) && shortOpts[strings.IndexByte(shortOpts, o.short)+1] == ':' {
+				s += "=" + o.arg
+			}
+			got = append(got, s)
+		}
+		if msg != tt.msg || ok != (tt.msg == "") || (ok && (strings.Join(got, " ") != tt.opts || !slices.Equal(operands, tt.operands))) {
+			t.Errorf("getoptLong(%q) = %q %q %q; want %q %q %q", tt.args, got, operands, msg, tt.opts, tt.operands, tt.msg)
+		}
+	}
+	// Ambiguity needs options that differ.
+	if _, _, msg, _ := getoptLong([]string{"p", "--a"}, "xy", []longOpt{{"ab", false, 'x'}, {"ac", false, 'y'}}); msg != "p: option '--a' is ambiguous; possibilities: '--ab' '--ac'" {
+		t.Errorf("ambiguous: %q", msg)
+	}
+}
+
+// refVerifybackup is PostgreSQL's pg_verifybackup of major, or "".
+func refVerifybackup(t *testing.T, major int) string {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{
+		fmt.Sprintf("/usr/lib/postgresql/%d/bin/pg_verifybackup", major),
+		filepath.Join(root, fmt.Sprintf(".cache/pg%dfull/bin/pg_verifybackup", major)),
+		filepath.Join(root, fmt.Sprintf(".cache/pg/%d/bin/pg_verifybackup", major)),
+	} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+type outcome struct {
+	status         int
+	stdout, stderr string
+}
+
+// runBoth runs pg_verifybackup and our command with the same arguments;
+// ours is invoked under the reference's path so that the program names
+// in the messages are the same.
+func runBoth(t *testing.T, ref string, args ...string) (theirs, ours outcome) {
+	t.Helper()
+	var so, se bytes.Buffer
+	cmd := exec.Command(ref, args...)
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	theirs = outcome{status: cmd.ProcessState.ExitCode(), stdout: so.String(), stderr: se.String()}
+	if err != nil && theirs.status < 0 {
+		t.Fatalf("%s: %v", ref, err)
+	}
+	var oo, oe bytes.Buffer
+	st := run(append([]string{ref}, args...), &oo, &oe)
+	ours = outcome{status: st, stdout: oo.String(), stderr: oe.String()}
+	return theirs, ours
+}
+
+// errorLines are the lines pg_verifybackup itself wrote as errors and
+// hints (not pg_waldump's).
+func errorLines(stderr string) []string {
+	var out []string
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(l, "pg_verifybackup: error:") || strings.HasPrefix(l, "pg_verifybackup: hint:") || strings.Contains(l, "/pg_verifybackup: ") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+}
+
+// takeBackup backs up c with our library, writes the stream to a file and
+// extracts it into a directory.
+func takeBackup(t *testing.T, ctx context.Context, c *pgcluster.Cluster, work string) (stream, dir string) {
+	t.Helper()
+	conn, err := c.ConnectReplication(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	s, err := basebackup.Backup(ctx, conn, basebackup.Options{Checkpoint: basebackup.CheckpointFast})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream = filepath.Join(work, "backup.tar")
+	f, err := os.Create(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WriteTo(f); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err = os.Open(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dir = filepath.Join(work, "plain")
+	if _, err := tarstream.Extract(ctx, f, dir, tarstream.ExtractOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return stream, dir
+}
+
+// TestDropIn runs pg_verifybackup and our command side by side on a
+// backup taken with the library and damaged in the ways its TAP tests
+// damage backups: same exit status, and every error line of
+// pg_verifybackup's (other than pg_waldump's) also in ours.
+func TestDropIn(t *testing.T) {
+	for _, major := range pgtest.Majors(t) {
+		t.Run(fmt.Sprint(major), func(t *testing.T) {
+			ref := refVerifybackup(t, major)
+			if ref == "" {
+				t.Skipf("no pg_verifybackup %d to compare with", major)
+			}
+			ctx := context.Background()
+			c := pgtest.Start(t, major, pgcluster.Options{})
+			if err := c.Exec(ctx, "postgres", "CREATE TABLE t AS SELECT g FROM generate_series(1, 1000) g"); err != nil {
+				t.Fatal(err)
+			}
+			work := pgtest.TempDir(t)
+			stream, good := takeBackup(t, ctx, c, work)
+			damage := func(name string, f func(dir string)) string {
+				dir := filepath.Join(work, name)
+				copyTree(t, good, dir)
+				f(dir)
+				return dir
+			}
+			write := func(p, s string) {
+				if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			extra := damage("extra", func(d string) { write(filepath.Join(d, "extra_file"), "This is an extra file.\n") })
+			missing := damage("missing", func(d string) { os.Remove(filepath.Join(d, "pg_xact", "0000")) })
+			modified := damage("modified", func(d string) { write(filepath.Join(d, "PG_VERSION"), strings.Repeat("q", len(fmt.Sprint(major))+1)) })
+			grown := damage("grown", func(d string) { write(filepath.Join(d, "PG_VERSION"), fmt.Sprintf("%d\n\n", major)) })
+			both := damage("both", func(d string) {
+				write(filepath.Join(d, "PG_VERSION"), strings.Repeat("q", len(fmt.Sprint(major))+1))
+				os.RemoveAll(filepath.Join(d, "pg_xact"))
+			})
+			noWAL := damage("nowal", func(d string) {
+				segs, _ := filepath.Glob(filepath.Join(d, "pg_wal", "0*"))
+				for _, s := range segs {
+					os.Remove(s)
+				}
+			})
+			walElsewhere := filepath.Join(work, "wal elsewhere")
+			copyTree(t, filepath.Join(good, "pg_wal"), walElsewhere)
+			manifestElsewhere := filepath.Join(work, "manifest elsewhere")
+			movedManifest := damage("movedmanifest", func(d string) {
+				if err := os.Rename(filepath.Join(d, "backup_manifest"), manifestElsewhere); err != nil {
+					t.Fatal(err)
+				}
+			})
+
+			type tc struct {
+				name   string
+				args   []string
+				status int
+				keys   []string // texts both outputs must contain
+			}
+			cases := []tc{
+				{"good", []string{good}, 0, []string{"backup successfully verified"}},
+				{"good -q", []string{"-q", good}, 0, nil},
+				{"extra", []string{extra}, 1, []string{`"extra_file" is present on disk but not in the manifest`}},
+				{"extra -i", []string{"-i", "extra_file", extra}, 0, []string{"backup successfully verified"}},
+				{"missing", []string{missing}, 1, []string{`"pg_xact/0000" is present in the manifest but not on disk`}},
+				{"modified", []string{modified}, 1, []string{`checksum mismatch for file "PG_VERSION"`}},
+				{"modified -q", []string{"-q", modified}, 1, []string{`checksum mismatch for file "PG_VERSION"`}},
+				{"modified -s", []string{"-s", modified}, 0, []string{"backup successfully verified"}},
+				{"modified -i", []string{"--ignore=PG_VERSION", modified}, 0, []string{"backup successfully verified"}},
+				{"grown", []string{grown}, 1, []string{`"PG_VERSION" has size 4 on disk but size 3 in the manifest`}},
+				{"both", []string{both}, 1, []string{"is present in the manifest but not on disk", `checksum mismatch for file "PG_VERSION"`}},
+				{"both -e", []string{"-e", both}, 1, []string{"is present in the manifest but not on disk"}},
+				{"both -i -i", []string{"-i", "PG_VERSION", "-i", "pg_xact", both}, 0, []string{"backup successfully verified"}},
+				{"no WAL", []string{noWAL}, 1, []string{"WAL parsing failed for timeline 1"}},
+				{"no WAL -n", []string{"-n", noWAL}, 0, []string{"backup successfully verified"}},
+				{"no WAL -w", []string{"-w", walElsewhere, noWAL}, 0, []string{"backup successfully verified"}},
+				{"no WAL --wal-directory", []string{noWAL, "--wal-directory", walElsewhere}, 0, []string{"backup successfully verified"}},
+				{"manifest moved", []string{movedManifest}, 1, []string{"could not open file"}},
+				{"manifest -m", []string{"-m", manifestElsewhere, movedManifest}, 0, []string{"backup successfully verified"}},
+				{"-m, no dir", []string{"-m", manifestElsewhere, filepath.Join(work, "fake")}, 1, []string{"could not open directory"}},
+				{"-qs combined", []string{"-qsn", modified}, 0, nil},
+				{"bad option", []string{"-x", good}, 1, []string{"invalid option -- 'x'", `Try "pg_verifybackup --help" for more information.`}},
+				{"bad long option", []string{"--nope", good}, 1, []string{"unrecognized option '--nope'"}},
+				{"missing argument", []string{good, "-m"}, 1, []string{"option requires an argument -- 'm'"}},
+				{"no directory", nil, 1, []string{"no backup directory specified"}},
+				{"two directories", []string{good, extra}, 1, []string{`too many command-line arguments (first is "`}},
+				{"--help", []string{"--help"}, 0, []string{"Usage:", "-e, --exit-on-error", "-m, --manifest-path=PATH"}},
+				{"-?", []string{"-?"}, 0, []string{"verifies a backup against the backup manifest"}},
+				{"-V", []string{"-V"}, 0, []string{"pg_verifybackup ("}},
+				{"--version later", []string{good, "--version"}, 1, []string{"unrecognized option '--version'"}},
+			}
+			bad := filepath.Join(work, "bad manifest")
+			copyTree(t, good, bad)
+			mf, _ := os.OpenFile(filepath.Join(bad, "backup_manifest"), os.O_APPEND|os.O_WRONLY, 0)
+			mf.WriteString("\n")
+			mf.Close()
+			cases = append(cases, tc{"manifest checksum", []string{bad}, 1, []string{"manifest checksum mismatch"}})
+			if major >= 16 {
+				cases = append(cases,
+					tc{"-P -q", []string{"-P", "-q", good}, 1, []string{"cannot specify both -P/--progress and -q/--quiet"}},
+					tc{"-P -i", []string{"--progress", "-i", "PG_VERSION", modified}, 0, []string{"backup successfully verified", " kB (100%) verified"}})
+			}
+			if major >= 18 {
+				cases = append(cases, tc{"-F bad", []string{"-Fx", good}, 1, []string{`invalid backup format "x", must be "plain" or "tar"`}},
+					tc{"-F p", []string{"--format=plain", good}, 0, []string{"backup successfully verified"}})
+			}
+			for _, tc := range cases {
+				theirs, ours := runBoth(t, ref, tc.args...)
+				if theirs.status != tc.status {
+					t.Errorf("%s: pg_verifybackup exited %d, want %d\n%s%s", tc.name, theirs.status, tc.status, theirs.stdout, theirs.stderr)
+				}
+				if ours.status != theirs.status {
+					t.Errorf("%s: we exited %d, pg_verifybackup %d\nours:\n%s%s\ntheirs:\n%s%s", tc.name, ours.status, theirs.status, ours.stdout, ours.stderr, theirs.stdout, theirs.stderr)
+				}
+				for _, k := range tc.keys {
+					if !strings.Contains(theirs.stdout+theirs.stderr, k) {
+						t.Errorf("%s: pg_verifybackup's output lacks %q:\n%s%s", tc.name, k, theirs.stdout, theirs.stderr)
+					}
+					if !strings.Contains(ours.stdout+ours.stderr, k) {
+						t.Errorf("%s: our output lacks %q:\n%s%s", tc.name, k, ours.stdout, ours.stderr)
+					}
+				}
+				for _, l := range errorLines(theirs.stderr) {
+					if !strings.Contains(ours.stderr, l) {
+						t.Errorf("%s: pg_verifybackup wrote %q, we did not:\n%s", tc.name, l, ours.stderr)
+					}
+				}
+				if tc.status == 0 && ours.stderr != theirs.stderr && !strings.Contains(tc.name, "-P") {
+					t.Errorf("%s: stderr %q, pg_verifybackup's %q", tc.name, ours.stderr, theirs.stderr)
+				}
+				if strings.Contains(tc.name, "-q") && tc.status == 0 && ours.stdout != "" {
+					t.Errorf("%s: -q printed %q", tc.name, ours.stdout)
+				}
+				if tc.name == "both -e" && strings.Contains(ours.stderr, "checksum mismatch") {
+					t.Errorf("-e reported more than the first problem:\n%s", ours.stderr)
+				}
+			}
+
+			// Our extension: the stream file itself.
+			var so, se bytes.Buffer
+			if st := run([]string{"verify", stream}, &so, &se); st != 0 || !strings.Contains(so.String(), "backup successfully verified") {
+				t.Errorf("stream file: %d %s%s", st, so.String(), se.String())
+			}
+		})
+	}
+}
