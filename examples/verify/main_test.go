@@ -1,9 +1,11 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -301,6 +303,171 @@ func TestDropIn(t *testing.T) {
 			var so, se bytes.Buffer
 			if st := run([]string{"verify", stream}, &so, &se); st != 0 || !strings.Contains(so.String(), "backup successfully verified") {
 				t.Errorf("stream file: %d %s%s", st, so.String(), se.String())
+			}
+		})
+	}
+}
+
+// rewriteMember copies the tar archive at path with the content of member
+// replaced by the same number of 'q' bytes.
+func rewriteMember(t *testing.T, path, member string) {
+	t.Helper()
+	in, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	tr := tar.NewReader(bytes.NewReader(in))
+	tw := tar.NewWriter(&out)
+	found := false
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Name == member {
+			body, found = bytes.Repeat([]byte("q"), len(body)), true
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(body)
+	}
+	if err := tw.Close(); err != nil || !found {
+		t.Fatalf("rewriting %s: %v (found %v)", member, err, found)
+	}
+	if err := os.WriteFile(path, out.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTarFormat checks tar-format backups (pg_basebackup -Ft -X stream,
+// with a tablespace: base.tar, <oid>.tar, pg_wal.tar) side by side with
+// pg_verifybackup 18, the first to read them; on other majors ours alone.
+func TestTarFormat(t *testing.T) {
+	for _, major := range pgtest.Majors(t) {
+		t.Run(fmt.Sprint(major), func(t *testing.T) {
+			basebackupBin := filepath.Join(filepath.Dir(refVerifybackup(t, major)), "pg_basebackup")
+			if _, err := os.Stat(basebackupBin); err != nil {
+				t.Skipf("no pg_basebackup %d", major)
+			}
+			ref := ""
+			if major >= 18 {
+				ref = refVerifybackup(t, major)
+			}
+			ctx := context.Background()
+			c := pgtest.Start(t, major, pgcluster.Options{})
+			tsDir, err := c.MakeTablespaceDir("ts")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Exec(ctx, "postgres", fmt.Sprintf("CREATE TABLESPACE ts1 LOCATION '%s'", tsDir)); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Exec(ctx, "postgres", "CREATE TABLE x2 TABLESPACE ts1 AS SELECT g FROM generate_series(1, 1000) g"); err != nil {
+				t.Fatal(err)
+			}
+			work := pgtest.TempDir(t)
+			take := func(name string, extra ...string) string {
+				dir := filepath.Join(work, name)
+				args := append([]string{"-d", c.ConnString("postgres"), "-D", dir, "-Ft", "-X", "stream", "-c", "fast", "--no-sync"}, extra...)
+				if out, err := exec.Command(basebackupBin, args...).CombinedOutput(); err != nil {
+					t.Fatalf("pg_basebackup: %v\n%s", err, out)
+				}
+				return dir
+			}
+			good := take("good")
+			gz := take("gz", "-z")
+			var oidTar string
+			entries, _ := os.ReadDir(good)
+			for _, e := range entries {
+				if n := e.Name(); n != "base.tar" && n != "pg_wal.tar" && n != "backup_manifest" {
+					oidTar = n
+				}
+			}
+			if oidTar == "" {
+				t.Fatalf("no tablespace archive in %v", entries)
+			}
+			damage := func(name string, f func(dir string)) string {
+				dir := filepath.Join(work, name)
+				copyTree(t, good, dir)
+				f(dir)
+				return dir
+			}
+			noSpc := damage("nospc", func(d string) { os.Remove(filepath.Join(d, oidTar)) })
+			junk := damage("junk", func(d string) { os.WriteFile(filepath.Join(d, "junk"), []byte("x"), 0o600) })
+			modified := damage("modified", func(d string) { rewriteMember(t, filepath.Join(d, "base.tar"), "PG_VERSION") })
+			noWAL := damage("nowal", func(d string) { os.Remove(filepath.Join(d, "pg_wal.tar")) })
+
+			type tc struct {
+				name   string
+				args   []string
+				status int
+				keys   []string
+			}
+			cases := []tc{
+				{"good -n", []string{"-n", good}, 0, []string{"backup successfully verified"}},
+				{"good -Ft -n", []string{"-Ft", "-n", good}, 0, []string{"backup successfully verified"}},
+				{"gzip -n", []string{"-n", gz}, 0, []string{"backup successfully verified"}},
+				{"tablespace missing", []string{"-n", noSpc}, 1, []string{"is present in the manifest but not on disk", `"pg_tblspc/`}},
+				{"junk", []string{"-n", junk}, 1, []string{`file "junk" is not expected in a tar format backup`}},
+				{"junk -i", []string{"-n", "-i", "junk", junk}, 0, []string{"backup successfully verified"}},
+				{"modified", []string{"-n", modified}, 1, []string{`checksum mismatch for file "PG_VERSION" in archive "base.tar"`}},
+				{"modified -s", []string{"-n", "-s", modified}, 0, []string{"backup successfully verified"}},
+				{"-P", []string{"-n", "-P", good}, 0, []string{"backup successfully verified", "kB (100%) verified"}},
+			}
+			for _, tc := range cases {
+				var theirs, ours outcome
+				if ref != "" {
+					theirs, ours = runBoth(t, ref, tc.args...)
+					if theirs.status != tc.status {
+						t.Errorf("%s: pg_verifybackup exited %d, want %d\n%s%s", tc.name, theirs.status, tc.status, theirs.stdout, theirs.stderr)
+					}
+					for _, l := range errorLines(theirs.stderr) {
+						if !strings.Contains(ours.stderr, l) {
+							t.Errorf("%s: pg_verifybackup wrote %q, we did not:\n%s", tc.name, l, ours.stderr)
+						}
+					}
+				} else {
+					var so, se bytes.Buffer
+					ours = outcome{status: run(append([]string{"verify"}, tc.args...), &so, &se), stdout: so.String(), stderr: se.String()}
+				}
+				if ours.status != tc.status {
+					t.Errorf("%s: we exited %d, want %d\n%s%s", tc.name, ours.status, tc.status, ours.stdout, ours.stderr)
+				}
+				for _, k := range tc.keys {
+					if ref != "" && !strings.Contains(theirs.stdout+theirs.stderr, k) {
+						t.Errorf("%s: pg_verifybackup's output lacks %q:\n%s%s", tc.name, k, theirs.stdout, theirs.stderr)
+					}
+					if !strings.Contains(ours.stdout+ours.stderr, k) {
+						t.Errorf("%s: our output lacks %q:\n%s%s", tc.name, k, ours.stdout, ours.stderr)
+					}
+				}
+			}
+
+			// Beyond pg_verifybackup 18 (which needs -n for tar): the WAL in
+			// pg_wal.tar, or -w, is checked too.
+			for _, tc := range []tc{
+				{"good with WAL", []string{good}, 0, []string{"backup successfully verified"}},
+				{"gzip with WAL", []string{gz}, 0, []string{"backup successfully verified"}},
+				{"no pg_wal.tar", []string{noWAL}, 1, []string{"WAL parsing failed for timeline 1"}},
+			} {
+				var so, se bytes.Buffer
+				st := run(append([]string{"verify"}, tc.args...), &so, &se)
+				if st != tc.status || !strings.Contains(so.String()+se.String(), tc.keys[0]) {
+					t.Errorf("%s: %d\n%s%s", tc.name, st, so.String(), se.String())
+				}
+			}
+			if ref != "" {
+				theirs, _ := runBoth(t, ref, good)
+				t.Logf("pg_verifybackup %d on a tar backup without -n: %d %s%s", major, theirs.status, theirs.stdout, theirs.stderr)
 			}
 		})
 	}

@@ -102,7 +102,9 @@ func (c *config) verifyTar(ctx context.Context, m *manifest.Manifest) int {
 	}
 
 	p := &progressReader{c: c}
-	for _, a := range append(spcs, nonNil(base, walTar)...) {
+	// As pg_verifybackup's, the progress counts base.tar and the
+	// tablespaces' archives, not the WAL.
+	for _, a := range append(spcs, nonNil(base)...) {
 		p.total += a.size
 	}
 	if c.progress {
@@ -177,7 +179,8 @@ func (c *config) mergeTars(ctx context.Context, w io.Writer, base *tarArchive, s
 		}
 	}
 	if walTar != nil && c.walPath == "" && !c.noParseWAL {
-		err := c.copyArchive(ctx, tw, walTar.name, p, func(h *tar.Header) bool {
+		uncounted := &progressReader{c: &config{}}
+		err := c.copyArchive(ctx, tw, walTar.name, uncounted, func(h *tar.Header) bool {
 			h.Name = "pg_wal/" + h.Name
 			return h.Typeflag == tar.TypeReg
 		})
