@@ -294,15 +294,40 @@ func TestDropIn(t *testing.T) {
 				if strings.Contains(tc.name, "-q") && tc.status == 0 && ours.stdout != "" {
 					t.Errorf("%s: -q printed %q", tc.name, ours.stdout)
 				}
+				if tc.name == "no WAL" || tc.name == "both" {
+					t.Logf("%s:\nours:\n%s\ntheirs:\n%s", tc.name, ours.stderr, theirs.stderr)
+				}
 				if tc.name == "both -e" && strings.Contains(ours.stderr, "checksum mismatch") {
 					t.Errorf("-e reported more than the first problem:\n%s", ours.stderr)
 				}
 			}
 
-			// Our extension: the stream file itself.
-			var so, se bytes.Buffer
-			if st := run([]string{"verify", stream}, &so, &se); st != 0 || !strings.Contains(so.String(), "backup successfully verified") {
-				t.Errorf("stream file: %d %s%s", st, so.String(), se.String())
+			// Our extension: the stream file itself, with its own manifest
+			// or another one.
+			in, err := os.ReadFile(stream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			truncated := filepath.Join(work, "truncated.tar")
+			write(truncated, string(in[:len(in)/2]))
+			for _, tc := range []struct {
+				args   []string
+				status int
+				stdout string
+				stderr string
+			}{
+				{[]string{stream}, 0, "backup successfully verified\n", ""},
+				{[]string{"-q", stream}, 0, "", ""},
+				{[]string{"-m", filepath.Join(good, "backup_manifest"), stream}, 0, "backup successfully verified\n", ""},
+				{[]string{"-m", manifestElsewhere, "-e", "-n", stream}, 0, "backup successfully verified\n", ""},
+				{[]string{"-P", stream}, 0, "backup successfully verified\n", "kB (100%) verified\n"},
+				{[]string{truncated}, 1, "", "verify: error: "},
+			} {
+				var so, se bytes.Buffer
+				st := run(append([]string{"verify"}, tc.args...), &so, &se)
+				if st != tc.status || so.String() != tc.stdout || (tc.stderr == "" && se.Len() > 0) || !strings.Contains(se.String(), tc.stderr) {
+					t.Errorf("stream file %q: %d %q %q", tc.args, st, so.String(), se.String())
+				}
 			}
 		})
 	}
