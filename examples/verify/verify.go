@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -71,21 +72,50 @@ func (c *config) parseManifest(path string) (*manifest.Manifest, bool) {
 		if i := strings.Index(msg, manifest.ErrSyntax.Error()+": "); i >= 0 {
 			msg = msg[i+len(manifest.ErrSyntax.Error())+2:]
 		}
-		if strings.HasPrefix(msg, "last line is not the manifest checksum") {
-			// pg_verifybackup checksums up to the next-to-last line
-			// whatever it is, so it reports such a manifest so.
-			msg = "manifest checksum mismatch"
-		}
-		if !strings.HasPrefix(msg, "manifest checksum mismatch") {
-			msg = "could not parse backup manifest: " + msg
-		}
-		c.log.errorf("%s", msg)
+		c.log.errorf("%s", syntaxWording(msg))
 	case errors.As(err, &pe) && pe.Op == "open":
 		c.log.errorf("could not open file \"%s\": %s", path, strerror(err))
 	default:
 		c.log.errorf("could not read file \"%s\": %s", path, strerror(err))
 	}
 	return nil, false
+}
+
+// manifestWhere is the location our parser puts before a problem (a
+// file's index or path, a WAL range's index, a field), which
+// pg_verifybackup does not say.
+var manifestWhere = regexp.MustCompile(`^(file \d+|WAL range \d+|Files|WAL-Ranges|"(?:[^"\\]|\\.)*"): `)
+
+// syntaxWording words a manifest parse problem (the text after
+// ErrSyntax's) as pg_verifybackup does where the two parsers agree on
+// what is wrong; otherwise our text, after the same prefix.
+func syntaxWording(msg string) string {
+	msg = manifestWhere.ReplaceAllString(msg, "")
+	switch {
+	case strings.HasPrefix(msg, "last line is not the manifest checksum"):
+		// pg_verifybackup checksums up to the next-to-last line,
+		// whatever it is, so it finds such a manifest's checksum wrong.
+		return "manifest checksum mismatch"
+	case strings.HasPrefix(msg, "manifest checksum mismatch"),
+		strings.HasPrefix(msg, "invalid checksum for file "),
+		strings.HasPrefix(msg, "duplicate path name in backup manifest"):
+		return msg // fatal errors of their own, not parse failures
+	case strings.HasPrefix(msg, "unrecognized checksum algorithm "):
+		return "unrecognized checksum algorithm: " + strings.TrimPrefix(msg, "unrecognized checksum algorithm ")
+	case msg == "EOF" || msg == "unexpected EOF":
+		msg = "The input string ended unexpectedly."
+	}
+	for ours, theirs := range map[string]string{
+		"missing Start-LSN":         "missing start LSN",
+		"missing End-LSN":           "missing end LSN",
+		"could not parse Start-LSN": "could not parse start LSN",
+		"could not parse End-LSN":   "could not parse end LSN",
+	} {
+		if strings.HasPrefix(msg, ours) {
+			msg = theirs + msg[len(ours):]
+		}
+	}
+	return "could not parse backup manifest: " + msg
 }
 
 // verifyPlain checks a plain-format backup directory.
