@@ -329,6 +329,9 @@ func TestDropIn(t *testing.T) {
 				if theirs.status != tc.status {
 					t.Errorf("%s: pg_verifybackup exited %d, want %d\n%s%s", tc.name, theirs.status, tc.status, theirs.stdout, theirs.stderr)
 				}
+				if ours.status != 0 && strings.Contains(ours.stdout, "successfully") {
+					t.Errorf("%s: failed, yet wrote %q", tc.name, ours.stdout)
+				}
 				if ours.status != theirs.status {
 					t.Errorf("%s: we exited %d, pg_verifybackup %d\nours:\n%s%s\ntheirs:\n%s%s", tc.name, ours.status, theirs.status, ours.stdout, ours.stderr, theirs.stdout, theirs.stderr)
 				}
@@ -613,6 +616,9 @@ func TestTarFormat(t *testing.T) {
 				}
 				if ours.status != tc.status {
 					t.Errorf("%s: we exited %d, want %d\n%s%s", tc.name, ours.status, tc.status, ours.stdout, ours.stderr)
+				}
+				if ours.status != 0 && ours.stdout != "" {
+					t.Errorf("%s: failed, yet wrote %q", tc.name, ours.stdout)
 				}
 				for _, k := range tc.keys {
 					if ref != "" && !strings.Contains(theirs.stdout+theirs.stderr, k) {

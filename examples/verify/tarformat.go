@@ -133,7 +133,7 @@ func (c *config) verifyTar(ctx context.Context, m *manifest.Manifest) int {
 	if base != nil {
 		baseName = base.name
 	}
-	status := c.finish(err, m, func(p string) (string, string) {
+	return c.finish(err, m, func(p string) (string, string) {
 		if rest, ok := strings.CutPrefix(p, "pg_tblspc/"); ok {
 			oid, member, _ := strings.Cut(rest, "/")
 			for _, s := range spcs {
@@ -143,11 +143,7 @@ func (c *config) verifyTar(ctx context.Context, m *manifest.Manifest) int {
 			}
 		}
 		return baseName, p
-	})
-	if len(prelim) > 0 {
-		return 1
-	}
-	return status
+	}, len(prelim) > 0)
 }
 
 // mergeTars writes the archives as one tar stream to w.

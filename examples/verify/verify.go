@@ -138,7 +138,7 @@ func (c *config) verifyPlain(ctx context.Context, m *manifest.Manifest) int {
 	if c.progress && !c.skipChecksums {
 		c.progressLine(total, total, true)
 	}
-	return c.finish(err, m, nil)
+	return c.finish(err, m, nil, false)
 }
 
 // verifyStreamFile checks a backup stream file (our extension): against
@@ -170,19 +170,20 @@ func (c *config) verifyStreamFile(ctx context.Context) int {
 	})
 	p.finish()
 	name := filepath.Base(c.target)
-	return c.finish(err, m, func(path string) (string, string) { return name, path })
+	return c.finish(err, m, func(path string) (string, string) { return name, path }, false)
 }
 
 // finish reports the verification's outcome and returns the exit status.
 // archive maps a backup path to the archive and member name it came from
-// (nil for a plain directory).
-func (c *config) finish(err error, m *manifest.Manifest, archive func(string) (string, string)) int {
+// (nil for a plain directory); failed says problems were already
+// reported.
+func (c *config) finish(err error, m *manifest.Manifest, archive func(string) (string, string), failed bool) int {
 	var ve *manifest.VerifyError
 	if err != nil && !errors.As(err, &ve) {
 		c.log.errorf("%s", err)
 		return 1
 	}
-	if ve != nil && c.report(ve, m, archive) {
+	if ve != nil && c.report(ve, m, archive) || failed {
 		return 1
 	}
 	if !c.quiet {
