@@ -15,6 +15,23 @@
 //
 // Exit status: 0 when the backup verified, 1 for a problem with the
 // backup or the command line (as pg_verifybackup).
+//
+// Where it differs from pg_verifybackup 18:
+//   - The WAL is checked by the library, not pg_waldump: its problems are
+//     worded ours (e.g. "pg_wal/000000010000000000000002" is needed for
+//     timeline 1 but missing), each failed timeline then reported as
+//     pg_verifybackup does ("WAL parsing failed for timeline 1").
+//   - A tar-format backup's WAL is checked too (pg_wal.tar, base.tar's
+//     pg_wal/, or -w); pg_verifybackup 18 refuses a tar-format backup
+//     without -n.
+//   - With -s an archive's files are still hashed (VerifyStream always
+//     hashes); checksum problems are then not reported.
+//   - -P on a plain directory prints the first and the last progress
+//     line only (the library reports no progress while it reads).
+//   - -V prints "<name> (pgstreambackup) <version>"; --wal-path (19's
+//     name) is accepted beside --wal-directory.
+//   - Some manifest parse failures are worded by our parser (see
+//     TestBadManifest); the exit status is the same.
 package main
 
 import (

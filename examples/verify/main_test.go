@@ -569,6 +569,17 @@ func TestTarFormat(t *testing.T) {
 				write(baseTar(d), string(b[:len(b)/2]))
 			})
 			noWAL := damage("nowal", func(d string) { os.Remove(filepath.Join(d, "pg_wal.tar")) })
+			walDir := filepath.Join(work, "wal")
+			os.Mkdir(walDir, 0o700)
+			if out, err := exec.Command("tar", "-xf", filepath.Join(good, "pg_wal.tar"), "-C", walDir).CombinedOutput(); err != nil {
+				t.Fatalf("untar pg_wal.tar: %v %s", err, out)
+			}
+			fetch := take("fetch", "-X", "fetch")
+			fetchNoWAL := filepath.Join(work, "fetch nowal")
+			copyTree(t, fetch, fetchNoWAL)
+			editTar(t, baseTar(fetchNoWAL), func(h *tar.Header, b []byte) ([]byte, bool) {
+				return b, !strings.HasPrefix(h.Name, "pg_wal/0")
+			}, nil)
 
 			type tc struct {
 				name   string
@@ -636,6 +647,9 @@ func TestTarFormat(t *testing.T) {
 				{"good with WAL", []string{good}, 0, []string{"backup successfully verified"}},
 				{"gzip with WAL", []string{gz}, 0, []string{"backup successfully verified"}},
 				{"no pg_wal.tar", []string{noWAL}, 1, []string{"WAL parsing failed for timeline 1"}},
+				{"no pg_wal.tar, -w", []string{"-w", walDir, noWAL}, 0, []string{"backup successfully verified"}},
+				{"-X fetch (WAL in base.tar)", []string{fetch}, 0, []string{"backup successfully verified"}},
+				{"-X fetch, WAL cut from base.tar", []string{fetchNoWAL}, 1, []string{"WAL parsing failed for timeline 1"}},
 			} {
 				var so, se bytes.Buffer
 				st := run(append([]string{"verify"}, tc.args...), &so, &se)
