@@ -119,6 +119,12 @@ func errorLines(stderr string) []string {
 	return out
 }
 
+// lastLine is the last line of s.
+func lastLine(s string) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	return l[len(l)-1]
+}
+
 func copyTree(t *testing.T, src, dst string) {
 	t.Helper()
 	if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
@@ -318,7 +324,8 @@ func TestDropIn(t *testing.T) {
 			if major >= 16 {
 				cases = append(cases,
 					tc{"-P -q", []string{"-P", "-q", good}, 1, []string{"cannot specify both -P/--progress and -q/--quiet"}},
-					tc{"-P -i", []string{"--progress", "-i", "PG_VERSION", modified}, 0, []string{"backup successfully verified", " kB (100%) verified"}})
+					tc{"-P -i", []string{"--progress", "-i", "PG_VERSION", modified}, 0, []string{"backup successfully verified", " kB (100%) verified"}},
+					tc{"-P", []string{"-P", good}, 0, []string{"backup successfully verified", " kB (100%) verified"}})
 			}
 			if major >= 18 {
 				cases = append(cases, tc{"-F bad", []string{"-Fx", good}, 1, []string{`invalid backup format "x", must be "plain" or "tar"`}},
@@ -349,6 +356,12 @@ func TestDropIn(t *testing.T) {
 						// its system identifier, and stops when it is
 						// short; we report the size only.)
 						t.Errorf("%s: pg_verifybackup wrote %q, we did not:\n%s", tc.name, l, ours.stderr)
+					}
+				}
+				if strings.Contains(tc.name, "-P") && tc.status == 0 {
+					// The same total, and the same last line.
+					if lastLine(ours.stderr) != lastLine(theirs.stderr) {
+						t.Errorf("%s: progress ends in %q, pg_verifybackup's in %q", tc.name, lastLine(ours.stderr), lastLine(theirs.stderr))
 					}
 				}
 				if tc.status == 0 && ours.stderr != theirs.stderr && !strings.Contains(tc.name, "-P") {
@@ -616,6 +629,11 @@ func TestTarFormat(t *testing.T) {
 					for _, l := range errorLines(theirs.stderr) {
 						if !strings.Contains(ours.stderr, l) && tc.name != "cut" {
 							t.Errorf("%s: pg_verifybackup wrote %q, we did not:\n%s", tc.name, l, ours.stderr)
+						}
+					}
+					if tc.name == "-P" {
+						if lastLine(ours.stderr) != lastLine(theirs.stderr) {
+							t.Errorf("-P: progress ends in %q, pg_verifybackup's in %q", lastLine(ours.stderr), lastLine(theirs.stderr))
 						}
 					}
 					if tc.name == "cut" || tc.name == "both -e" {
