@@ -1,0 +1,180 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+)
+
+// config is a parsed command line.
+type config struct {
+	log           logger
+	stdout        io.Writer
+	exitOnError   bool     // -e
+	format        byte     // -F: 'p', 't', or 0 (detect)
+	ignore        []string // -i, cleaned
+	manifestPath  string   // -m
+	noParseWAL    bool     // -n
+	progress      bool     // -P
+	quiet         bool     // -q
+	skipChecksums bool     // -s
+	walPath       string   // -w
+	target        string   // BACKUPDIR (or a stream file)
+}
+
+// logger writes messages as PostgreSQL's frontend logging does:
+// "prog: error: msg" and "prog: hint: msg" on stderr.
+type logger struct {
+	prog string
+	w    io.Writer
+}
+
+func (l logger) errorf(format string, args ...any) {
+	fmt.Fprintf(l.w, "%s: error: %s\n", l.prog, fmt.Sprintf(format, args...))
+}
+
+func (l logger) hintf(format string, args ...any) {
+	fmt.Fprintf(l.w, "%s: hint: %s\n", l.prog, fmt.Sprintf(format, args...))
+}
+
+// tryHelp is the hint after a usage error.
+func (l logger) tryHelp() { l.hintf("Try \"%s --help\" for more information.", l.prog) }
+
+const shortOpts = "eF:i:m:nPqsw:"
+
+var longOpts = []longOpt{
+	{"exit-on-error", false, 'e'},
+	{"ignore", true, 'i'},
+	{"manifest-path", true, 'm'},
+	{"format", true, 'F'},
+	{"no-parse-wal", false, 'n'},
+	{"progress", false, 'P'},
+	{"quiet", false, 'q'},
+	{"skip-checksums", false, 's'},
+	{"wal-directory", true, 'w'},
+	{"wal-path", true, 'w'}, // PostgreSQL 19's name for it
+}
+
+// progName is the program's name as invoked, without directory (and
+// without ".exe"), as PostgreSQL's get_progname makes it.
+func progName(arg0 string) string {
+	return strings.TrimSuffix(filepath.Base(arg0), ".exe")
+}
+
+// parseArgs parses the command line as pg_verifybackup does. When done,
+// the command is over (help, version, or a usage error already reported)
+// with the given exit status.
+func parseArgs(args []string, stdout, stderr io.Writer) (c *config, status int, done bool) {
+	if len(args) == 0 {
+		args = []string{"verify"}
+	}
+	prog := progName(args[0])
+	c = &config{log: logger{prog: prog, w: stderr}, stdout: stdout}
+	// Like pg_verifybackup, --help and --version count only first.
+	if len(args) > 1 {
+		switch args[1] {
+		case "--help", "-?":
+			usage(stdout, prog)
+			return nil, 0, true
+		case "--version", "-V":
+			fmt.Fprintf(stdout, "%s (pgstreambackup) %s\n", prog, version())
+			return nil, 0, true
+		}
+	}
+	opts, operands, msg, ok := getoptLong(args, shortOpts, longOpts)
+	if !ok {
+		fmt.Fprintln(stderr, msg)
+		c.log.tryHelp()
+		return nil, 1, true
+	}
+	for _, o := range opts {
+		switch o.short {
+		case 'e':
+			c.exitOnError = true
+		case 'F':
+			switch o.arg {
+			case "p", "plain":
+				c.format = 'p'
+			case "t", "tar":
+				c.format = 't'
+			default:
+				c.log.errorf("invalid backup format \"%s\", must be \"plain\" or \"tar\"", o.arg)
+				return nil, 1, true
+			}
+		case 'i':
+			c.ignore = append(c.ignore, canonicalize(o.arg))
+		case 'm':
+			c.manifestPath = canonicalize(o.arg)
+		case 'n':
+			c.noParseWAL = true
+		case 'P':
+			c.progress = true
+		case 'q':
+			c.quiet = true
+		case 's':
+			c.skipChecksums = true
+		case 'w':
+			c.walPath = canonicalize(o.arg)
+		}
+	}
+	switch {
+	case len(operands) == 0:
+		c.log.errorf("no backup directory specified")
+		c.log.tryHelp()
+		return nil, 1, true
+	case len(operands) > 1:
+		c.log.errorf("too many command-line arguments (first is \"%s\")", operands[1])
+		c.log.tryHelp()
+		return nil, 1, true
+	}
+	c.target = canonicalize(operands[0])
+	if c.progress && c.quiet {
+		c.log.errorf("cannot specify both %s and %s", "-P/--progress", "-q/--quiet")
+		return nil, 1, true
+	}
+	return c, 0, false
+}
+
+// canonicalize tidies a path as PostgreSQL's canonicalize_path does
+// (no trailing slash, no "." or redundant separators).
+func canonicalize(p string) string {
+	if p == "" {
+		return p
+	}
+	return filepath.Clean(p)
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+func usage(w io.Writer, prog string) {
+	fmt.Fprintf(w, `%[1]s verifies a backup against the backup manifest.
+
+Usage:
+  %[1]s [OPTION]... BACKUPDIR
+
+Options:
+  -e, --exit-on-error         exit immediately on error
+  -F, --format=p|t            backup format (plain, tar)
+  -i, --ignore=RELATIVE_PATH  ignore indicated path
+  -m, --manifest-path=PATH    use specified path for manifest
+  -n, --no-parse-wal          do not try to parse WAL files
+  -P, --progress              show progress information
+  -q, --quiet                 do not print any output, except for errors
+  -s, --skip-checksums        skip checksum verification
+  -w, --wal-directory=PATH    use specified path for WAL files
+      --wal-path=PATH         (same as --wal-directory)
+  -V, --version               output version information, then exit
+  -?, --help                  show this help, then exit
+
+BACKUPDIR may also be a backup stream file (a tar, optionally gzip, zstd
+or lz4 compressed, as pgstreambackup writes it), checked against its own
+backup_manifest unless -m names one.
+`, prog)
+}
