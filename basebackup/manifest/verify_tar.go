@@ -28,6 +28,10 @@ type StreamOptions struct {
 	WALDir string
 	// SkipWAL leaves the WAL out of the check (pg_verifybackup -n).
 	SkipWAL bool
+	// SkipChecksums checks sizes and presence only (pg_verifybackup -s):
+	// no file is hashed, and a file stream's own manifest is not read
+	// first.
+	SkipChecksums bool
 	// Ignore lists relative paths (and what is below them) to ignore.
 	Ignore []string
 	// WALSegmentSize is the cluster's segment size; 0 means the size of
@@ -60,7 +64,7 @@ type StreamOptions struct {
 // stream unreadable.
 func VerifyStream(ctx context.Context, r io.Reader, opts StreamOptions) error {
 	m := opts.Manifest
-	if m == nil {
+	if m == nil && !opts.SkipChecksums {
 		if rs, ok := r.(io.ReadSeeker); ok {
 			var err error
 			if m, err = prereadManifest(ctx, rs); err != nil {
@@ -69,7 +73,9 @@ func VerifyStream(ctx context.Context, r io.Reader, opts StreamOptions) error {
 		}
 	}
 	algorithm := AnyAlgorithm
-	if m != nil {
+	if opts.SkipChecksums {
+		algorithm = ""
+	} else if m != nil {
 		algorithm = ""
 		for _, f := range m.Files {
 			if f.ChecksumAlgorithm != "" {

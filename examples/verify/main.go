@@ -24,8 +24,6 @@
 //   - A tar-format backup's WAL is checked too (pg_wal.tar, base.tar's
 //     pg_wal/, or -w); pg_verifybackup 18 refuses a tar-format backup
 //     without -n.
-//   - With -s an archive's files are still hashed (VerifyStream always
-//     hashes); checksum problems are then not reported.
 //   - -P on a plain directory prints the first and the last progress
 //     line only (the library reports no progress while it reads).
 //   - -V prints "<name> (pgstreambackup) <version>"; --wal-path (19's

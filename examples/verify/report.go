@@ -29,14 +29,10 @@ type pgProblem struct {
 
 // report prints the problems of ve as pg_verifybackup words them, in its
 // order, and reports whether any remained. With -e only the first is
-// printed (pg_verifybackup stops there). With -s on an archive, whose
-// files are always hashed, checksum problems are dropped.
+// printed (pg_verifybackup stops there).
 func (c *config) report(ve *manifest.VerifyError, m *manifest.Manifest, archive func(string) (string, string)) bool {
 	var ps []pgProblem
 	for _, p := range ve.Problems {
-		if c.skipChecksums && (p.Message == "checksum mismatch" || strings.HasPrefix(p.Message, "checksum not verified")) {
-			continue
-		}
 		ps = append(ps, c.pgWording(p, m, archive))
 	}
 	if len(ps) == 0 && ve.Omitted == 0 {

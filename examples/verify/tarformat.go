@@ -118,10 +118,11 @@ func (c *config) verifyTar(ctx context.Context, m *manifest.Manifest) int {
 		merged <- err
 	}()
 	err = manifest.VerifyStream(ctx, pr, manifest.StreamOptions{
-		Manifest: m,
-		WALDir:   c.walPath,
-		SkipWAL:  c.noParseWAL,
-		Ignore:   c.ignore,
+		Manifest:      m,
+		WALDir:        c.walPath,
+		SkipWAL:       c.noParseWAL,
+		SkipChecksums: c.skipChecksums,
+		Ignore:        c.ignore,
 	})
 	pr.CloseWithError(io.ErrClosedPipe)
 	if merr := <-merged; merr != nil && merr != io.ErrClosedPipe { //nolint:errorlint // our own sentinel, unwrapped

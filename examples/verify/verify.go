@@ -163,10 +163,11 @@ func (c *config) verifyStreamFile(ctx context.Context) int {
 	}
 	p := &progressReader{c: c, total: total}
 	err = manifest.VerifyStream(ctx, &seekCounter{f: f, p: p}, manifest.StreamOptions{
-		Manifest: m,
-		WALDir:   c.walPath,
-		SkipWAL:  c.noParseWAL,
-		Ignore:   c.ignore,
+		Manifest:      m,
+		WALDir:        c.walPath,
+		SkipWAL:       c.noParseWAL,
+		SkipChecksums: c.skipChecksums,
+		Ignore:        c.ignore,
 	})
 	p.finish()
 	name := filepath.Base(c.target)
