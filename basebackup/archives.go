@@ -159,6 +159,9 @@ func startArchives(ctx context.Context, conn *pgconn.PgConn, opts Options, forSt
 	if conn == nil {
 		return nil, errors.New("basebackup: nil connection")
 	}
+	if opts.WALConn == conn {
+		return nil, &OptionsError{Problems: []error{errors.New("basebackup: Options.WALConn is the backup's own connection: WAL streaming needs a second replication connection")}}
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("basebackup: %w", err)
 	}

@@ -2,6 +2,7 @@ package basebackup_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -327,4 +328,28 @@ func TestWALFetchUnderLoad(t *testing.T) {
 			checkRestored(t, ctx, pgtest.Open(t, major, restore), before)
 		})
 	}
+}
+
+// TestWALConnSameAsConn: the backup's own connection given as WALConn is
+// an options error before any I/O, and the connection stays usable.
+func TestWALConnSameAsConn(t *testing.T) {
+	major := pgtest.Majors(t)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := pgtest.Start(t, major, pgcluster.Options{})
+	conn, err := c.ConnectReplication(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	_, err = basebackup.Backup(ctx, conn, basebackup.Options{WAL: basebackup.WALStream, WALConn: conn})
+	var oe *basebackup.OptionsError
+	if !errors.As(err, &oe) || !strings.Contains(err.Error(), "WALConn") {
+		t.Fatalf("WALConn == conn: %v", err)
+	}
+	s, err := basebackup.Backup(ctx, conn, basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALNone})
+	if err != nil {
+		t.Fatalf("connection not usable afterwards: %v", err)
+	}
+	s.Close()
 }

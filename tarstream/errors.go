@@ -3,6 +3,7 @@ package tarstream
 import (
 	"errors"
 	"fmt"
+	"io"
 )
 
 // ErrUnsafeArchive is wrapped by every refusal of a member that would
@@ -13,8 +14,10 @@ import (
 var ErrUnsafeArchive = errors.New("tarstream: unsafe archive")
 
 // ErrTruncated is returned when the tar stream ends without its
-// end-of-archive marker (two zero blocks): the backup is incomplete.
-var ErrTruncated = errors.New("tarstream: tar stream ends without an end-of-archive marker")
+// end-of-archive marker (two zero blocks): the backup is incomplete. It
+// matches io.ErrUnexpectedEOF, as a stream cut inside a member does, so
+// one check catches a cut wherever it falls.
+var ErrTruncated = fmt.Errorf("tarstream: tar stream ends without an end-of-archive marker: %w", io.ErrUnexpectedEOF)
 
 // ErrNotEmpty is wrapped when the target directory or a tablespace's
 // final location exists and is not empty (pg_basebackup's

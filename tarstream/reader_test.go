@@ -65,3 +65,10 @@ func TestReaderEndMarker(t *testing.T) {
 		t.Errorf("dangling long-name header accepted as complete: %v %v", names, err)
 	}
 }
+
+// TestErrTruncatedIsUnexpectedEOF: one check catches a cut anywhere.
+func TestErrTruncatedIsUnexpectedEOF(t *testing.T) {
+	if !errors.Is(ErrTruncated, io.ErrUnexpectedEOF) {
+		t.Error("ErrTruncated does not match io.ErrUnexpectedEOF")
+	}
+}
