@@ -8,8 +8,13 @@ pgsb_cache_dir() {
   local root=$1
   local shared=${PGSTREAMBACKUP_CACHE:-/var/cache/pgstreambackup}
   if [ ! -e "$root/.cache" ] && [ ! -L "$root/.cache" ]; then
-    mkdir -p "$shared"
-    chmod a+rx "$shared" "$(dirname "$shared")" 2>/dev/null || true
     ln -s "$shared" "$root/.cache"
+  fi
+  # A link to a directory that is not there yet (a new machine) is made.
+  if [ -L "$root/.cache" ] && [ ! -e "$root/.cache" ]; then
+    mkdir -p "$(readlink "$root/.cache")"
+  fi
+  if [ -L "$root/.cache" ]; then
+    chmod a+rx "$(readlink "$root/.cache")" 2>/dev/null || true
   fi
 }
