@@ -59,7 +59,7 @@ func runBackup(ctx context.Context, st *store, cfg backupConfig, log *slog.Logge
 
 	started := time.Now().UTC()
 	id := started.Format("20060102T150405Z")
-	rec := &record{ID: id, Started: started, Compression: cfg.Compression.Method.String(), Label: cfg.Label,
+	rec := &record{ID: id, Started: started, Compression: cfg.Compression.Method.String(),
 		Object: st.key(id, "base.tar"+cfg.Compression.Method.Extension()), Manifest: st.key(id, "backup_manifest")}
 	var (
 		stored []string // objects written so far, removed on failure
@@ -143,15 +143,7 @@ func runBackup(ctx context.Context, st *store, cfg backupConfig, log *slog.Logge
 	mu.Unlock()
 
 	rec.Finished = time.Now().UTC()
-	rec.Bytes, rec.TarBytes = res.BytesWritten, res.TarBytes
-	rec.StartLSN, rec.EndLSN = res.StartLSN.String(), res.EndLSN.String()
-	rec.StartTimeline, rec.EndTimeline = res.StartTimeline, res.EndTimeline
-	rec.SystemID = fmt.Sprint(res.SystemID)
-	rec.ServerVersion = res.ServerVersion
-	rec.ManifestSize = res.ManifestSize
-	for _, t := range res.Tablespaces {
-		rec.Tablespaces = append(rec.Tablespaces, tablespace{OID: t.OID, Location: t.Location})
-	}
+	rec.Result = *res
 	if len(rec.WAL) == 0 {
 		return nil, errors.New("no WAL was streamed: the backup could not be restored")
 	}

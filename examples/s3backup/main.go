@@ -19,6 +19,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/pgstreambackup/pgstreambackup/basebackup"
 	"io"
 	"log/slog"
 	"net/url"
@@ -147,7 +148,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "backup %s: %s, %d bytes, %s..%s, %d WAL files\n", rec.ID, rec.Object, rec.Bytes, rec.StartLSN, rec.EndLSN, len(rec.WAL))
+		fmt.Fprintf(stdout, "backup %s: %s, %d bytes, %s..%s, %d WAL files\n", rec.ID, rec.Object, rec.Result.BytesWritten, rec.Result.StartLSN, rec.Result.EndLSN, len(rec.WAL))
 	case "list":
 		all, err := listBackups(ctx, st)
 		if err != nil {
@@ -166,7 +167,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 				Start, End string
 				Bytes      int64
 				Label      string
-			}{l.Record.StartLSN, l.Record.EndLSN, l.Record.Bytes, l.Record.Label})
+			}{l.Record.Result.StartLSN.String(), l.Record.Result.EndLSN.String(), l.Record.Result.BytesWritten, backupLabel(l.Record.Result)})
 			fmt.Fprintf(stdout, "%s\tcomplete\t%s\n", l.ID, b)
 		}
 	case "restore":
@@ -264,4 +265,12 @@ func (r redactWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// backupLabel is the LABEL line of a stored backup's backup_label.
+func backupLabel(r basebackup.Result) string {
+	if r.Label == nil {
+		return ""
+	}
+	return r.Label.Label
 }

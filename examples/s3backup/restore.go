@@ -33,14 +33,14 @@ func runRestore(ctx context.Context, st *store, cfg restoreConfig, log *slog.Log
 	if err != nil {
 		return nil, err
 	}
-	log.Info("restoring", "backup", rec.ID, "object", rec.Object, "bytes", rec.Bytes)
+	log.Info("restoring", "backup", rec.ID, "object", rec.Object, "bytes", rec.Result.BytesWritten)
 	obj, err := st.core.Client.GetObject(ctx, st.bucket, rec.Object, minio.GetObjectOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", rec.Object, err)
 	}
 	defer obj.Close()
 	locs := map[uint32]string{}
-	for _, t := range rec.Tablespaces {
+	for _, t := range rec.Result.Tablespaces {
 		locs[t.OID] = t.Location
 	}
 	x, err := tarstream.Extract(ctx, obj, cfg.Dir, tarstream.ExtractOptions{TablespaceMapping: cfg.Mapping, Tablespaces: locs, KeepOnError: cfg.KeepOnFail})

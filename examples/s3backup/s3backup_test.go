@@ -68,7 +68,7 @@ func TestBackupRestore(t *testing.T) {
 		t.Errorf("no row was committed during the backup (%d before and after)", before)
 	}
 	t.Logf("rows committed: %d before the backup, %d when it ended", before, during)
-	if len(rec.WAL) == 0 || len(rec.Tablespaces) != 1 || rec.SystemID == "" || rec.Started.IsZero() || rec.Finished.Before(rec.Started) {
+	if len(rec.WAL) == 0 || len(rec.Result.Tablespaces) != 1 || rec.Result.SystemID == 0 || rec.Started.IsZero() || rec.Finished.Before(rec.Started) {
 		t.Errorf("record %+v", rec)
 	}
 	all, err := listBackups(ctx, st)
