@@ -106,10 +106,10 @@ type Archives struct {
 	finishing   bool // reading the final messages
 	checksumErr *pgconn.PgError
 
-	started      time.Time
-	lastProgress time.Time
-	finished     bool // Next returned io.EOF
-	idle         bool // the server ended the backup with an error and conn is back at ReadyForQuery
+	started  time.Time
+	prog     progressState
+	finished bool // Next returned io.EOF
+	idle     bool // the server ended the backup with an error and conn is back at ReadyForQuery
 	// unwatch stops the cancellation watch of the hot path (see watch);
 	// nil when no watch runs.
 	unwatch func() bool
@@ -178,6 +178,7 @@ func startArchives(ctx context.Context, conn *pgconn.PgConn, opts Options, forSt
 	a.res.ServerVersion = version
 	a.res.ServerMajor = major
 	a.sentMap = !forStream || major >= minMajorInPlaceListed
+	a.prog.streamOwnsDone = forStream
 	params, err := opts.params(major, a.sentMap)
 	if err != nil {
 		return nil, err
@@ -233,6 +234,7 @@ func startArchives(ctx context.Context, conn *pgconn.PgConn, opts Options, forSt
 		return nil, err
 	}
 	a.watch()
+	a.checkpointProgress()
 	if err := a.start(); err != nil {
 		a.Close()
 		return nil, err

@@ -72,7 +72,7 @@ func TestBackupRestoreGNUTar(t *testing.T) {
 			}
 			stream, res := backupToFile(t, ctx, src, opts, filepath.Join(work, "backup.tar"))
 
-			if n := len(reports); n < 2 || !reports[n-1].Done || reports[n-1].BytesDone < res.BytesReceived/2 || reports[n-1].BytesTotal < reports[n-1].BytesDone || reports[0].BytesTotal <= 0 {
+			if n := len(reports); n < 2 || !reports[n-1].Done || reports[n-1].BytesDone < res.BytesReceived/2 || reports[n-1].BytesTotal < reports[n-1].BytesDone || reports[0].Phase != basebackup.PhaseCheckpoint || reports[1].BytesTotal <= 0 {
 				t.Errorf("progress reports: %d, last %+v, first %+v", n, reports[len(reports)-1], reports[0])
 			}
 			for i := 1; i < len(reports); i++ {

@@ -901,6 +901,7 @@ func (s *Stream) finish() {
 	// The end-of-archive trailer.
 	s.tailParts = append(s.tailParts, make([]byte, 2*tarfmt.BlockSize))
 	s.res = res
+	s.a.progressDone()
 	s.out = tail.Bytes()
 }
 

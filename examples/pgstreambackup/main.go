@@ -319,7 +319,7 @@ func progressPrinter(w io.Writer) func(basebackup.Progress) {
 		if p.WALBytes > 0 {
 			line += fmt.Sprintf(", WAL %d kB", p.WALBytes/1024)
 		}
-		if p.ETA > 0 {
+		if p.ETAKnown && p.ETA > 0 {
 			line += fmt.Sprintf(", %.1f MB/s, ETA %v", p.Rate/1e6, p.ETA.Round(time.Second))
 		}
 		if tty {
