@@ -878,14 +878,14 @@ func (a *Archives) serverError(op string, m *pgproto3.ErrorResponse) error {
 			break
 		}
 	}
-	if pgErr.Code == "XX001" {
+	if pgErr.Code == sqlstateDataCorrupted {
 		if a.finishing && a.opts.ChecksumFailures == ChecksumFailuresReport {
 			a.checksumErr = pgErr // the backup itself is complete
 			return errChecksumAccepted
 		}
 		return a.fail(fmt.Errorf("%w: %w", ErrChecksumFailure, pgErr))
 	}
-	if a.opts.WAL == WALFetch && (strings.Contains(pgErr.Message, "has already been removed") || strings.Contains(pgErr.Message, "could not find WAL file")) {
+	if a.opts.WAL == WALFetch && walRecycled(pgErr) {
 		return a.fail(fmt.Errorf("basebackup: the server recycled WAL this backup needs before the backup ended; use WALStream (like pg_basebackup -X stream) or raise wal_keep_size: %w", pgErr))
 	}
 	if a.opts.Incremental != nil && a.res.StartLSN == 0 && incrementalServerError(pgErr) {

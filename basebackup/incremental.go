@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -77,15 +76,13 @@ func (a *Archives) prepareIncremental(ctx context.Context, sysID uint64) error {
 	return nil
 }
 
-// incrementalServerError adds ErrIncrementalRefused to the server's
-// refusals of an INCREMENTAL BASE_BACKUP that only the server can detect
-// (missing or incomplete WAL summaries, a prior backup on a timeline this
-// server does not know). They arrive before the start position.
+// incrementalServerError reports the server's refusals of an
+// INCREMENTAL BASE_BACKUP that only the server can detect (missing or
+// incomplete WAL summaries, summarize_wal off, a prior backup on a
+// timeline this server does not know). They arrive before the start
+// position, all with SQLSTATE 55000 (object_not_in_prerequisite_state:
+// basebackup_incremental.c and basebackup.c, 17 and 18). Classified by
+// the code, never by the message, which the server translates.
 func incrementalServerError(err *pgconn.PgError) bool {
-	for _, s := range []string{"WAL summar", "manifest", "UPLOAD_MANIFEST", "incremental"} {
-		if strings.Contains(err.Message, s) {
-			return true
-		}
-	}
-	return false
+	return err.Code == sqlstateNotInPrerequisiteState
 }
