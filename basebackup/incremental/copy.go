@@ -31,7 +31,7 @@ func placeFile(method CopyMethod, src, dst string) error {
 		if err != nil {
 			out.Close()
 			os.Remove(dst)
-			return fmt.Errorf("cloning: file cloning is not supported on this file system: %w", err)
+			return fmt.Errorf("error while cloning file: %w", err)
 		}
 	case CopyFileRange:
 		// On Linux, ReadFrom of an *os.File uses copy_file_range(2)

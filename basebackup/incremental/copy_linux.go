@@ -2,6 +2,7 @@ package incremental
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"syscall"
 )
@@ -28,10 +29,13 @@ func cloneFile(dst, src *os.File) error {
 	if err != nil {
 		return err
 	}
-	if errno != 0 {
-		return os.NewSyscallError("ioctl FICLONE", errno)
+	switch errno {
+	case 0:
+		return nil
+	case syscall.EOPNOTSUPP, syscall.EXDEV, syscall.EINVAL, syscall.ENOTTY:
+		return fmt.Errorf("file cloning is not supported on this file system (or not between these two): %w", os.NewSyscallError("ioctl FICLONE", errno))
 	}
-	return nil
+	return os.NewSyscallError("ioctl FICLONE", errno)
 }
 
 // syncFS flushes the whole file system dir is on (syncfs(2)).

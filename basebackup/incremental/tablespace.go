@@ -61,7 +61,11 @@ func (c *combiner) tablespace(oid, path string, isDir bool) error {
 		if final.stream {
 			at = orig
 		}
-		return fmt.Errorf("incremental: tablespace at \"%s\" has no tablespace mapping (OID %s, %q in the last backup's tablespace_map): it has no entry in CombineOptions.TablespaceMapping", at, oid, orig)
+		also := ""
+		if orig != "" && orig != at {
+			also = fmt.Sprintf(", %s in the last backup's tablespace_map", orig)
+		}
+		return fmt.Errorf("incremental: tablespace at \"%s\" has no tablespace mapping (OID %s%s): it has no entry in CombineOptions.TablespaceMapping", at, oid, also)
 	}
 	if !filepath.IsAbs(loc) {
 		return fmt.Errorf("incremental: tablespace %s: new location %q is not absolute", oid, loc)
