@@ -175,6 +175,9 @@ func testDropIn(t *testing.T, bin string, major int) {
 	incr1 := backup("incr1", "-i", filepath.Join(full, "backup_manifest"))
 	sql(`DELETE FROM t WHERE g % 10 = 0`, `CREATE TABLE created AS SELECT 1 AS g`)
 	incr2 := backup("incr2", "-i", filepath.Join(incr1, "backup_manifest"))
+	// -R: standby.signal and a postgresql.auto.conf that pg_basebackup
+	// wrote after the server's manifest.
+	incr2R := backup("incr2R", "-R", "-i", filepath.Join(incr1, "backup_manifest"))
 	want, err := pgcluster.Snapshot(ctx, c)
 	if err != nil {
 		t.Fatal(err)
@@ -275,6 +278,23 @@ func testDropIn(t *testing.T, bin string, major int) {
 		start("good (pg_combinebackup)", theirs)
 	}
 	start("good", ours)
+
+	// The last backup taken with -R.
+	ours, theirs = both("standby", 0, nil, "-N", "-o", "OUT", "-T"+incr2R+"-ts=OUT-ts", full, incr1, incr2R)
+	verify("standby", ours, true)
+	for _, f := range []string{"standby.signal", "postgresql.auto.conf"} {
+		want, _ := os.ReadFile(filepath.Join(incr2R, f))
+		if got, err := os.ReadFile(filepath.Join(ours, f)); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("standby: %s differs from the last backup's (%v)", f, err)
+		}
+	}
+	if conf, _ := os.ReadFile(filepath.Join(ours, "postgresql.auto.conf")); !strings.Contains(string(conf), "primary_conninfo") {
+		t.Errorf("standby: postgresql.auto.conf without primary_conninfo:\n%s", conf)
+	}
+	if compareRef {
+		o := runRef(t, "", filepath.Join(bin, "pg_verifybackup"), "-n", theirs)
+		t.Logf("standby: pg_verifybackup -n of pg_combinebackup's output: exit %d %s", o.status, o.stderr)
+	}
 
 	// A full backup alone is copied.
 	ours, _ = both("single", 0, nil, "-N", "-o", "OUT", "-T"+full+"-ts=OUT-ts", full)
