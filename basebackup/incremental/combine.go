@@ -114,8 +114,8 @@ type CombineResult struct {
 // INCREMENTAL.* files of the chain, backup_label without its INCREMENTAL
 // lines and a new backup_manifest (version 2, the last backup's WAL
 // ranges). Every input file read is checked against its backup's manifest
-// (size and checksum; except postgresql.auto.conf and standby.signal,
-// which pg_basebackup -R writes after the manifest) and every INCREMENTAL file's header is validated: a
+// (size and checksum; except postgresql.auto.conf, standby.signal and
+// recovery.signal, which pg_basebackup -R writes after the manifest) and every INCREMENTAL file's header is validated: a
 // damaged input fails Combine (ErrCorrupt or a mismatch naming the file)
 // instead of producing a silently wrong file. output must be absent or
 // empty (also checked by a dry run); on failure what Combine wrote is
@@ -387,9 +387,10 @@ func (c *combiner) copyFile(rel string) error {
 	if mf == nil && strings.HasPrefix(rel, "pg_wal/") {
 		return c.copyWhole(final, rel, rel, nil) // streamed WAL: in no manifest
 	}
-	if rel == "postgresql.auto.conf" || rel == "standby.signal" {
-		// pg_basebackup -R writes these after the server's manifest:
-		// taken as they are, with new checksums.
+	if rel == "postgresql.auto.conf" || rel == "standby.signal" || rel == "recovery.signal" {
+		// pg_basebackup -R writes these after the server's manifest
+		// (pg_verifybackup ignores them): taken as they are, with new
+		// checksums.
 		return c.copyWhole(final, rel, rel, nil)
 	}
 	if mf == nil {
