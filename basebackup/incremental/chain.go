@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,7 +22,9 @@ var ErrChain = errors.New("incremental: the backups do not form a chain")
 
 // backup is one input of Combine, read and checked.
 type backup struct {
-	dir      string
+	dir      string // where its files are (a scratch directory for a stream)
+	name     string // the input as the caller gave it, for messages
+	stream   bool   // name is a stream file extracted to dir
 	label    *label.BackupLabel
 	labelRaw []byte
 	manifest *manifest.Manifest
@@ -33,13 +36,40 @@ type backup struct {
 	origTS   map[uint32]string // stream inputs: the locations before extraction
 }
 
+// show names the file rel of b in messages: under the input the caller
+// gave (never the scratch directory a stream was extracted to).
+func (b *backup) show(rel string) string {
+	if b.stream {
+		return fmt.Sprintf("%s (member %s)", b.name, rel)
+	}
+	return filepath.Join(b.name, filepath.FromSlash(rel))
+}
+
+// pathErr rewrites an *fs.PathError's path from b's directory to what
+// show gives, so that errors name the caller's input.
+func (b *backup) pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		if rel, rerr := filepath.Rel(b.dir, pe.Path); rerr == nil && !strings.HasPrefix(rel, "..") {
+			return fmt.Errorf("incremental: %s %s: %w", pe.Op, b.show(filepath.ToSlash(rel)), pe.Err)
+		}
+	}
+	return err
+}
+
 // loadBackup reads what Combine needs to know about a backup directory
 // before writing anything: backup_label, backup_manifest (version 2),
 // PG_VERSION and pg_control's system identifier.
-func loadBackup(dir string) (*backup, error) {
-	b := &backup{dir: dir}
+func loadBackup(in input) (*backup, error) {
+	dir := in.dir
+	b := &backup{dir: dir, name: in.name, stream: in.stream}
 	fail := func(format string, args ...any) error {
-		return fmt.Errorf("%w: backup %s: "+format, append([]any{ErrChain, dir}, args...)...)
+		for i, a := range args {
+			if err, ok := a.(error); ok {
+				args[i] = b.pathErr(err)
+			}
+		}
+		return fmt.Errorf("%w: backup %s: "+format, append([]any{ErrChain, b.name}, args...)...)
 	}
 	var err error
 	if b.labelRaw, err = os.ReadFile(filepath.Join(dir, "backup_label")); err != nil {
@@ -106,25 +136,28 @@ func checkChain(chain []*backup) error {
 	}
 	first := chain[0]
 	if first.label.Incremental {
-		return fmt.Errorf("%w: the first backup, %s, is incremental (taken on top of the backup that started at %s): the chain must start with a full backup",
-			ErrChain, first.dir, lsnfmt.Format(first.label.IncrementalFromLSN))
+		return fmt.Errorf("%w: backup at \"%s\" is an incremental backup, but the first backup should be a full backup (it was taken on top of the backup that started at %s): the chain must start with a full backup",
+			ErrChain, first.name, lsnfmt.Format(first.label.IncrementalFromLSN))
 	}
 	for i, b := range chain[1:] {
 		prev := chain[i]
 		if b.manifest.SystemIdentifier != first.manifest.SystemIdentifier {
-			return fmt.Errorf("%w: backup %s is of the cluster with system identifier %d, backup %s of %d",
-				ErrChain, b.dir, b.manifest.SystemIdentifier, first.dir, first.manifest.SystemIdentifier)
+			return fmt.Errorf("%w: backup %s: expected system identifier %d (of backup %s), but found %d",
+				ErrChain, b.name, first.manifest.SystemIdentifier, first.name, b.manifest.SystemIdentifier)
 		}
 		if b.version != first.version {
-			return fmt.Errorf("%w: backup %s is of PostgreSQL %s, backup %s of %s", ErrChain, b.dir, b.version, first.dir, first.version)
+			return fmt.Errorf("%w: backup %s is of PostgreSQL %s, backup %s of %s", ErrChain, b.name, b.version, first.name, first.version)
 		}
 		if !b.label.Incremental {
-			return fmt.Errorf("%w: backup %s is a full backup: only the first backup of a chain may be", ErrChain, b.dir)
+			return fmt.Errorf("%w: backup at \"%s\" is a full backup, but only the first backup should be a full backup", ErrChain, b.name)
 		}
-		if b.label.IncrementalFromLSN != prev.label.StartWALLocation || b.label.IncrementalFromTLI != prev.label.StartTimeline {
-			return fmt.Errorf("%w: backup %s was taken on top of the backup that started at %s on timeline %d, but the backup before it in the chain, %s, started at %s on timeline %d: a backup is missing in between, or the order is wrong",
-				ErrChain, b.dir, lsnfmt.Format(b.label.IncrementalFromLSN), b.label.IncrementalFromTLI,
-				prev.dir, lsnfmt.Format(prev.label.StartWALLocation), prev.label.StartTimeline)
+		if b.label.IncrementalFromTLI != prev.label.StartTimeline {
+			return fmt.Errorf("%w: backup at \"%s\" starts on timeline %d, but expected %d (the backup after it in the chain, %s, was taken on top of a backup on that timeline): a backup is missing in between, or the order is wrong",
+				ErrChain, prev.name, prev.label.StartTimeline, b.label.IncrementalFromTLI, b.name)
+		}
+		if b.label.IncrementalFromLSN != prev.label.StartWALLocation {
+			return fmt.Errorf("%w: backup at \"%s\" starts at LSN %s, but expected %s (the backup after it in the chain, %s, was taken on top of the backup that started there): a backup is missing in between, or the order is wrong",
+				ErrChain, prev.name, lsnfmt.Format(prev.label.StartWALLocation), lsnfmt.Format(b.label.IncrementalFromLSN), b.name)
 		}
 	}
 	return nil

@@ -22,14 +22,14 @@ func (c *combiner) verify(i int, rel string) error {
 	b := c.chain[i]
 	mf := b.files[rel]
 	if mf == nil {
-		return fmt.Errorf("incremental: %s/%s is not in its backup's manifest", b.dir, rel)
+		return fmt.Errorf("incremental: %s is not in its backup's manifest", b.show(rel))
 	}
 	f, err := os.Open(filepath.Join(b.dir, filepath.FromSlash(rel)))
 	if err != nil {
-		return err
+		return b.pathErr(err)
 	}
 	defer f.Close()
-	check, err := newCheck(mf, b.dir)
+	check, err := newCheck(mf, b)
 	if err != nil {
 		return err
 	}
@@ -45,14 +45,14 @@ func (c *combiner) verify(i int, rel string) error {
 
 // fileCheck compares what is written to it with a manifest entry.
 type fileCheck struct {
-	mf  *manifest.File
-	dir string
-	h   hash.Hash
-	n   int64
+	mf *manifest.File
+	b  *backup
+	h  hash.Hash
+	n  int64
 }
 
-func newCheck(mf *manifest.File, dir string) (*fileCheck, error) {
-	c := &fileCheck{mf: mf, dir: dir}
+func newCheck(mf *manifest.File, b *backup) (*fileCheck, error) {
+	c := &fileCheck{mf: mf, b: b}
 	if mf.ChecksumAlgorithm != "" {
 		h, err := checksum.New(mf.ChecksumAlgorithm)
 		if err != nil {
@@ -73,10 +73,10 @@ func (c *fileCheck) Write(p []byte) (int, error) {
 
 func (c *fileCheck) done() error {
 	if c.n != c.mf.Size {
-		return fmt.Errorf("%w: %s/%s is %d bytes, its manifest says %d", ErrCorrupt, c.dir, c.mf.Path, c.n, c.mf.Size)
+		return fmt.Errorf("%w: %s is %d bytes, its manifest says %d", ErrCorrupt, c.b.show(c.mf.Path), c.n, c.mf.Size)
 	}
 	if c.h != nil && !bytes.Equal(c.h.Sum(nil), c.mf.Checksum) {
-		return fmt.Errorf("%w: %s/%s does not match the %s checksum in its manifest", ErrCorrupt, c.dir, c.mf.Path, c.mf.ChecksumAlgorithm)
+		return fmt.Errorf("%w: %s does not match the %s checksum in its manifest", ErrCorrupt, c.b.show(c.mf.Path), c.mf.ChecksumAlgorithm)
 	}
 	return nil
 }

@@ -43,6 +43,53 @@ type CombineOptions struct {
 	// pg_tblspc/<oid> links to them and a tablespace_map naming them. A
 	// backup stream's own locations are never written to.
 	TablespaceMapping map[string]string
+	// NoManifest writes no backup_manifest (pg_combinebackup
+	// --no-manifest); ManifestChecksums is then ignored.
+	NoManifest bool
+	// CopyMethod is how files taken whole from an input (unchanged
+	// files, and relation files no later backup changed) reach the
+	// output; reconstructed files are always written block by block.
+	// Every input file is still read once and checked against its
+	// manifest.
+	CopyMethod CopyMethod
+	// SyncFS flushes the output with one syncfs(2) per output tree
+	// instead of an fsync per file and directory (pg_combinebackup
+	// --sync-method=syncfs; Linux only, elsewhere an error).
+	SyncFS bool
+}
+
+// CopyMethod is how Combine copies files taken whole from an input.
+type CopyMethod int
+
+const (
+	// CopyRead reads and writes (the default).
+	CopyRead CopyMethod = iota
+	// CopyLink makes hard links (pg_combinebackup --link): input and
+	// output must be on one file system (an error names the file
+	// otherwise). The output then shares those files with the inputs: a
+	// server started on it modifies the backups too.
+	CopyLink
+	// CopyClone clones (reflinks) with Linux's FICLONE ioctl, on file
+	// systems that have it (Btrfs, XFS...); elsewhere an error says it
+	// is not supported on this file system.
+	CopyClone
+	// CopyFileRange copies with copy_file_range(2) where the system has
+	// it (Go's os.File.ReadFrom), else reads and writes.
+	CopyFileRange
+)
+
+func (m CopyMethod) String() string {
+	switch m {
+	case CopyRead:
+		return "copy"
+	case CopyLink:
+		return "link"
+	case CopyClone:
+		return "clone"
+	case CopyFileRange:
+		return "copy-file-range"
+	}
+	return fmt.Sprintf("CopyMethod(%d)", int(m))
 }
 
 // CombineResult describes the combined backup.
@@ -57,6 +104,8 @@ type CombineResult struct {
 // top of it (oldest first) into a data directory at output, like
 // pg_combinebackup: PostgreSQL 17+, plain directories or backup streams
 // as Backup writes them (a file: extracted to a scratch directory first).
+// A full backup alone is a chain too: it is copied (and checked). Paths
+// may be relative; errors name the inputs as given.
 //
 // Before writing anything it checks the chain (one cluster, one version, a
 // full backup then incrementals each taken on top of the previous one: a
@@ -65,30 +114,39 @@ type CombineResult struct {
 // INCREMENTAL.* files of the chain, backup_label without its INCREMENTAL
 // lines and a new backup_manifest (version 2, the last backup's WAL
 // ranges). Every input file read is checked against its backup's manifest
-// (size and checksum) and every INCREMENTAL file's header is validated: a
+// (size and checksum; except postgresql.auto.conf, standby.signal and
+// recovery.signal, which pg_basebackup -R writes after the manifest) and every INCREMENTAL file's header is validated: a
 // damaged input fails Combine (ErrCorrupt or a mismatch naming the file)
 // instead of producing a silently wrong file. output must be absent or
-// empty; on failure what Combine wrote is removed. User tablespaces go to
-// the locations given in CombineOptions.TablespaceMapping (every one needs
-// an entry) and are linked from pg_tblspc.
+// empty (also checked by a dry run); on failure what Combine wrote is
+// removed. User tablespaces go to the locations given in
+// CombineOptions.TablespaceMapping and are linked from pg_tblspc: like
+// pg_combinebackup, every tablespace needs an entry (it never writes to
+// the last backup's tablespace directories, nor, for a stream, to the
+// locations its archive names), except in-place tablespaces (a directory
+// pg_tblspc/<oid> in a directory input), copied inside the output.
 func Combine(ctx context.Context, inputs []string, output string, opts CombineOptions) (*CombineResult, error) {
 	alg := opts.ManifestChecksums
 	if alg == "" {
 		alg = "CRC32C"
 	}
 	alg = strings.ToUpper(alg)
+	if opts.NoManifest {
+		alg = "NONE" // no manifest, no checksums
+	}
+	if opts.CopyMethod < CopyRead || opts.CopyMethod > CopyFileRange {
+		return nil, fmt.Errorf("incremental: CombineOptions.CopyMethod: unknown %v", opts.CopyMethod)
+	}
 	if alg != "NONE" {
 		if _, err := checksum.New(alg); err != nil {
 			return nil, fmt.Errorf("incremental: CombineOptions.ManifestChecksums: %w", err)
 		}
 	}
-	if len(inputs) < 2 {
-		return nil, fmt.Errorf("%w: Combine needs a full backup and at least one incremental backup, got %d backup(s)", ErrChain, len(inputs))
+	if len(inputs) == 0 {
+		return nil, fmt.Errorf("%w: no backups given", ErrChain)
 	}
-	if !opts.DryRun { // a dry run writes nothing there
-		if err := checkOutput(output); err != nil {
-			return nil, err
-		}
+	if err := checkOutput(output); err != nil {
+		return nil, err
 	}
 	dirs, cleanup, err := inputDirs(ctx, inputs, output, opts.ScratchDir)
 	defer cleanup()
@@ -97,7 +155,7 @@ func Combine(ctx context.Context, inputs []string, output string, opts CombineOp
 	}
 	chain := make([]*backup, len(dirs))
 	for i, in := range dirs {
-		if chain[i], err = loadBackup(in.dir); err != nil {
+		if chain[i], err = loadBackup(in); err != nil {
 			return nil, err
 		}
 		chain[i].origTS = in.origTS
@@ -138,7 +196,7 @@ func checkOutput(output string) error {
 		return fmt.Errorf("incremental: output directory: %w", err)
 	}
 	if len(entries) > 0 {
-		return fmt.Errorf("incremental: output directory %s is not empty", output)
+		return fmt.Errorf("incremental: directory \"%s\" exists but is not empty", output)
 	}
 	return nil
 }
@@ -214,7 +272,7 @@ func (c *combiner) visit(rel string, d fs.DirEntry) error {
 		}
 		return os.Mkdir(c.outPath(rel), 0o700)
 	case !d.Type().IsRegular():
-		return fmt.Errorf("incremental: %s/%s is not a regular file or directory", final.dir, rel)
+		return fmt.Errorf("incremental: %s is not a regular file or directory", final.show(rel))
 	case rel == "backup_manifest":
 		return nil // a new one is written last
 	case rel == "backup_label":
@@ -247,28 +305,41 @@ func (c *combiner) finish() error {
 			p = joinRel(dir, strings.TrimPrefix(name, "INCREMENTAL."))
 		}
 		if !seen[p] && p != "backup_manifest" {
-			return fmt.Errorf("incremental: %s is in the manifest of %s but not in the backup", f.Path, final.dir)
+			return fmt.Errorf("incremental: %s is in the manifest of %s but not in the backup", f.Path, final.name)
 		}
 	}
 	if c.opts.DryRun {
 		return nil
 	}
+	if !c.opts.NoManifest {
+		if err := c.writeManifest(); err != nil {
+			return err
+		}
+	}
+	if c.opts.NoSync {
+		return nil
+	}
+	for _, d := range append([]string{c.out}, c.tsCreated...) {
+		sync := syncTree
+		if c.opts.SyncFS {
+			sync = syncFS
+		}
+		if err := sync(d); err != nil {
+			return fmt.Errorf("incremental: flushing %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// writeManifest writes the new backup_manifest.
+func (c *combiner) writeManifest() error {
+	final := c.last()
 	m := &manifest.Manifest{Version: 2, SystemIdentifier: final.manifest.SystemIdentifier, Files: c.files, WALRanges: final.manifest.WALRanges}
 	raw, err := m.Marshal()
 	if err != nil {
 		return err
 	}
-	if err := c.writeFile("backup_manifest", bytes.NewReader(raw), nil); err != nil {
-		return err
-	}
-	if !c.opts.NoSync {
-		for _, d := range append([]string{c.out}, c.tsCreated...) {
-			if err := syncTree(d); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return c.writeFile("backup_manifest", bytes.NewReader(raw), nil)
 }
 
 // relationDir reports whether files named INCREMENTAL.* in dir are
@@ -312,29 +383,64 @@ func (c *combiner) writeLabel() error {
 // last backup's manifest on the way (WAL is in no manifest).
 func (c *combiner) copyFile(rel string) error {
 	final := c.last()
-	f, err := os.Open(filepath.Join(final.dir, filepath.FromSlash(rel)))
-	if err != nil {
-		return err
-	}
-	defer f.Close()
 	mf := final.files[rel]
 	if mf == nil && strings.HasPrefix(rel, "pg_wal/") {
-		return c.writeFile(rel, f, nil) // streamed WAL: in no manifest
+		return c.copyWhole(final, rel, rel, nil) // streamed WAL: in no manifest
+	}
+	if rel == "postgresql.auto.conf" || rel == "standby.signal" || rel == "recovery.signal" {
+		// pg_basebackup -R writes these after the server's manifest
+		// (pg_verifybackup ignores them): taken as they are, with new
+		// checksums.
+		return c.copyWhole(final, rel, rel, nil)
 	}
 	if mf == nil {
-		return fmt.Errorf("incremental: %s/%s is not in its backup's manifest", final.dir, rel)
+		return fmt.Errorf("incremental: %s is not in its backup's manifest", final.show(rel))
 	}
-	check, err := newCheck(mf, final.dir)
+	check, err := newCheck(mf, final)
 	if err != nil {
 		return err
 	}
-	return c.writeFile(rel, f, check)
+	return c.copyWhole(final, rel, rel, check)
+}
+
+// copyWhole copies file from of backup b to rel in the output with
+// CombineOptions.CopyMethod, then reads it (through check, when given,
+// and the new manifest's checksum).
+func (c *combiner) copyWhole(b *backup, from, rel string, check *fileCheck) error {
+	src := filepath.Join(b.dir, filepath.FromSlash(from))
+	method := c.opts.CopyMethod
+	if method == CopyRead || c.opts.DryRun {
+		f, err := os.Open(src)
+		if err != nil {
+			return b.pathErr(err)
+		}
+		defer f.Close()
+		return c.writeFile(rel, f, check)
+	}
+	dst := c.outPath(rel)
+	if err := placeFile(method, src, dst); err != nil {
+		return fmt.Errorf("incremental: %s to %s: %w", b.show(from), dst, b.pathErr(err))
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		return b.pathErr(err)
+	}
+	defer f.Close()
+	return c.record(rel, f, check, dst)
 }
 
 // writeFile writes r to rel in the output, adds it to the new manifest
 // (except WAL the last backup's manifest did not list), and checks it
 // against check when given.
 func (c *combiner) writeFile(rel string, r io.Reader, check *fileCheck) error {
+	return c.record(rel, r, check, "")
+}
+
+// record reads r through check and the new manifest's checksum and adds
+// rel to the manifest. With placed == "" it also writes r to rel (unless
+// a dry run); else placed is the output file a copy method already made,
+// flushed here.
+func (c *combiner) record(rel string, r io.Reader, check *fileCheck, placed string) error {
 	var h hash.Hash
 	if c.alg != "NONE" {
 		h, _ = checksum.New(c.alg)
@@ -347,7 +453,7 @@ func (c *combiner) writeFile(rel string, r io.Reader, check *fileCheck) error {
 		sinks = append(sinks, check)
 	}
 	var f *os.File
-	if !c.opts.DryRun {
+	if !c.opts.DryRun && placed == "" {
 		var err error
 		f, err = os.OpenFile(c.outPath(rel), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if err != nil {
@@ -359,7 +465,16 @@ func (c *combiner) writeFile(rel string, r io.Reader, check *fileCheck) error {
 	if c.wbuf == nil {
 		c.wbuf = make([]byte, 256<<10)
 	}
-	n, err := io.CopyBuffer(io.MultiWriter(sinks...), r, c.wbuf)
+	var n int64
+	var err error
+	if len(sinks) == 0 { // a placed file, nothing to check or hash
+		var fi os.FileInfo
+		if fi, err = os.Stat(placed); err == nil {
+			n = fi.Size()
+		}
+	} else {
+		n, err = io.CopyBuffer(io.MultiWriter(sinks...), r, c.wbuf)
+	}
 	if err != nil {
 		return fmt.Errorf("incremental: writing %s: %w", rel, err)
 	}
@@ -369,12 +484,17 @@ func (c *combiner) writeFile(rel string, r io.Reader, check *fileCheck) error {
 		}
 	}
 	if f != nil {
-		if !c.opts.NoSync {
+		if !c.opts.NoSync && !c.opts.SyncFS {
 			if err := f.Sync(); err != nil {
 				return err
 			}
 		}
 		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	if placed != "" && !c.opts.NoSync && !c.opts.SyncFS {
+		if err := syncFile(placed); err != nil {
 			return err
 		}
 	}
@@ -419,4 +539,13 @@ func syncTree(root string) error {
 		defer f.Close()
 		return f.Sync()
 	})
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }

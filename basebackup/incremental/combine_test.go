@@ -254,16 +254,18 @@ func TestCombineRestore(t *testing.T) {
 				in   []string
 				want string
 			}{
-				"gap":           {[]string{dirs[0], dirs[2]}, "a backup is missing in between, or the order is wrong"},
-				"wrong order":   {[]string{dirs[0], dirs[2], dirs[1]}, "a backup is missing in between, or the order is wrong"},
-				"no full first": {[]string{dirs[1], dirs[2]}, "the chain must start with a full backup"},
-				"two fulls":     {[]string{dirs[0], dirs[0]}, "only the first backup of a chain may be"},
-				"other cluster": {[]string{otherDir, dirs[1], dirs[2]}, "system identifier"},
-				"one backup":    {[]string{dirs[0]}, "at least one incremental"},
+				"gap":             {[]string{dirs[0], dirs[2]}, "a backup is missing in between, or the order is wrong"},
+				"wrong order":     {[]string{dirs[0], dirs[2], dirs[1]}, "a backup is missing in between, or the order is wrong"},
+				"no full first":   {[]string{dirs[1], dirs[2]}, "the chain must start with a full backup"},
+				"two fulls":       {[]string{dirs[0], dirs[0]}, "only the first backup should be a full backup"},
+				"other cluster":   {[]string{otherDir, dirs[1], dirs[2]}, "system identifier"},
+				"one incremental": {[]string{dirs[1]}, "the first backup should be a full backup"},
+				// Errors name the stream files, never the scratch area.
+				"streams, no full first": {[]string{files[1], files[2]}, `backup at "` + files[1] + `" is an incremental backup`},
 			} {
 				out := filepath.Join(work, "refused-"+strings.ReplaceAll(name, " ", "-"))
 				_, err := incremental.Combine(ctx, tc.in, out, incremental.CombineOptions{NoSync: true})
-				if !errors.Is(err, incremental.ErrChain) || !strings.Contains(err.Error(), tc.want) {
+				if !errors.Is(err, incremental.ErrChain) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "pgstreambackup-combine-") {
 					t.Errorf("%s: got %v, want ErrChain with %q", name, err, tc.want)
 				}
 				if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {

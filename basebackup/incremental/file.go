@@ -16,8 +16,9 @@ const (
 	headerFields = 12 // magic, block count, truncation block length
 )
 
-// ErrCorrupt wraps every problem found in an INCREMENTAL file.
-var ErrCorrupt = errors.New("incremental: corrupt INCREMENTAL file")
+// ErrCorrupt wraps every problem found in an INCREMENTAL file, and every
+// input file Combine finds different from its backup's manifest.
+var ErrCorrupt = errors.New("incremental: corrupt input")
 
 // File is the header of an INCREMENTAL.<name> file: the blocks of one
 // relation segment that changed since the prior backup.

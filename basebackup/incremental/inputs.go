@@ -16,7 +16,9 @@ import (
 
 // input is one backup to combine, as a directory.
 type input struct {
-	dir string
+	dir    string
+	name   string // as the caller gave it
+	stream bool
 	// origTS: for a stream input, the tablespaces' locations in its
 	// tablespace_map before extraction moved them to the scratch area.
 	origTS map[uint32]string
@@ -46,7 +48,7 @@ func inputDirs(ctx context.Context, inputs []string, output, scratch string) ([]
 			return nil, cleanup, fmt.Errorf("incremental: %w", err)
 		}
 		if fi.IsDir() {
-			dirs[i] = input{dir: in}
+			dirs[i] = input{dir: in, name: in}
 			continue
 		}
 		if private == "" {
@@ -78,7 +80,7 @@ func inputDirs(ctx context.Context, inputs []string, output, scratch string) ([]
 		if err != nil {
 			return nil, cleanup, fmt.Errorf("incremental: extracting %s: %w", in, err)
 		}
-		dirs[i] = input{dir: filepath.Join(d, "backup"), origTS: ts}
+		dirs[i] = input{dir: filepath.Join(d, "backup"), name: in, stream: true, origTS: ts}
 	}
 	return dirs, cleanup, nil
 }

@@ -15,7 +15,8 @@ func (c *combiner) reconstruct(dir, name string) error {
 	type source struct {
 		f    *os.File
 		off  int64
-		from int // backup index
+		from int    // backup index
+		rel  string // of f in that backup
 	}
 	open := func(i int, rel string) (*os.File, int64, error) {
 		if err := c.verify(i, rel); err != nil {
@@ -23,7 +24,7 @@ func (c *combiner) reconstruct(dir, name string) error {
 		}
 		f, err := os.Open(filepath.Join(c.chain[i].dir, filepath.FromSlash(rel)))
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, c.chain[i].pathErr(err)
 		}
 		fi, err := f.Stat()
 		if err != nil {
@@ -44,16 +45,20 @@ func (c *combiner) reconstruct(dir, name string) error {
 		return err
 	}
 	opened = append(opened, lf)
-	latest, err := ReadFile(lf, size, filepath.Join(c.chain[n].dir, incrRel))
+	latest, err := ReadFile(lf, size, c.chain[n].show(incrRel))
 	if err != nil {
 		return err
 	}
 	length := latest.Length()
 	src := make([]source, length)
 	for i, b := range latest.Blocks {
-		src[b] = source{lf, latest.BlockOffset(i), n}
+		src[b] = source{lf, latest.BlockOffset(i), n, incrRel}
 	}
 	found := false
+	// Whole: the file of an older backup is the result as it is (no
+	// block from an incremental file, same length): copied whole, with
+	// CombineOptions.CopyMethod (pg_combinebackup links it with --link).
+	whole, fromIncr := -1, len(latest.Blocks) > 0
 	for i := n - 1; i >= 0 && !found; i-- {
 		fullRel := joinRel(dir, name)
 		if _, err := os.Stat(filepath.Join(c.chain[i].dir, filepath.FromSlash(fullRel))); err == nil {
@@ -64,32 +69,36 @@ func (c *combiner) reconstruct(dir, name string) error {
 			opened = append(opened, f)
 			for b := uint32(0); b < latest.TruncationBlocks && int64(b) < size/BlockSize; b++ {
 				if src[b].f == nil {
-					src[b] = source{f, int64(b) * BlockSize, i}
+					src[b] = source{f, int64(b) * BlockSize, i, fullRel}
 				}
+			}
+			if !fromIncr && size == int64(latest.TruncationBlocks)*BlockSize {
+				whole = i
 			}
 			found = true
 			break
 		}
 		prevRel := joinRel(dir, "INCREMENTAL."+name)
 		if _, err := os.Stat(filepath.Join(c.chain[i].dir, filepath.FromSlash(prevRel))); errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("%w: %s/%s is incremental, but the backup before it, %s, has neither %s nor %s",
-				ErrChain, c.chain[n].dir, incrRel, c.chain[i].dir, fullRel, prevRel)
+			return fmt.Errorf("%w: %s is incremental, but the backup before it, %s, has neither %s nor %s",
+				ErrChain, c.chain[n].show(incrRel), c.chain[i].name, fullRel, prevRel)
 		}
 		if i == 0 {
-			return fmt.Errorf("%w: the full backup %s has %s instead of %s", ErrCorrupt, c.chain[0].dir, prevRel, fullRel)
+			return fmt.Errorf("%w: full backup contains unexpected incremental file %s (instead of %s)", ErrCorrupt, c.chain[0].show(prevRel), fullRel)
 		}
 		f, size, err := open(i, prevRel)
 		if err != nil {
 			return err
 		}
 		opened = append(opened, f)
-		h, err := ReadFile(f, size, filepath.Join(c.chain[i].dir, prevRel))
+		h, err := ReadFile(f, size, c.chain[i].show(prevRel))
 		if err != nil {
 			return err
 		}
 		for k, b := range h.Blocks {
 			if b < latest.TruncationBlocks && src[b].f == nil {
-				src[b] = source{f, h.BlockOffset(k), i}
+				src[b] = source{f, h.BlockOffset(k), i, prevRel}
+				fromIncr = true
 			}
 		}
 	}
@@ -101,6 +110,10 @@ func (c *combiner) reconstruct(dir, name string) error {
 		if s.f != nil {
 			c.res.BlocksFrom[s.from]++
 		}
+	}
+	if whole >= 0 {
+		// (Checked against its manifest by open above.)
+		return c.copyWhole(c.chain[whole], joinRel(dir, name), joinRel(dir, name), nil)
 	}
 	// The blocks in order; runs of consecutive blocks of one file are
 	// read together.
@@ -128,7 +141,7 @@ func (c *combiner) reconstruct(dir, name string) error {
 			}
 			buf := c.buf[:run*BlockSize]
 			if _, err := s.f.ReadAt(buf, s.off); err != nil {
-				pw.CloseWithError(fmt.Errorf("incremental: reading %s: %w", s.f.Name(), err))
+				pw.CloseWithError(fmt.Errorf("incremental: reading %s: %w", c.chain[s.from].show(s.rel), err))
 				return
 			}
 			if _, err := pw.Write(buf); err != nil {

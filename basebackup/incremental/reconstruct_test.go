@@ -174,9 +174,17 @@ func TestReconstructRules(t *testing.T) {
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "full backup") {
 		t.Errorf("incremental file in the full backup: %v", err)
 	}
-	// A dry run checks everything and writes nothing, wherever it points.
-	if res, err := Combine(context.Background(), dirs, out, CombineOptions{DryRun: true}); err != nil || res.Reconstructed != 3 {
+	// A dry run checks everything and writes nothing.
+	dry := filepath.Join(work, "dry")
+	if res, err := Combine(context.Background(), dirs, dry, CombineOptions{DryRun: true}); err != nil || res.Reconstructed != 3 {
 		t.Errorf("dry run: %+v %v", res, err)
+	}
+	if _, err := os.Stat(dry); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("dry run created its output: %v", err)
+	}
+	// Like pg_combinebackup's, it refuses a non-empty output too.
+	if _, err := Combine(context.Background(), dirs, out, CombineOptions{DryRun: true}); err == nil || !strings.Contains(err.Error(), "exists but is not empty") {
+		t.Errorf("dry run, non-empty output: %v", err)
 	}
 	// A non-empty output directory is refused.
 	if _, err := Combine(context.Background(), dirs, out, CombineOptions{}); err == nil || !strings.Contains(err.Error(), "not empty") {

@@ -37,7 +37,7 @@ func (c *combiner) tablespace(oid, path string, isDir bool) error {
 	}
 	src, err := filepath.EvalSymlinks(path)
 	if err != nil {
-		return err
+		return final.pathErr(err)
 	}
 	orig := final.origTS[uint32(n)]
 	for _, e := range final.tsMap {
@@ -52,8 +52,20 @@ func (c *combiner) tablespace(oid, path string, isDir bool) error {
 	if err != nil {
 		return fmt.Errorf("incremental: CombineOptions.TablespaceMapping: %w", err)
 	}
+	if !ok && isDir && !final.stream {
+		// In-place (allow_in_place_tablespaces): copied inside the output.
+		return c.visit("pg_tblspc/"+oid, dirEntry{})
+	}
 	if !ok {
-		return fmt.Errorf("incremental: tablespace %s (%s in tablespace_map, %s in the backup) has no entry in CombineOptions.TablespaceMapping", oid, orig, src)
+		at := src // the link target, as pg_combinebackup names it
+		if final.stream {
+			at = orig
+		}
+		also := ""
+		if orig != "" && orig != at {
+			also = fmt.Sprintf(", %s in the last backup's tablespace_map", orig)
+		}
+		return fmt.Errorf("incremental: tablespace at \"%s\" has no tablespace mapping (OID %s%s): it has no entry in CombineOptions.TablespaceMapping", at, oid, also)
 	}
 	if !filepath.IsAbs(loc) {
 		return fmt.Errorf("incremental: tablespace %s: new location %q is not absolute", oid, loc)
@@ -109,3 +121,8 @@ func (c *combiner) writeTablespaceMap() error {
 	}
 	return c.writeFile("tablespace_map", bytes.NewReader(raw), nil)
 }
+
+// dirEntry stands for a directory in visit.
+type dirEntry struct{ fs.DirEntry }
+
+func (dirEntry) IsDir() bool { return true }

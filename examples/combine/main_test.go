@@ -58,15 +58,16 @@ func TestCLIChain(t *testing.T) {
 	chain := []string{full, filepath.Join(incr1, "base.tar.zst"), incr2}
 
 	var stdout, stderr bytes.Buffer
-	if err := run(ctx, append([]string{"-n"}, chain...), &stdout, &stderr); err != nil || !strings.Contains(stdout.String(), "would write") {
-		t.Fatalf("dry run: %v %s %s", err, stdout.String(), stderr.String())
+	if st := run(ctx, append([]string{"combine", "-d", "-n", "-o", filepath.Join(work, "dry")}, chain...), &stdout, &stderr); st != 0 || !strings.Contains(stderr.String(), "would write") {
+		t.Fatalf("dry run: %d %s %s", st, stdout.String(), stderr.String())
 	}
-	if err := run(ctx, []string{"-o", filepath.Join(work, "x"), full, incr2, chain[1]}, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "order is wrong") {
-		t.Errorf("wrong order: %v", err)
+	stderr.Reset()
+	if st := run(ctx, []string{"combine", "-o", filepath.Join(work, "x"), full, incr2, chain[1]}, &stdout, &stderr); st != 1 || !strings.Contains(stderr.String(), "order is wrong") {
+		t.Errorf("wrong order: %d %s", st, stderr.String())
 	}
 	out := filepath.Join(work, "combined")
-	if err := run(ctx, append([]string{"-o", out, "-N"}, chain...), &stdout, &stderr); err != nil {
-		t.Fatal(err)
+	if st := run(ctx, append([]string{"combine", "-o", out, "-N"}, chain...), &stdout, &stderr); st != 0 {
+		t.Fatal(stderr.String())
 	}
 	if _, err := os.Stat(filepath.Join(out, "backup_manifest")); err != nil {
 		t.Fatal(err)
@@ -78,7 +79,7 @@ func TestCLIChain(t *testing.T) {
 	}
 }
 
-// TestCLIScratch: -scratch reaches CombineOptions.ScratchDir (a missing
+// TestCLIScratch: --scratch reaches CombineOptions.ScratchDir (a missing
 // one is refused, naming the option).
 func TestCLIScratch(t *testing.T) {
 	work := t.TempDir()
@@ -89,8 +90,8 @@ func TestCLIScratch(t *testing.T) {
 		}
 	}
 	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), append([]string{"-o", filepath.Join(work, "out"), "-scratch", filepath.Join(work, "missing")}, in...), &stdout, &stderr)
-	if err == nil || !strings.Contains(err.Error(), "CombineOptions.ScratchDir") {
-		t.Errorf("-scratch of a missing directory: %v", err)
+	st := run(context.Background(), append([]string{"combine", "-o", filepath.Join(work, "out"), "--scratch", filepath.Join(work, "missing")}, in...), &stdout, &stderr)
+	if st != 1 || !strings.Contains(stderr.String(), "CombineOptions.ScratchDir") {
+		t.Errorf("--scratch of a missing directory: %d %s", st, stderr.String())
 	}
 }

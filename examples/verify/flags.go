@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+
+	"github.com/pgstreambackup/pgstreambackup/internal/getopt"
 )
 
 // config is a parsed command line.
@@ -44,17 +46,17 @@ func (l logger) tryHelp() { l.hintf("Try \"%s --help\" for more information.", l
 
 const shortOpts = "eF:i:m:nPqsw:"
 
-var longOpts = []longOpt{
-	{"exit-on-error", false, 'e'},
-	{"ignore", true, 'i'},
-	{"manifest-path", true, 'm'},
-	{"format", true, 'F'},
-	{"no-parse-wal", false, 'n'},
-	{"progress", false, 'P'},
-	{"quiet", false, 'q'},
-	{"skip-checksums", false, 's'},
-	{"wal-directory", true, 'w'},
-	{"wal-path", true, 'w'}, // PostgreSQL 19's name for it
+var longOpts = []getopt.Long{
+	{Name: "exit-on-error", HasArg: false, Short: 'e'},
+	{Name: "ignore", HasArg: true, Short: 'i'},
+	{Name: "manifest-path", HasArg: true, Short: 'm'},
+	{Name: "format", HasArg: true, Short: 'F'},
+	{Name: "no-parse-wal", HasArg: false, Short: 'n'},
+	{Name: "progress", HasArg: false, Short: 'P'},
+	{Name: "quiet", HasArg: false, Short: 'q'},
+	{Name: "skip-checksums", HasArg: false, Short: 's'},
+	{Name: "wal-directory", HasArg: true, Short: 'w'},
+	{Name: "wal-path", HasArg: true, Short: 'w'}, // PostgreSQL 19's name for it
 }
 
 // progName is the program's name as invoked, without directory (and
@@ -83,30 +85,30 @@ func parseArgs(args []string, stdout, stderr io.Writer) (c *config, status int, 
 			return nil, 0, true
 		}
 	}
-	opts, operands, msg, ok := getoptLong(args, shortOpts, longOpts)
+	opts, operands, msg, ok := getopt.Parse(args, shortOpts, longOpts)
 	if !ok {
 		fmt.Fprintln(stderr, msg)
 		c.log.tryHelp()
 		return nil, 1, true
 	}
 	for _, o := range opts {
-		switch o.short {
+		switch o.Short {
 		case 'e':
 			c.exitOnError = true
 		case 'F':
-			switch o.arg {
+			switch o.Arg {
 			case "p", "plain":
 				c.format = 'p'
 			case "t", "tar":
 				c.format = 't'
 			default:
-				c.log.errorf("invalid backup format \"%s\", must be \"plain\" or \"tar\"", o.arg)
+				c.log.errorf("invalid backup format \"%s\", must be \"plain\" or \"tar\"", o.Arg)
 				return nil, 1, true
 			}
 		case 'i':
-			c.ignore = append(c.ignore, canonicalize(o.arg))
+			c.ignore = append(c.ignore, canonicalize(o.Arg))
 		case 'm':
-			c.manifestPath = canonicalize(o.arg)
+			c.manifestPath = canonicalize(o.Arg)
 		case 'n':
 			c.noParseWAL = true
 		case 'P':
@@ -116,7 +118,7 @@ func parseArgs(args []string, stdout, stderr io.Writer) (c *config, status int, 
 		case 's':
 			c.skipChecksums = true
 		case 'w':
-			c.walPath = canonicalize(o.arg)
+			c.walPath = canonicalize(o.Arg)
 		}
 	}
 	switch {

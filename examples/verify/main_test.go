@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,51 +18,6 @@ import (
 	"github.com/pgstreambackup/pgstreambackup/internal/pgtest"
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
-
-func TestGetopt(t *testing.T) {
-	tests := []struct {
-		args     []string
-		opts     string // short letters, with =arg
-		operands []string
-		msg      string
-	}{
-		{[]string{"-qs", "d"}, "q s", []string{"d"}, ""},
-		{[]string{"-mfile", "d"}, "m=file", []string{"d"}, ""},
-		{[]string{"-m", "-x", "d"}, "m=-x", []string{"d"}, ""},
-		{[]string{"-sqm", "f", "d"}, "s q m=f", []string{"d"}, ""},
-		{[]string{"--manifest-path=f", "d"}, "m=f", []string{"d"}, ""},
-		{[]string{"--manifest-path", "f", "d"}, "m=f", []string{"d"}, ""},
-		{[]string{"--man=f", "d"}, "m=f", []string{"d"}, ""},
-		{[]string{"--wal", "w", "d"}, "w=w", []string{"d"}, ""},
-		{[]string{"d", "-q", "e"}, "q", []string{"d", "e"}, ""},
-		{[]string{"-q", "--", "-s", "d"}, "q", []string{"-s", "d"}, ""},
-		{[]string{"-", "-i", ""}, "i=", []string{"-"}, ""},
-		{[]string{"-x"}, "", nil, "p: invalid option -- 'x'"},
-		{[]string{"-qV"}, "", nil, "p: invalid option -- 'V'"},
-		{[]string{"-m"}, "", nil, "p: option requires an argument -- 'm'"},
-		{[]string{"--foo=1"}, "", nil, "p: unrecognized option '--foo=1'"},
-		{[]string{"--quiet=1"}, "", nil, "p: option '--quiet' doesn't allow an argument"},
-		{[]string{"--manifest-path"}, "", nil, "p: option '--manifest-path' requires an argument"},
-	}
-	for _, tt := range tests {
-		opts, operands, msg, ok := getoptLong(append([]string{"p"}, tt.args...), shortOpts, longOpts)
-		var got []string
-		for _, o := range opts {
-			s := string(o.short)
-			if strings.IndexByte(shortOpts, o.short)+1 < len(shortOpts) && shortOpts[strings.IndexByte(shortOpts, o.short)+1] == ':' {
-				s += "=" + o.arg
-			}
-			got = append(got, s)
-		}
-		if msg != tt.msg || ok != (tt.msg == "") || (ok && (strings.Join(got, " ") != tt.opts || !slices.Equal(operands, tt.operands))) {
-			t.Errorf("getoptLong(%q) = %q %q %q; want %q %q %q", tt.args, got, operands, msg, tt.opts, tt.operands, tt.msg)
-		}
-	}
-	// Ambiguity needs options that differ.
-	if _, _, msg, _ := getoptLong([]string{"p", "--a"}, "xy", []longOpt{{"ab", false, 'x'}, {"ac", false, 'y'}}); msg != "p: option '--a' is ambiguous; possibilities: '--ab' '--ac'" {
-		t.Errorf("ambiguous: %q", msg)
-	}
-}
 
 // refVerifybackup is PostgreSQL's pg_verifybackup of major, or "".
 func refVerifybackup(t *testing.T, major int) string {

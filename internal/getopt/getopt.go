@@ -1,4 +1,7 @@
-package main
+// Package getopt parses command lines the way glibc's getopt_long does,
+// for the example programs that are drop-ins for PostgreSQL's tools (whose
+// option handling and messages come from getopt_long).
+package getopt
 
 import (
 	"fmt"
@@ -6,21 +9,23 @@ import (
 	"strings"
 )
 
-// longOpt is one long option: its name, whether it takes an argument,
-// and the short option it stands for.
-type longOpt struct {
-	name   string
-	hasArg bool
-	short  byte
+// Long is one long option: its name, whether it takes an argument, and
+// the short option it stands for (a long-only option uses a byte that is
+// not in the optstring, e.g. 1, 2...).
+type Long struct {
+	Name   string
+	HasArg bool
+	Short  byte
 }
 
-// parsedOpt is one option found on the command line, in order.
-type parsedOpt struct {
-	short byte
-	arg   string
+// Opt is one option found on the command line, in order: its short
+// option (or a long-only option's code) and its argument.
+type Opt struct {
+	Short byte
+	Arg   string
 }
 
-// getoptLong parses args (args[0] is the program name) the way glibc's
+// Parse parses args (args[0] is the program name) the way glibc's
 // getopt_long does: short options may be combined (-qs) and take their
 // argument attached (-mFILE) or as the next word; long options take it as
 // --opt=value or --opt value and may be abbreviated to a unique prefix;
@@ -28,7 +33,7 @@ type parsedOpt struct {
 // the options) unless POSIXLY_CORRECT is set. shorts is a getopt optstring
 // ("ab:": b takes an argument). On the first bad option it returns the
 // message glibc prints (starting with args[0]) and ok=false.
-func getoptLong(args []string, shorts string, longs []longOpt) (opts []parsedOpt, operands []string, msg string, ok bool) {
+func Parse(args []string, shorts string, longs []Long) (opts []Opt, operands []string, msg string, ok bool) {
 	prog := args[0]
 	posix := os.Getenv("POSIXLY_CORRECT") != ""
 	takesArg := func(c byte) (known, hasArg bool) {
@@ -56,16 +61,16 @@ func getoptLong(args []string, shorts string, longs []longOpt) (opts []parsedOpt
 				return nil, nil, fmt.Sprintf("%s: unrecognized option '%s'", prog, a), false
 			}
 			switch {
-			case !o.hasArg && hasVal:
-				return nil, nil, fmt.Sprintf("%s: option '--%s' doesn't allow an argument", prog, o.name), false
-			case o.hasArg && !hasVal:
+			case !o.HasArg && hasVal:
+				return nil, nil, fmt.Sprintf("%s: option '--%s' doesn't allow an argument", prog, o.Name), false
+			case o.HasArg && !hasVal:
 				if i+1 >= len(args) {
-					return nil, nil, fmt.Sprintf("%s: option '--%s' requires an argument", prog, o.name), false
+					return nil, nil, fmt.Sprintf("%s: option '--%s' requires an argument", prog, o.Name), false
 				}
 				i++
 				val = args[i]
 			}
-			opts = append(opts, parsedOpt{short: o.short, arg: val})
+			opts = append(opts, Opt{Short: o.Short, Arg: val})
 		case len(a) > 1 && a[0] == '-':
 			for j := 1; j < len(a); j++ {
 				c := a[j]
@@ -74,7 +79,7 @@ func getoptLong(args []string, shorts string, longs []longOpt) (opts []parsedOpt
 					return nil, nil, fmt.Sprintf("%s: invalid option -- '%c'", prog, c), false
 				}
 				if !hasArg {
-					opts = append(opts, parsedOpt{short: c})
+					opts = append(opts, Opt{Short: c})
 					continue
 				}
 				val := a[j+1:]
@@ -85,7 +90,7 @@ func getoptLong(args []string, shorts string, longs []longOpt) (opts []parsedOpt
 					i++
 					val = args[i]
 				}
-				opts = append(opts, parsedOpt{short: c, arg: val})
+				opts = append(opts, Opt{Short: c, Arg: val})
 				break
 			}
 		default:
@@ -101,15 +106,15 @@ func getoptLong(args []string, shorts string, longs []longOpt) (opts []parsedOpt
 // matchLong finds the long option name stands for: an exact match, else
 // the options it is a prefix of, which must all mean the same (same short
 // option and argument rule) or the name is ambiguous (msg says so).
-func matchLong(longs []longOpt, name string) (o *longOpt, msg string) {
+func matchLong(longs []Long, name string) (o *Long, msg string) {
 	for i := range longs {
-		if longs[i].name == name {
+		if longs[i].Name == name {
 			return &longs[i], ""
 		}
 	}
-	var found []*longOpt
+	var found []*Long
 	for i := range longs {
-		if strings.HasPrefix(longs[i].name, name) {
+		if strings.HasPrefix(longs[i].Name, name) {
 			found = append(found, &longs[i])
 		}
 	}
@@ -117,11 +122,11 @@ func matchLong(longs []longOpt, name string) (o *longOpt, msg string) {
 		return nil, ""
 	}
 	for _, f := range found[1:] {
-		if f.short != found[0].short || f.hasArg != found[0].hasArg {
+		if f.Short != found[0].Short || f.HasArg != found[0].HasArg {
 			var b strings.Builder
 			fmt.Fprintf(&b, "option '--%s' is ambiguous; possibilities:", name)
 			for _, f := range found {
-				fmt.Fprintf(&b, " '--%s'", f.name)
+				fmt.Fprintf(&b, " '--%s'", f.Name)
 			}
 			return nil, b.String()
 		}

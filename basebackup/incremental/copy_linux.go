@@ -1,0 +1,65 @@
+package incremental
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// ficlone is Linux's FICLONE ioctl request: _IOW(0x94, 9, int).
+const ficlone = 0x40049409
+
+// cloneFile makes dst share src's blocks (reflink).
+func cloneFile(dst, src *os.File) error {
+	sc, err := src.SyscallConn()
+	if err != nil {
+		return err
+	}
+	dc, err := dst.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var errno syscall.Errno
+	err = sc.Control(func(sfd uintptr) {
+		err = dc.Control(func(dfd uintptr) {
+			_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, dfd, ficlone, sfd)
+		})
+	})
+	if err != nil {
+		return err
+	}
+	switch errno {
+	case 0:
+		return nil
+	case syscall.EOPNOTSUPP, syscall.EXDEV, syscall.EINVAL, syscall.ENOTTY:
+		return fmt.Errorf("file cloning is not supported on this file system (or not between these two): %w", os.NewSyscallError("ioctl FICLONE", errno))
+	}
+	return os.NewSyscallError("ioctl FICLONE", errno)
+}
+
+// syncFS flushes the whole file system dir is on (syncfs(2)).
+func syncFS(dir string) error {
+	if sysSyncfs < 0 {
+		return errors.New("syncfs is not known on this architecture")
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	c, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var errno syscall.Errno
+	if err := c.Control(func(fd uintptr) {
+		_, _, errno = syscall.Syscall(uintptr(max(sysSyncfs, 0)), fd, 0, 0)
+	}); err != nil {
+		return err
+	}
+	if errno != 0 {
+		return os.NewSyscallError("syncfs", errno)
+	}
+	return nil
+}
