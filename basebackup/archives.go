@@ -153,7 +153,11 @@ const minMajorInPlaceListed = 16
 // tablespaces come with the data directory (Stream then writes the map).
 // The archive layer keeps pg_basebackup -Ft's request, map included.
 func startArchives(ctx context.Context, conn *pgconn.PgConn, opts Options, forStream bool) (*Archives, error) {
-	if err := errors.Join(opts.Validate(), opts.checkDirs(forStream)); err != nil {
+	var ignored error
+	if !forStream {
+		ignored = opts.checkArchiveOptions()
+	}
+	if err := errors.Join(opts.Validate(), ignored, opts.checkDirs(forStream)); err != nil {
 		return nil, err
 	}
 	if conn == nil {

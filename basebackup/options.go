@@ -550,3 +550,30 @@ func (o Options) maxManifestSize() int64 {
 	}
 	return o.MaxManifestSize
 }
+
+// checkArchiveOptions refuses, for StartArchives, the options only Backup
+// applies: the archive layer hands out the server's archives as they are,
+// so client compression, inline verification, recovery configuration,
+// manifest spooling and the backup_label hook would be silently ignored.
+func (o Options) checkArchiveOptions() error {
+	var names []string
+	if o.Compression.Method != tarstream.None {
+		names = append(names, "Compression (compress each archive yourself, or use Backup)")
+	}
+	if o.VerifyManifest {
+		names = append(names, "VerifyManifest")
+	}
+	if o.RecoveryConfig != nil {
+		names = append(names, "RecoveryConfig")
+	}
+	if o.ManifestSpoolDir != "" || o.ManifestMemoryLimit != 0 {
+		names = append(names, "ManifestSpoolDir/ManifestMemoryLimit (the manifest is an archive of its own)")
+	}
+	if o.OnBackupLabel != nil {
+		names = append(names, "OnBackupLabel")
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	return &OptionsError{Problems: []error{fmt.Errorf("basebackup: StartArchives does not apply Options.%s: only Backup does", strings.Join(names, ", Options."))}}
+}

@@ -336,8 +336,11 @@ func TestSpoolDirsMustExist(t *testing.T) {
 		!strings.Contains(err.Error(), `Options.ManifestSpoolDir "`+file+`" is not a directory`) {
 		t.Errorf("Backup: %v, want both directories named", err)
 	}
-	if _, err := basebackup.StartArchives(context.Background(), conn, stream); err == nil || !strings.Contains(err.Error(), "Options.WALSpoolDir") || strings.Contains(err.Error(), "ManifestSpoolDir") {
-		t.Errorf("StartArchives (which does not spool the manifest): %v, want WALSpoolDir only", err)
+	// StartArchives does not spool the manifest: ManifestSpoolDir is an
+	// option it refuses, not a directory it checks.
+	if _, err := basebackup.StartArchives(context.Background(), conn, stream); err == nil || !strings.Contains(err.Error(), "Options.WALSpoolDir") ||
+		strings.Contains(err.Error(), "is not a directory") || !strings.Contains(err.Error(), "does not apply Options.ManifestSpoolDir") {
+		t.Errorf("StartArchives: %v, want WALSpoolDir checked and ManifestSpoolDir refused", err)
 	}
 	if _, err := os.Stat(missing); err == nil {
 		t.Error("WALSpoolDir was created")

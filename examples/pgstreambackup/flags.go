@@ -234,6 +234,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if c.layout == "pg_basebackup" && (c.format != "t" || c.pgdata == "-") {
 		problems = append(problems, "--layout=pg_basebackup needs tar format (-F t) and a directory (-D)")
 	}
+	if c.layout == "pg_basebackup" && (c.writeRecoveryConf || c.verifyInline) {
+		problems = append(problems, "--layout=pg_basebackup writes the server's archives as they are: -R and --verify-manifest need --layout=stream")
+	}
 	if len(problems) > 0 {
 		fmt.Fprintf(stderr, "pgstreambackup: error: %s\nTry \"pgstreambackup --help\" for more information.\n", strings.Join(problems, "\npgstreambackup: error: "))
 		return nil, errUsage

@@ -19,7 +19,10 @@ import (
 // pg_basebackup gives them), each under a .partial name until the server
 // confirmed the end, and backup_manifest last.
 func writeArchives(ctx context.Context, conn *pgconn.PgConn, opts basebackup.Options, cfg *config) (*basebackup.Result, error) {
-	a, err := basebackup.StartArchives(ctx, conn, opts)
+	// Client compression is applied here, archive by archive.
+	aopts := opts
+	aopts.Compression = tarstream.CompressionOptions{}
+	a, err := basebackup.StartArchives(ctx, conn, aopts)
 	if err != nil {
 		return nil, err
 	}
