@@ -11,17 +11,33 @@ import (
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
 
+// CloneOptions configure Clone.
+type CloneOptions struct {
+	// Backup configures the backup; its WAL is streamed on WALConn when
+	// that is set (Backup.WAL and Backup.WALConn are then set for you),
+	// else fetched by the server. Backup.Compression must be None.
+	Backup Options
+	// WALConn is a second replication connection for streaming WAL, or
+	// nil.
+	WALConn *pgconn.PgConn
+	// Recovery is the standby's configuration (standby.signal,
+	// primary_conninfo, primary_slot_name).
+	Recovery RecoveryConfig
+	// Extract configures the extraction into dir. Extract.Tablespaces
+	// defaults to the server's announced tablespaces; each needs an entry
+	// in Extract.TablespaceMapping, or Extract.AllowArchiveLocations to
+	// keep the server's locations (pg_basebackup's behaviour), else Clone
+	// fails with tarstream.ErrUnmappedTablespace before any data is read.
+	Extract tarstream.ExtractOptions
+}
+
 // Clone makes dir a standby of the server behind conn in one call: a
-// backup (with WAL streamed on walConn when it is not nil, else fetched),
-// extracted into dir with x (tablespace mapping, fsync...), with rc's
-// recovery configuration (standby.signal, primary_conninfo). Start
+// backup extracted into dir with the recovery configuration. Start
 // PostgreSQL on dir and it follows the primary. On error dir is left as
 // Extract leaves a failed extraction (removed, or marked incomplete).
-// x.Tablespaces defaults to the server's announced tablespaces; each
-// needs an entry in x.TablespaceMapping, or x.AllowArchiveLocations to
-// keep the server's locations (pg_basebackup's behaviour), else Clone
-// fails with tarstream.ErrUnmappedTablespace before any data is read.
-func Clone(ctx context.Context, conn, walConn *pgconn.PgConn, dir string, opts Options, rc RecoveryConfig, x tarstream.ExtractOptions) (*Result, error) {
+// conn (and o.WALConn) are borrowed until Clone returns.
+func Clone(ctx context.Context, conn *pgconn.PgConn, dir string, o CloneOptions) (*Result, error) {
+	opts, rc, x, walConn := o.Backup, o.Recovery, o.Extract, o.WALConn
 	if _, err := rc.Text(); err != nil {
 		return nil, err
 	}

@@ -174,9 +174,12 @@ func ExampleClone() {
 		PrimaryConnInfo: map[string]string{"host": "db.example.com", "user": "replicator", "passfile": "/var/lib/postgresql/.pgpass"},
 		PrimarySlotName: "replica1",
 	}
-	res, err := basebackup.Clone(ctx, conn, walConn, "/var/lib/postgresql/18/replica1",
-		basebackup.Options{Checkpoint: basebackup.CheckpointFast, WALSlot: "replica1", WALCreateSlot: true}, rc,
-		tarstream.ExtractOptions{Fsync: true})
+	res, err := basebackup.Clone(ctx, conn, "/var/lib/postgresql/18/replica1", basebackup.CloneOptions{
+		Backup:   basebackup.Options{Checkpoint: basebackup.CheckpointFast, WALSlot: "replica1", WALCreateSlot: true},
+		WALConn:  walConn,
+		Recovery: rc,
+		Extract:  tarstream.ExtractOptions{Fsync: true},
+	})
 	if err != nil {
 		log.Fatal(err)
 	}

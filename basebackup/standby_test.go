@@ -31,7 +31,7 @@ func cloneStandby(t *testing.T, ctx context.Context, major int, primary *pgclust
 	}
 	defer walConn.Close(context.Background())
 	rc := basebackup.RecoveryConfig{PrimaryConnInfo: map[string]string{"host": "127.0.0.1", "port": strconv.Itoa(primary.Port()), "user": "postgres", "application_name": `clone 'one' \ two`}}
-	res, err := basebackup.Clone(ctx, conn, walConn, dir, basebackup.Options{Checkpoint: basebackup.CheckpointFast}, rc, tarstream.ExtractOptions{})
+	res, err := basebackup.Clone(ctx, conn, dir, basebackup.CloneOptions{Backup: basebackup.Options{Checkpoint: basebackup.CheckpointFast}, WALConn: walConn, Recovery: rc})
 	if err != nil {
 		t.Fatal(err)
 	}
