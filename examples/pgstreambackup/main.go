@@ -203,7 +203,14 @@ func (o *output) write(ctx context.Context, s *basebackup.Stream) (*basebackup.R
 		if _, err := io.Copy(io.Discard, s); err != nil { // reach the stream's EOF
 			return nil, err
 		}
-		return s.Result()
+		res, err := s.Result()
+		if err != nil {
+			return nil, err
+		}
+		if err := dropTablespaceMap(o.cfg.pgdata, !o.cfg.noSync); err != nil {
+			return nil, fmt.Errorf("removing tablespace_map from %s: %w", o.cfg.pgdata, err)
+		}
+		return res, nil
 	}
 	// Tar format: base.tar under a temporary name, renamed once the stream
 	// ended in EOF; backup_manifest written last.

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgstreambackup/pgstreambackup/internal/pgcluster"
+	"github.com/pgstreambackup/pgstreambackup/internal/pgtest"
+)
+
+// The tests in this file compare the CLI with the real pg_basebackup of
+// the same major ("drop-in"): Debian's 15 and the full PostgreSQL 18
+// build in .cache/pg18full.
+
+// refBin returns the path of PostgreSQL's own client tool for major, or
+// skips the test when it is not installed.
+func refBin(t *testing.T, major int, tool string) string {
+	t.Helper()
+	var dirs []string
+	switch major {
+	case 15:
+		dirs = append(dirs, "/usr/lib/postgresql/15/bin")
+	case 18:
+		dirs = append(dirs, filepath.Join("..", "..", ".cache", "pg18full", "bin"))
+	}
+	if d, err := pgcluster.BinDir(major); err == nil {
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, tool)
+		if _, err := os.Stat(p); err == nil {
+			abs, err := filepath.Abs(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return abs
+		}
+	}
+	t.Skipf("no %s for PostgreSQL %d (looked in %v)", tool, major, dirs)
+	return ""
+}
+
+// refRun runs PostgreSQL's tool and returns its combined output.
+func refRun(t *testing.T, bin string, args ...string) ([]byte, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	for _, kv := range os.Environ() { // the connection comes from the arguments alone
+		if !strings.HasPrefix(kv, "PG") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	return cmd.CombinedOutput()
+}
+
+// treeList lists the paths under dir (relative, "/" for directories,
+// "@" for symbolic links), leaving out the WAL segment and history files
+// of pg_wal (each backup has its own) and what is listed in skip.
+func treeList(t *testing.T, dir string, skip ...string) []string {
+	t.Helper()
+	var names []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if rel == "." {
+			return nil
+		}
+		if strings.HasPrefix(rel, "pg_wal/") && !d.IsDir() && rel != "pg_wal/archive_status" {
+			return nil
+		}
+		if slices.Contains(skip, rel) {
+			return nil
+		}
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			rel += "@"
+		case d.IsDir():
+			rel += "/"
+		}
+		names = append(names, rel)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// TestCLIPlainLikePgBasebackup: -Fp with a tablespace moved by -T gives
+// the same files as pg_basebackup -Fp of the same major, in particular no
+// tablespace_map (pg_basebackup does not ask for it in plain mode and
+// makes the pg_tblspc links itself), a backup_manifest that does not list
+// it, so pg_verifybackup passes, and the copy starts.
+func TestCLIPlainLikePgBasebackup(t *testing.T) {
+	for _, major := range pgtest.Majors(t) {
+		t.Run(fmt.Sprintf("pg%d", major), func(t *testing.T) {
+			pgbb := refBin(t, major, "pg_basebackup")
+			verify := refBin(t, major, "pg_verifybackup")
+			ctx := context.Background()
+			c := pgtest.Start(t, major, pgcluster.Options{})
+			tsDir, err := c.MakeTablespaceDir("dropin ts")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := pgcluster.LoadSample(ctx, c, pgcluster.SampleOptions{Relations: 10, Databases: []string{"app1"}, Tablespace: tsDir}); err != nil {
+				t.Fatal(err)
+			}
+			work := pgtest.TempDir(t)
+			conn := c.ConnString("postgres")
+
+			ours, oursTs := filepath.Join(work, "ours"), filepath.Join(work, "ours ts")
+			var stderr bytes.Buffer
+			if err := run(ctx, []string{"-d", conn, "-D", ours, "-Fp", "-c", "fast", "-T", tsDir + "=" + oursTs}, &bytes.Buffer{}, &stderr); err != nil {
+				t.Fatalf("-Fp: %v\n%s", err, stderr.String())
+			}
+			theirs, theirsTs := filepath.Join(work, "theirs"), filepath.Join(work, "theirs ts")
+			if out, err := refRun(t, pgbb, "-d", conn, "-D", theirs, "-Fp", "-c", "fast", "-T", tsDir+"="+theirsTs); err != nil {
+				t.Fatalf("pg_basebackup -Fp: %v\n%s", err, out)
+			}
+			if _, err := os.Lstat(filepath.Join(ours, "tablespace_map")); !os.IsNotExist(err) {
+				t.Errorf("our -Fp wrote tablespace_map (%v)", err)
+			}
+			for _, m := range []string{ours, theirs} {
+				b, err := os.ReadFile(filepath.Join(m, "backup_manifest"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if bytes.Contains(b, []byte(`"tablespace_map"`)) {
+					t.Errorf("%s/backup_manifest lists tablespace_map", m)
+				}
+			}
+			// The tools' own files differ only in name; the server's
+			// temporary and statistics files may come and go between
+			// the two backups.
+			skip := []string{"pg_stat_tmp/global.stat", "pg_stat_tmp/db_0.stat", "pg_stat_tmp/db_1.stat", "pg_stat_tmp/db_5.stat"}
+			gotList, wantList := treeList(t, ours, skip...), treeList(t, theirs, skip...)
+			if !slices.Equal(gotList, wantList) {
+				t.Errorf("file lists differ:\nonly ours: %v\nonly pg_basebackup's: %v", minus(gotList, wantList), minus(wantList, gotList))
+			}
+			gotTs, wantTs := treeList(t, oursTs), treeList(t, theirsTs)
+			if !slices.Equal(gotTs, wantTs) {
+				t.Errorf("tablespace lists differ:\nonly ours: %v\nonly pg_basebackup's: %v", minus(gotTs, wantTs), minus(wantTs, gotTs))
+			}
+			if out, err := refRun(t, verify, ours); err != nil {
+				t.Errorf("pg_verifybackup on our -Fp: %v\n%s", err, out)
+			}
+			restored := pgtest.Open(t, major, ours)
+			rows, err := restored.QueryRows(ctx, "app1", "SELECT count(*), pg_tablespace_location((SELECT oid FROM pg_tablespace WHERE spcname = 'ts1')) FROM in_ts")
+			if err != nil || rows[0][0] != "5000" || rows[0][1] != oursTs {
+				t.Errorf("restored: %v %v", rows, err)
+			}
+		})
+	}
+}
+
+// minus returns the elements of a not in b.
+func minus(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
