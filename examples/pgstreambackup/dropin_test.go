@@ -175,3 +175,91 @@ func minus(a, b []string) []string {
 	}
 	return out
 }
+
+// treeModes maps the paths under dir (as treeList names them) to their
+// permission bits.
+func treeModes(t *testing.T, dir string) map[string]fs.FileMode {
+	t.Helper()
+	modes := map[string]fs.FileMode{".": 0}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		modes[rel] = fi.Mode().Perm()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return modes
+}
+
+// TestCLIPlainGroupAccess: a source initialised with initdb -g
+// (data_directory_mode 0750) is copied by -Fp with directories 0750 and
+// files 0640, data directory and tablespace alike, the modes
+// pg_basebackup -Fp gives every path both copies hold; the copy starts.
+func TestCLIPlainGroupAccess(t *testing.T) {
+	for _, major := range pgtest.Majors(t) {
+		t.Run(fmt.Sprintf("pg%d", major), func(t *testing.T) {
+			pgbb := refBin(t, major, "pg_basebackup")
+			ctx := context.Background()
+			c := pgtest.Start(t, major, pgcluster.Options{InitdbArgs: []string{"-g"}})
+			if rows, err := c.QueryRows(ctx, "postgres", "SHOW data_directory_mode"); err != nil || rows[0][0] != "0750" {
+				t.Fatalf("source data_directory_mode: %v %v", rows, err)
+			}
+			tsDir, err := c.MakeTablespaceDir("group ts")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := pgcluster.LoadSample(ctx, c, pgcluster.SampleOptions{Relations: 5, Databases: []string{"app1"}, Tablespace: tsDir}); err != nil {
+				t.Fatal(err)
+			}
+			work := pgtest.TempDir(t)
+			conn := c.ConnString("postgres")
+			ours, oursTs := filepath.Join(work, "ours"), filepath.Join(work, "ours ts")
+			var stderr bytes.Buffer
+			if err := run(ctx, []string{"-d", conn, "-D", ours, "-Fp", "-c", "fast", "-T", tsDir + "=" + oursTs}, &bytes.Buffer{}, &stderr); err != nil {
+				t.Fatalf("-Fp: %v\n%s", err, stderr.String())
+			}
+			theirs, theirsTs := filepath.Join(work, "theirs"), filepath.Join(work, "theirs ts")
+			if out, err := refRun(t, pgbb, "-d", conn, "-D", theirs, "-Fp", "-c", "fast", "-T", tsDir+"="+theirsTs); err != nil {
+				t.Fatalf("pg_basebackup -Fp: %v\n%s", err, out)
+			}
+			for _, pair := range [][2]string{{ours, theirs}, {oursTs, theirsTs}} {
+				got, want := treeModes(t, pair[0]), treeModes(t, pair[1])
+				compared := 0
+				for rel, w := range want {
+					g, ok := got[rel]
+					if !ok {
+						continue
+					}
+					compared++
+					if g != w {
+						t.Errorf("%s: mode %v, pg_basebackup's %v", filepath.Join(pair[0], rel), g, w)
+					}
+				}
+				for rel, g := range got {
+					if g != 0o750 && g != 0o640 {
+						t.Errorf("%s: mode %v, want 0750 or 0640", filepath.Join(pair[0], rel), g)
+					}
+				}
+				if compared < 5 {
+					t.Errorf("%s: only %d paths in common with pg_basebackup's copy", pair[0], compared)
+				}
+				t.Logf("%s: %d modes compared with pg_basebackup's", pair[0], compared)
+			}
+			restored := pgtest.Open(t, major, ours)
+			if rows, err := restored.QueryRows(ctx, "app1", "SELECT count(*) FROM in_ts"); err != nil || rows[0][0] != "5000" {
+				t.Errorf("restored: %v %v", rows, err)
+			}
+		})
+	}
+}

@@ -45,6 +45,7 @@ type config struct {
 	tsMappings               multiFlag
 	tsMap                    map[string]string
 	clientExt                string // file suffix of the client compression
+	groupAccess              bool   // the source allows group access (initdb -g)
 }
 
 type multiFlag []string

@@ -107,6 +107,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		opts.WALConn = walConn
 	}
 
+	if cfg.format == "p" {
+		// Like pg_basebackup, the copy gets the source's group access
+		// (initdb -g): directories 0750 and files 0640.
+		if cfg.groupAccess, err = groupAccess(ctx, conn); err != nil {
+			out.abort()
+			return err
+		}
+	}
 	logger.Info("initiating base backup, waiting for checkpoint to complete")
 	if cfg.layout == "pg_basebackup" {
 		res, err := writeArchives(ctx, conn, opts, cfg)
@@ -195,6 +203,7 @@ func (o *output) write(ctx context.Context, s *basebackup.Stream) (*basebackup.R
 			TablespaceMapping:     o.cfg.tsMap,
 			Tablespaces:           ts,
 			AllowArchiveLocations: true,
+			GroupReadable:         o.cfg.groupAccess,
 			Fsync:                 !o.cfg.noSync,
 			KeepOnError:           o.cfg.noClean,
 		}); err != nil {
@@ -240,7 +249,7 @@ func (o *output) write(ctx context.Context, s *basebackup.Stream) (*basebackup.R
 		if err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(filepath.Join(o.cfg.pgdata, "backup_manifest"), m, !o.cfg.noSync); err != nil {
+		if err := writeFileAtomic(filepath.Join(o.cfg.pgdata, "backup_manifest"), m, 0o600, !o.cfg.noSync); err != nil {
 			return nil, err
 		}
 	}
@@ -288,10 +297,16 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-func writeFileAtomic(path string, data io.Reader, sync bool) error {
+// writeFileAtomic writes path under a temporary name, then renames it;
+// the file gets mode perm.
+func writeFileAtomic(path string, data io.Reader, perm os.FileMode, sync bool) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, perm)
 	if err != nil {
+		return err
+	}
+	if err := f.Chmod(perm); err != nil { // whatever the umask
+		f.Close()
 		return err
 	}
 	if _, err := io.Copy(f, data); err != nil {

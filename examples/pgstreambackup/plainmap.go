@@ -28,6 +28,10 @@ func dropTablespaceMap(dir string, sync bool) error {
 	}
 	mPath := filepath.Join(dir, "backup_manifest")
 	raw, err := os.ReadFile(mPath)
+	var fi os.FileInfo
+	if err == nil {
+		fi, err = os.Stat(mPath)
+	}
 	switch {
 	case errors.Is(err, os.ErrNotExist): // --no-manifest
 	case err != nil:
@@ -50,7 +54,7 @@ func dropTablespaceMap(dir string, sync bool) error {
 		if err != nil {
 			return fmt.Errorf("backup_manifest: %w", err)
 		}
-		if err := writeFileAtomic(mPath, bytes.NewReader(out), sync); err != nil {
+		if err := writeFileAtomic(mPath, bytes.NewReader(out), fi.Mode().Perm(), sync); err != nil {
 			return err
 		}
 	}
