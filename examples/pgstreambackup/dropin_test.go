@@ -52,9 +52,11 @@ func refBin(t *testing.T, major int, tool string) string {
 // refRun runs PostgreSQL's tool and returns its combined output.
 func refRun(t *testing.T, bin string, args ...string) ([]byte, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.WaitDelay = 5 * time.Second // a child holding the output pipe
+	t.Logf("running %s %q", filepath.Base(bin), args)
 	for _, kv := range os.Environ() { // the connection comes from the arguments alone
 		if !strings.HasPrefix(kv, "PG") {
 			cmd.Env = append(cmd.Env, kv)
@@ -260,6 +262,106 @@ func TestCLIPlainGroupAccess(t *testing.T) {
 			if rows, err := restored.QueryRows(ctx, "app1", "SELECT count(*) FROM in_ts"); err != nil || rows[0][0] != "5000" {
 				t.Errorf("restored: %v %v", rows, err)
 			}
+		})
+	}
+}
+
+// confSetting returns the value of the last "name = '...'" line of a
+// postgresql.auto.conf, unquoted.
+func confSetting(t *testing.T, path, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	val := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" = '"); ok {
+			val = strings.ReplaceAll(strings.TrimSuffix(v, "'"), "''", "'")
+		}
+	}
+	if val == "" {
+		t.Fatalf("%s has no %s", path, name)
+	}
+	return val
+}
+
+// connPairs splits a primary_conninfo made of key=value and
+// key='quoted value' pairs, sorted.
+func connPairs(s string) []string {
+	var pairs []string
+	for s = strings.TrimSpace(s); s != ""; s = strings.TrimSpace(s) {
+		k, rest, _ := strings.Cut(s, "=")
+		var v string
+		if strings.HasPrefix(rest, "'") {
+			end := 1
+			for ; end < len(rest) && rest[end] != '\''; end++ {
+				if rest[end] == '\\' {
+					end++
+				}
+			}
+			v, s = rest[:min(end+1, len(rest))], rest[min(end+1, len(rest)):]
+		} else {
+			v, s, _ = strings.Cut(rest, " ")
+		}
+		pairs = append(pairs, k+"="+v)
+	}
+	slices.Sort(pairs)
+	return pairs
+}
+
+// TestCLIRecoveryConfLikePgBasebackup18: -R writes the primary_conninfo
+// pairs pg_basebackup 18 writes for the same connection options (passfile,
+// libpq's defaults, dbname from -d kept, application_name and
+// connect_timeout when given), and the copy streams from the source with
+// it.
+func TestCLIRecoveryConfLikePgBasebackup18(t *testing.T) {
+	for _, major := range pgtest.Majors(t) {
+		t.Run(fmt.Sprintf("pg%d", major), func(t *testing.T) {
+			pgbb := refBin(t, 18, "pg_basebackup")
+			ctx := context.Background()
+			c := pgtest.Start(t, major, pgcluster.Options{})
+			work := pgtest.TempDir(t)
+			port := fmt.Sprint(c.Port())
+			for i, tc := range [][]string{
+				{"-d", c.ConnString("postgres")},
+				{"-d", "host=127.0.0.1 user=postgres application_name=standby1 connect_timeout=7 sslmode=prefer", "-p", port},
+				{"-h", "127.0.0.1", "-p", port, "-U", "postgres"},
+				{"-d", "postgresql://postgres:secret@127.0.0.1:" + port + "/app?sslmode=disable"},
+			} {
+				ours, theirs := filepath.Join(work, fmt.Sprint("ours", i)), filepath.Join(work, fmt.Sprint("theirs", i))
+				var stderr bytes.Buffer
+				if err := run(ctx, append([]string{"-D", ours, "-R", "-X", "none", "-c", "fast", "--no-manifest"}, tc...), &bytes.Buffer{}, &stderr); err != nil {
+					t.Fatalf("%q: %v\n%s", tc, err, stderr.String())
+				}
+				if out, err := refRun(t, pgbb, append([]string{"-D", theirs, "-R", "-X", "none", "-c", "fast", "--no-manifest"}, tc...)...); err != nil {
+					t.Fatalf("pg_basebackup %q: %v\n%s", tc, err, out)
+				}
+				got := connPairs(confSetting(t, filepath.Join(ours, "postgresql.auto.conf"), "primary_conninfo"))
+				want := connPairs(confSetting(t, filepath.Join(theirs, "postgresql.auto.conf"), "primary_conninfo"))
+				if major < 14 { // libpq 13 refuses sslsni: not written for a server of 13
+					want = slices.DeleteFunc(want, func(p string) bool { return p == "sslsni=1" })
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("%q: primary_conninfo pairs differ\nours:  %v\ntheirs: %v", tc, got, want)
+				}
+			}
+			// A copy streams from the source with what -R wrote (its WAL
+			// streamed too: the -X none copies lack theirs).
+			sdir := filepath.Join(work, "standby")
+			if err := run(ctx, []string{"-d", c.ConnString("postgres"), "-D", sdir, "-R", "-c", "fast"}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+				t.Fatal(err)
+			}
+			standby := pgtest.Open(t, major, sdir)
+			var rows [][]string
+			var err error
+			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+				rows, err = standby.QueryRows(ctx, "postgres", "SELECT status FROM pg_stat_wal_receiver")
+				if err == nil && len(rows) == 1 && rows[0][0] == "streaming" {
+					return
+				}
+			}
+			t.Errorf("the -R copy does not stream: %v %v", rows, err)
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -46,6 +47,7 @@ type config struct {
 	tsMap                    map[string]string
 	clientExt                string // file suffix of the client compression
 	groupAccess              bool   // the source allows group access (initdb -g)
+	appName                  string // application_name given by -d or PGAPPNAME
 }
 
 type multiFlag []string
@@ -412,50 +414,54 @@ func parseMaxRate(s string) (int64, error) {
 
 // connConfig builds the connection settings: -d, then -h/-p/-U on top,
 // with PG* environment variables as defaults (pgconn reads them as libpq
-// does); replication=true is forced.
+// does); replication=true is forced. -h/-p/-U are added to -d as
+// settings of their own (after a keyword/value string, as query
+// parameters of a URL), so that they win and pgconn derives the rest from
+// them as libpq does (TLS is tried on a TCP host given by -h).
 func (c *config) connConfig() (*pgconn.Config, error) {
-	var parts []string
-	if c.dbname != "" && !strings.Contains(c.dbname, "=") && !strings.Contains(c.dbname, "://") {
-		parts = append(parts, "dbname="+quoteConnValue(c.dbname))
-	} else if c.dbname != "" && strings.Contains(c.dbname, "://") {
-		cfg, err := pgconn.ParseConfig(c.dbname)
-		if err != nil {
-			return nil, fmt.Errorf("invalid connection string: %w", err)
-		}
-		return c.applyOverrides(cfg)
-	} else if c.dbname != "" {
-		parts = append(parts, c.dbname)
-	}
-	cfg, err := pgconn.ParseConfig(strings.Join(parts, " "))
-	if err != nil {
-		return nil, fmt.Errorf("invalid connection string: %w", err)
-	}
-	return c.applyOverrides(cfg)
-}
-
-func (c *config) applyOverrides(cfg *pgconn.Config) (*pgconn.Config, error) {
-	if c.host != "" {
-		cfg.Host = c.host
-		cfg.Fallbacks = nil
-	}
 	if c.port != "" {
-		p, err := strconv.ParseUint(c.port, 10, 16)
-		if err != nil {
+		if _, err := strconv.ParseUint(c.port, 10, 16); err != nil {
 			return nil, fmt.Errorf("invalid port number %q", c.port)
 		}
-		cfg.Port = uint16(p)
-		for _, f := range cfg.Fallbacks {
-			f.Port = uint16(p)
+	}
+	overrides := [][2]string{{"host", c.host}, {"port", c.port}, {"user", c.user}}
+	s := c.dbname
+	switch {
+	case strings.Contains(s, "://"):
+		var q []string
+		for _, kv := range overrides {
+			if kv[1] != "" {
+				q = append(q, kv[0]+"="+url.QueryEscape(kv[1]))
+			}
+		}
+		if len(q) > 0 {
+			sep := "?"
+			if strings.Contains(s, "?") {
+				sep = "&"
+			}
+			s += sep + strings.Join(q, "&")
+		}
+	default:
+		if s != "" && !strings.Contains(s, "=") {
+			s = "dbname=" + quoteConnValue(s)
+		}
+		for _, kv := range overrides {
+			if kv[1] != "" {
+				s += " " + kv[0] + "=" + quoteConnValue(kv[1])
+			}
 		}
 	}
-	if c.user != "" {
-		cfg.User = c.user
+	cfg, err := pgconn.ParseConfig(strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf("invalid connection string: %w", err)
 	}
 	if cfg.RuntimeParams == nil {
 		cfg.RuntimeParams = map[string]string{}
 	}
 	cfg.RuntimeParams["replication"] = "true"
-	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
+	if name, ok := cfg.RuntimeParams["application_name"]; ok {
+		c.appName = name // given: -R writes it, like pg_basebackup
+	} else {
 		cfg.RuntimeParams["application_name"] = "pgstreambackup"
 	}
 	return cfg, nil

@@ -88,15 +88,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		out.abort()
 		return err
 	}
-	if cfg.writeRecoveryConf {
-		opts.RecoveryConfig = recoveryConfig(connCfg, cfg.slot)
-	}
 	conn, err := pgconn.ConnectConfig(ctx, connCfg)
 	if err != nil {
 		out.abort()
 		return fmt.Errorf("could not connect to server: %w", err)
 	}
 	defer conn.Close(context.Background())
+	if cfg.writeRecoveryConf {
+		rc, err := cfg.recoveryConfig(connCfg, serverMajor(conn))
+		if err != nil {
+			out.abort()
+			return err
+		}
+		opts.RecoveryConfig = rc
+	}
 	if opts.WAL == basebackup.WALStream {
 		walConn, err := pgconn.ConnectConfig(ctx, connCfg)
 		if err != nil {
@@ -354,18 +359,4 @@ func progressPrinter(w io.Writer) func(basebackup.Progress) {
 		}
 		fmt.Fprintln(w, line)
 	}
-}
-
-// recoveryConfig builds -R's primary_conninfo from the connection settings
-// in effect, as pg_basebackup does (a password given on the command line
-// or in PGPASSWORD is written too, as pg_basebackup writes it).
-func recoveryConfig(c *pgconn.Config, slot string) *basebackup.RecoveryConfig {
-	ci := map[string]string{"host": c.Host, "port": fmt.Sprint(c.Port), "user": c.User}
-	if c.Password != "" {
-		ci["password"] = c.Password
-	}
-	if c.TLSConfig == nil {
-		ci["sslmode"] = "disable"
-	}
-	return &basebackup.RecoveryConfig{PrimaryConnInfo: ci, PrimarySlotName: slot}
 }
