@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -362,6 +363,70 @@ func TestCLIRecoveryConfLikePgBasebackup18(t *testing.T) {
 				}
 			}
 			t.Errorf("the -R copy does not stream: %v %v", rows, err)
+		})
+	}
+}
+
+// TestCLIChecksumFailureKeepsBackup: a page checksum failure in the
+// source (a page overwritten while the server was down, as
+// basebackup's TestChecksumFailures does) makes the run fail with
+// "checksum error occurred", as pg_basebackup does, and the backup is
+// kept, -Fp and -Ft alike, as pg_basebackup keeps it.
+func TestCLIChecksumFailureKeepsBackup(t *testing.T) {
+	for _, major := range pgtest.Majors(t) {
+		t.Run(fmt.Sprintf("pg%d", major), func(t *testing.T) {
+			ctx := context.Background()
+			c := pgtest.Start(t, major, pgcluster.Options{})
+			if err := c.Exec(ctx, "postgres", "CREATE TABLE victim AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 2000) g; CHECKPOINT"); err != nil {
+				t.Fatal(err)
+			}
+			rows, err := c.QueryRows(ctx, "postgres", "SELECT pg_relation_filepath('victim')")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rel := rows[0][0]
+			if err := c.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(filepath.Join(c.DataDir(), rel), os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteAt([]byte("corruption!corruption!"), 8192+4000); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			if err := c.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			work := pgtest.TempDir(t)
+			conn := c.ConnString("postgres")
+			for _, format := range []string{"p", "t"} {
+				dir := filepath.Join(work, "ours-"+format)
+				var stderr bytes.Buffer
+				err := run(ctx, []string{"-d", conn, "-D", dir, "-F", format, "-c", "fast"}, &bytes.Buffer{}, &stderr)
+				if !errors.Is(err, errChecksum) {
+					t.Fatalf("-F%s: err = %v, want %v\n%s", format, err, errChecksum, stderr.String())
+				}
+				if !strings.Contains(stderr.String(), rel) {
+					t.Errorf("-F%s: stderr does not name %s:\n%s", format, rel, stderr.String())
+				}
+				keep := map[string][]string{"p": {"PG_VERSION", rel, "backup_manifest", "pg_wal"}, "t": {"base.tar", "backup_manifest"}}[format]
+				for _, name := range keep {
+					if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+						t.Errorf("-F%s: the backup was not kept: %v", format, err)
+					}
+				}
+			}
+			pgbb := refBin(t, major, "pg_basebackup")
+			theirs := filepath.Join(work, "theirs")
+			out, err := refRun(t, pgbb, "-d", conn, "-D", theirs, "-Fp", "-c", "fast")
+			if err == nil || !strings.Contains(string(out), "checksum error occurred") {
+				t.Errorf("pg_basebackup: %v\n%s", err, out)
+			}
+			if _, err := os.Stat(filepath.Join(theirs, "PG_VERSION")); err != nil {
+				t.Errorf("pg_basebackup did not keep its backup: %v", err)
+			}
 		})
 	}
 }

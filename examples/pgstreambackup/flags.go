@@ -246,7 +246,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 
 // options maps the flags onto basebackup.Options.
 func (c *config) options(logger *slog.Logger) (basebackup.Options, error) {
-	o := basebackup.Options{Label: c.label, Logger: logger, EstimateSize: !c.noEstimate}
+	// Page checksum failures do not stop the backup: it is finished and
+	// kept, and the run exits 1 (pg_basebackup keeps it too).
+	o := basebackup.Options{Label: c.label, Logger: logger, EstimateSize: !c.noEstimate, ChecksumFailures: basebackup.ChecksumFailuresReport}
 	switch c.checkpoint {
 	case "fast":
 		o.Checkpoint = basebackup.CheckpointFast

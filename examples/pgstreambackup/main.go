@@ -128,7 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			return err
 		}
 		logger.Info("base backup completed", "start_lsn", res.StartLSN, "end_lsn", res.EndLSN, "timeline", res.EndTimeline, "duration", res.Duration)
-		return nil
+		return checksumFailures(res, stderr)
 	}
 	s, err := basebackup.Backup(ctx, conn, opts)
 	if err != nil {
@@ -142,7 +142,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		return err
 	}
 	logger.Info("base backup completed", "start_lsn", res.StartLSN, "end_lsn", res.EndLSN, "timeline", res.EndTimeline, "bytes", res.BytesWritten, "duration", res.Duration)
-	return nil
+	return checksumFailures(res, stderr)
+}
+
+// errChecksum: the server found page checksum failures in the source. The
+// backup was written in full and is kept, as pg_basebackup keeps it; the
+// run still fails (exit 1) so that nobody takes it for a clean copy.
+var errChecksum = errors.New("checksum error occurred")
+
+// checksumFailures names each file the server reported and returns
+// errChecksum if there was any.
+func checksumFailures(res *basebackup.Result, stderr io.Writer) error {
+	if len(res.ChecksumFailures) == 0 {
+		return nil
+	}
+	for _, f := range res.ChecksumFailures {
+		fmt.Fprintf(stderr, "pgstreambackup: warning: %d page checksum failure(s) in file %q\n", f.Count, f.File)
+	}
+	return errChecksum
 }
 
 // output is where the stream goes for one -F/-D combination.
