@@ -430,3 +430,52 @@ func TestCLIChecksumFailureKeepsBackup(t *testing.T) {
 		})
 	}
 }
+
+// TestCLICompressSpecsLikePgBasebackup18: the -Z specs pg_basebackup 18
+// refuses are refused with its message (client-side ones by its own
+// check, server-side ones by the server's), and client-zstd with long
+// is accepted by both.
+func TestCLICompressSpecsLikePgBasebackup18(t *testing.T) {
+	for _, major := range pgtest.Majors(t) {
+		t.Run(fmt.Sprintf("pg%d", major), func(t *testing.T) {
+			if major < 15 {
+				t.Skip("server-side compression needs PostgreSQL 15")
+			}
+			pgbb := refBin(t, 18, "pg_basebackup")
+			ctx := context.Background()
+			c := pgtest.Start(t, major, pgcluster.Options{})
+			work := pgtest.TempDir(t)
+			conn := c.ConnString("postgres")
+			for i, spec := range []string{"none:1", "gzip:", "server-gzip:", "gzip:workers=3", "client-gzip:level=10", "lz4:long", "server-none:5", "server-gzip:workers=2", "zstd:level"} {
+				var stderr bytes.Buffer
+				err := run(ctx, []string{"-d", conn, "-D", filepath.Join(work, fmt.Sprint("ours", i)), "-Ft", "-Xnone", "-c", "fast", "-Z", spec}, &bytes.Buffer{}, &stderr)
+				out, perr := refRun(t, pgbb, "-d", conn, "-D", filepath.Join(work, fmt.Sprint("theirs", i)), "-Ft", "-Xnone", "-c", "fast", "-Z", spec)
+				if perr == nil {
+					t.Errorf("-Z %s: pg_basebackup 18 accepted it", spec)
+					continue
+				}
+				if err == nil {
+					t.Errorf("-Z %s: accepted; pg_basebackup 18 says %s", spec, bytes.TrimSpace(out))
+					continue
+				}
+				if !strings.Contains(string(out), err.Error()) {
+					t.Errorf("-Z %s: our message %q, pg_basebackup 18's %q", spec, err, bytes.TrimSpace(out))
+				}
+			}
+			spec := "client-zstd:level=1,long"
+			ours, theirs := filepath.Join(work, "ours-long"), filepath.Join(work, "theirs-long")
+			var stderr bytes.Buffer
+			if err := run(ctx, []string{"-d", conn, "-D", ours, "-Ft", "-Xnone", "-c", "fast", "-Z", spec}, &bytes.Buffer{}, &stderr); err != nil {
+				t.Errorf("-Z %s: %v\n%s", spec, err, stderr.String())
+			}
+			if out, err := refRun(t, pgbb, "-d", conn, "-D", theirs, "-Ft", "-Xnone", "-c", "fast", "-Z", spec); err != nil {
+				t.Errorf("pg_basebackup -Z %s: %v\n%s", spec, err, out)
+			}
+			for _, dir := range []string{ours, theirs} {
+				if out, err := exec.Command("sh", "-c", "zstd -dc --long=27 "+filepath.Join(dir, "base.tar.zst")+" | tar -tf - | grep -c PG_VERSION").CombinedOutput(); err != nil {
+					t.Errorf("%s/base.tar.zst: %v\n%s", dir, err, out)
+				}
+			}
+		})
+	}
+}
