@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -45,6 +46,8 @@ type config struct {
 	tsMappings               multiFlag
 	tsMap                    map[string]string
 	clientExt                string // file suffix of the client compression
+	groupAccess              bool   // the source allows group access (initdb -g)
+	appName                  string // application_name given by -d or PGAPPNAME
 }
 
 type multiFlag []string
@@ -246,7 +249,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 
 // options maps the flags onto basebackup.Options.
 func (c *config) options(logger *slog.Logger) (basebackup.Options, error) {
-	o := basebackup.Options{Label: c.label, Logger: logger, EstimateSize: !c.noEstimate}
+	// Page checksum failures do not stop the backup: it is finished and
+	// kept, and the run exits 1 (pg_basebackup keeps it too).
+	o := basebackup.Options{Label: c.label, Logger: logger, EstimateSize: !c.noEstimate, ChecksumFailures: basebackup.ChecksumFailuresReport}
 	switch c.checkpoint {
 	case "fast":
 		o.Checkpoint = basebackup.CheckpointFast
@@ -321,72 +326,113 @@ func (c *config) options(logger *slog.Logger) (basebackup.Options, error) {
 	return o, nil
 }
 
-// parseCompress reads pg_basebackup's -Z: [client-|server-]METHOD[:DETAIL]
-// or a bare gzip level 0-9.
+// parseCompress reads pg_basebackup's -Z: [client-|server-]METHOD[:DETAIL],
+// or a bare integer (0: none, else a gzip level). DETAIL is a level or
+// comma-separated level=N, workers=N and long[=BOOL], checked as
+// PostgreSQL 18 checks them (src/common/compression.c), with its
+// messages, on the client and the server side alike: pg_basebackup leaves
+// a server-side spec to the server, which applies the same rules.
 func parseCompress(spec string) (basebackup.ServerCompression, tarstream.CompressionOptions, error) {
 	var server basebackup.ServerCompression
 	var client tarstream.CompressionOptions
-	if lvl, err := strconv.Atoi(spec); err == nil {
-		if lvl < 0 || lvl > 9 {
-			return server, client, fmt.Errorf("invalid compression level %q: a bare level is gzip's, 0 to 9", spec)
-		}
-		if lvl > 0 {
-			client = tarstream.CompressionOptions{Method: tarstream.Gzip, Level: lvl}
-		}
-		return server, client, nil
-	}
 	where := "client"
-	if w, rest, ok := strings.Cut(spec, "-"); ok && (w == "client" || w == "server") {
-		where, spec = w, rest
+	if rest, ok := strings.CutPrefix(spec, "server-"); ok {
+		where, spec = "server", rest
+	} else if rest, ok := strings.CutPrefix(spec, "client-"); ok {
+		spec = rest
 	}
-	method, detail, _ := strings.Cut(spec, ":")
+	method, detail, hasDetail := strings.Cut(spec, ":")
+	if n, err := strconv.Atoi(spec); err == nil { // a bare integer, after the prefix as in pg_basebackup
+		method, detail, hasDetail = "gzip", spec, true
+		if n == 0 {
+			method, hasDetail = "none", false
+		}
+	}
 	var m tarstream.Compression
+	minLevel, maxLevel, defLevel := 1, 1, 0
 	switch method {
-	case "gzip":
-		m = tarstream.Gzip
-	case "lz4":
-		m = tarstream.LZ4
-	case "zstd":
-		m = tarstream.Zstd
 	case "none":
-		return server, client, nil
+		m = tarstream.None
+	case "gzip":
+		m, maxLevel, defLevel = tarstream.Gzip, 9, -1
+	case "lz4":
+		m, maxLevel, defLevel = tarstream.LZ4, 12, 0
+	case "zstd":
+		m, minLevel, maxLevel, defLevel = tarstream.Zstd, -(1 << 17), 22, 3
 	default:
 		return server, client, fmt.Errorf("unrecognized compression algorithm: %q", method)
 	}
-	var level, workers int
-	var long bool
-	if detail != "" {
-		if v, err := strconv.Atoi(detail); err == nil {
-			level = v
+	level, workers, long, hasWorkers, hasLong := defLevel, 0, false, false, false
+	if m == tarstream.None {
+		level = 0
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("invalid compression specification: "+format, args...)
+	}
+	if hasDetail {
+		if n, err := strconv.Atoi(detail); err == nil {
+			level = n
 		} else {
 			for _, kv := range strings.Split(detail, ",") {
 				k, v, hasV := strings.Cut(kv, "=")
-				switch k {
-				case "level", "workers":
+				switch {
+				case k == "":
+					return server, client, bad("found empty string where a compression option was expected")
+				case k == "level" || k == "workers":
+					if !hasV {
+						return server, client, bad("compression option %q requires a value", k)
+					}
 					n, err := strconv.Atoi(v)
-					if !hasV || err != nil {
-						return server, client, fmt.Errorf("value for compression option %q must be an integer", k)
+					if err != nil {
+						return server, client, bad("value for compression option %q must be an integer", k)
 					}
 					if k == "level" {
 						level = n
 					} else {
-						workers = n
+						workers, hasWorkers = n, true
 					}
-				case "long":
-					long = !hasV || v == "on" || v == "yes" || v == "true" || v == "1"
+				case k == "long":
+					hasLong = true
+					switch strings.ToLower(v) {
+					case "", "yes", "on", "1":
+						long = true
+					case "no", "off", "0":
+						long = false
+					default:
+						return server, client, bad("value for compression option %q must be a Boolean value", k)
+					}
+					if hasV && v == "" {
+						return server, client, bad("value for compression option %q must be a Boolean value", k)
+					}
 				default:
-					return server, client, fmt.Errorf("unrecognized compression option: %q", k)
+					return server, client, bad("unrecognized compression option: %q", k)
 				}
 			}
 		}
+	}
+	switch {
+	case m == tarstream.None && level != 0:
+		return server, client, bad("compression algorithm %q does not accept a compression level", method)
+	case (level < minLevel || level > maxLevel) && level != defLevel:
+		return server, client, bad("compression algorithm %q expects a compression level between %d and %d (default at %d)", method, minLevel, maxLevel, defLevel)
+	case hasWorkers && m != tarstream.Zstd:
+		return server, client, bad("compression algorithm %q does not accept a worker count", method)
+	case hasLong && m != tarstream.Zstd:
+		return server, client, bad("compression algorithm %q does not support long-distance mode", method)
+	}
+	if level == defLevel && m != tarstream.Zstd {
+		level = 0 // the method's default
+	}
+	if m == tarstream.None {
+		return server, client, nil
 	}
 	if where == "server" {
 		server = basebackup.ServerCompression{Method: m, Level: level, Workers: workers, Long: long}
 		return server, client, nil
 	}
-	if long {
-		return server, client, errors.New("client-side zstd long mode is not supported; use server-zstd:long")
-	}
+	// Client-side zstd long is accepted like pg_basebackup's; the client's
+	// encoder has no long-distance mode, so it does not change the output
+	// (an ordinary zstd frame).
 	client = tarstream.CompressionOptions{Method: m, Level: level, Workers: workers}
 	return server, client, client.Validate()
 }
@@ -414,50 +460,54 @@ func parseMaxRate(s string) (int64, error) {
 
 // connConfig builds the connection settings: -d, then -h/-p/-U on top,
 // with PG* environment variables as defaults (pgconn reads them as libpq
-// does); replication=true is forced.
+// does); replication=true is forced. -h/-p/-U are added to -d as
+// settings of their own (after a keyword/value string, as query
+// parameters of a URL), so that they win and pgconn derives the rest from
+// them as libpq does (TLS is tried on a TCP host given by -h).
 func (c *config) connConfig() (*pgconn.Config, error) {
-	var parts []string
-	if c.dbname != "" && !strings.Contains(c.dbname, "=") && !strings.Contains(c.dbname, "://") {
-		parts = append(parts, "dbname="+quoteConnValue(c.dbname))
-	} else if c.dbname != "" && strings.Contains(c.dbname, "://") {
-		cfg, err := pgconn.ParseConfig(c.dbname)
-		if err != nil {
-			return nil, fmt.Errorf("invalid connection string: %w", err)
-		}
-		return c.applyOverrides(cfg)
-	} else if c.dbname != "" {
-		parts = append(parts, c.dbname)
-	}
-	cfg, err := pgconn.ParseConfig(strings.Join(parts, " "))
-	if err != nil {
-		return nil, fmt.Errorf("invalid connection string: %w", err)
-	}
-	return c.applyOverrides(cfg)
-}
-
-func (c *config) applyOverrides(cfg *pgconn.Config) (*pgconn.Config, error) {
-	if c.host != "" {
-		cfg.Host = c.host
-		cfg.Fallbacks = nil
-	}
 	if c.port != "" {
-		p, err := strconv.ParseUint(c.port, 10, 16)
-		if err != nil {
+		if _, err := strconv.ParseUint(c.port, 10, 16); err != nil {
 			return nil, fmt.Errorf("invalid port number %q", c.port)
 		}
-		cfg.Port = uint16(p)
-		for _, f := range cfg.Fallbacks {
-			f.Port = uint16(p)
+	}
+	overrides := [][2]string{{"host", c.host}, {"port", c.port}, {"user", c.user}}
+	s := c.dbname
+	switch {
+	case strings.Contains(s, "://"):
+		var q []string
+		for _, kv := range overrides {
+			if kv[1] != "" {
+				q = append(q, kv[0]+"="+url.QueryEscape(kv[1]))
+			}
+		}
+		if len(q) > 0 {
+			sep := "?"
+			if strings.Contains(s, "?") {
+				sep = "&"
+			}
+			s += sep + strings.Join(q, "&")
+		}
+	default:
+		if s != "" && !strings.Contains(s, "=") {
+			s = "dbname=" + quoteConnValue(s)
+		}
+		for _, kv := range overrides {
+			if kv[1] != "" {
+				s += " " + kv[0] + "=" + quoteConnValue(kv[1])
+			}
 		}
 	}
-	if c.user != "" {
-		cfg.User = c.user
+	cfg, err := pgconn.ParseConfig(strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf("invalid connection string: %w", err)
 	}
 	if cfg.RuntimeParams == nil {
 		cfg.RuntimeParams = map[string]string{}
 	}
 	cfg.RuntimeParams["replication"] = "true"
-	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
+	if name, ok := cfg.RuntimeParams["application_name"]; ok {
+		c.appName = name // given: -R writes it, like pg_basebackup
+	} else {
 		cfg.RuntimeParams["application_name"] = "pgstreambackup"
 	}
 	return cfg, nil

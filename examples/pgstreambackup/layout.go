@@ -40,7 +40,7 @@ func writeArchives(ctx context.Context, conn *pgconn.PgConn, opts basebackup.Opt
 		}
 		if ar.Kind == basebackup.ArchiveManifest {
 			// Streamed to disk (it can be large), renamed after the end.
-			if err := writeFileAtomic(manifestTmp, a, !cfg.noSync); err != nil {
+			if err := writeFileAtomic(manifestTmp, a, 0o600, !cfg.noSync); err != nil {
 				return nil, err
 			}
 			haveManifest = true

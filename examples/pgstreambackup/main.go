@@ -88,15 +88,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		out.abort()
 		return err
 	}
-	if cfg.writeRecoveryConf {
-		opts.RecoveryConfig = recoveryConfig(connCfg, cfg.slot)
-	}
 	conn, err := pgconn.ConnectConfig(ctx, connCfg)
 	if err != nil {
 		out.abort()
 		return fmt.Errorf("could not connect to server: %w", err)
 	}
 	defer conn.Close(context.Background())
+	if cfg.writeRecoveryConf {
+		rc, err := cfg.recoveryConfig(connCfg, serverMajor(conn))
+		if err != nil {
+			out.abort()
+			return err
+		}
+		opts.RecoveryConfig = rc
+	}
 	if opts.WAL == basebackup.WALStream {
 		walConn, err := pgconn.ConnectConfig(ctx, connCfg)
 		if err != nil {
@@ -107,6 +112,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		opts.WALConn = walConn
 	}
 
+	if cfg.format == "p" {
+		// Like pg_basebackup, the copy gets the source's group access
+		// (initdb -g): directories 0750 and files 0640.
+		if cfg.groupAccess, err = groupAccess(ctx, conn); err != nil {
+			out.abort()
+			return err
+		}
+	}
 	logger.Info("initiating base backup, waiting for checkpoint to complete")
 	if cfg.layout == "pg_basebackup" {
 		res, err := writeArchives(ctx, conn, opts, cfg)
@@ -115,7 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			return err
 		}
 		logger.Info("base backup completed", "start_lsn", res.StartLSN, "end_lsn", res.EndLSN, "timeline", res.EndTimeline, "duration", res.Duration)
-		return nil
+		return checksumFailures(res, stderr)
 	}
 	s, err := basebackup.Backup(ctx, conn, opts)
 	if err != nil {
@@ -129,7 +142,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		return err
 	}
 	logger.Info("base backup completed", "start_lsn", res.StartLSN, "end_lsn", res.EndLSN, "timeline", res.EndTimeline, "bytes", res.BytesWritten, "duration", res.Duration)
-	return nil
+	return checksumFailures(res, stderr)
+}
+
+// errChecksum: the server found page checksum failures in the source. The
+// backup was written in full and is kept, as pg_basebackup keeps it; the
+// run still fails (exit 1) so that nobody takes it for a clean copy.
+var errChecksum = errors.New("checksum error occurred")
+
+// checksumFailures names each file the server reported and returns
+// errChecksum if there was any.
+func checksumFailures(res *basebackup.Result, stderr io.Writer) error {
+	if len(res.ChecksumFailures) == 0 {
+		return nil
+	}
+	for _, f := range res.ChecksumFailures {
+		fmt.Fprintf(stderr, "pgstreambackup: warning: %d page checksum failure(s) in file %q\n", f.Count, f.File)
+	}
+	return errChecksum
 }
 
 // output is where the stream goes for one -F/-D combination.
@@ -195,6 +225,7 @@ func (o *output) write(ctx context.Context, s *basebackup.Stream) (*basebackup.R
 			TablespaceMapping:     o.cfg.tsMap,
 			Tablespaces:           ts,
 			AllowArchiveLocations: true,
+			GroupReadable:         o.cfg.groupAccess,
 			Fsync:                 !o.cfg.noSync,
 			KeepOnError:           o.cfg.noClean,
 		}); err != nil {
@@ -203,7 +234,14 @@ func (o *output) write(ctx context.Context, s *basebackup.Stream) (*basebackup.R
 		if _, err := io.Copy(io.Discard, s); err != nil { // reach the stream's EOF
 			return nil, err
 		}
-		return s.Result()
+		res, err := s.Result()
+		if err != nil {
+			return nil, err
+		}
+		if err := dropTablespaceMap(o.cfg.pgdata, !o.cfg.noSync); err != nil {
+			return nil, fmt.Errorf("removing tablespace_map from %s: %w", o.cfg.pgdata, err)
+		}
+		return res, nil
 	}
 	// Tar format: base.tar under a temporary name, renamed once the stream
 	// ended in EOF; backup_manifest written last.
@@ -233,7 +271,7 @@ func (o *output) write(ctx context.Context, s *basebackup.Stream) (*basebackup.R
 		if err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(filepath.Join(o.cfg.pgdata, "backup_manifest"), m, !o.cfg.noSync); err != nil {
+		if err := writeFileAtomic(filepath.Join(o.cfg.pgdata, "backup_manifest"), m, 0o600, !o.cfg.noSync); err != nil {
 			return nil, err
 		}
 	}
@@ -281,10 +319,16 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-func writeFileAtomic(path string, data io.Reader, sync bool) error {
+// writeFileAtomic writes path under a temporary name, then renames it;
+// the file gets mode perm.
+func writeFileAtomic(path string, data io.Reader, perm os.FileMode, sync bool) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, perm)
 	if err != nil {
+		return err
+	}
+	if err := f.Chmod(perm); err != nil { // whatever the umask
+		f.Close()
 		return err
 	}
 	if _, err := io.Copy(f, data); err != nil {
@@ -332,18 +376,4 @@ func progressPrinter(w io.Writer) func(basebackup.Progress) {
 		}
 		fmt.Fprintln(w, line)
 	}
-}
-
-// recoveryConfig builds -R's primary_conninfo from the connection settings
-// in effect, as pg_basebackup does (a password given on the command line
-// or in PGPASSWORD is written too, as pg_basebackup writes it).
-func recoveryConfig(c *pgconn.Config, slot string) *basebackup.RecoveryConfig {
-	ci := map[string]string{"host": c.Host, "port": fmt.Sprint(c.Port), "user": c.User}
-	if c.Password != "" {
-		ci["password"] = c.Password
-	}
-	if c.TLSConfig == nil {
-		ci["sslmode"] = "disable"
-	}
-	return &basebackup.RecoveryConfig{PrimaryConnInfo: ci, PrimarySlotName: slot}
 }

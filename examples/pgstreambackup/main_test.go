@@ -48,6 +48,7 @@ func TestFlagErrors(t *testing.T) {
 	for spec, want := range map[string]string{
 		"gzip": "c:gzip/0", "client-zstd:level=5,workers=2": "c:zstd/5/2", "server-zstd:level=3,long": "s:zstd/3/0/true",
 		"server-gzip:5": "s:gzip/5/0/false", "lz4:1": "c:lz4/1", "5": "c:gzip/5", "0": "none", "none": "none",
+		"client-zstd:level=1,long": "c:zstd/1", "gzip:-1": "c:gzip/0", "server-5": "s:gzip/5/0/false",
 	} {
 		srv, cl, err := parseCompress(spec)
 		got := "none"
@@ -63,7 +64,7 @@ func TestFlagErrors(t *testing.T) {
 			t.Errorf("parseCompress(%q) = %s, %v; want %s", spec, got, err, want)
 		}
 	}
-	for _, bad := range []string{"brotli", "gzip:level=x", "10", "zstd:foo", "gzip:12", "client-zstd:long"} {
+	for _, bad := range []string{"brotli", "gzip:level=x", "10", "zstd:foo", "gzip:12", "none:1", "gzip:", "server-gzip:", "gzip:workers=3", "lz4:long", "gzip:0", "zstd:long=maybe"} {
 		if _, _, err := parseCompress(bad); err == nil {
 			t.Errorf("parseCompress(%q) succeeded", bad)
 		}
