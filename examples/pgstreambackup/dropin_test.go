@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -477,5 +478,108 @@ func TestCLICompressSpecsLikePgBasebackup18(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// buildCLI builds the command into a temporary directory.
+func buildCLI(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "pgstreambackup")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// exitOf runs a command and returns its stdout, stderr and how it ended
+// ("exit N" or "signal NAME").
+func exitOf(t *testing.T, cmd *exec.Cmd) (string, string, string) {
+	return exitOfStarted(t, cmd, nil)
+}
+
+// exitOfStarted is exitOf that calls started with the running process.
+func exitOfStarted(t *testing.T, cmd *exec.Cmd, started func(*os.Process)) (string, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 5 * time.Second // pg_basebackup's WAL child may outlive it and hold the pipes
+	err := cmd.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if started != nil {
+		go started(cmd.Process)
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return stdout.String(), stderr.String(), "exit 0"
+	case errors.As(err, &ee) || errors.Is(err, exec.ErrWaitDelay):
+		if ee == nil {
+			ee = &exec.ExitError{ProcessState: cmd.ProcessState}
+		}
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return stdout.String(), stderr.String(), "signal " + ws.Signal().String()
+		}
+		return stdout.String(), stderr.String(), fmt.Sprintf("exit %d", ee.ExitCode())
+	}
+	t.Fatal(err)
+	return "", "", ""
+}
+
+// TestCLIExitStatusLikePgBasebackup: --help and --version on stdout with
+// exit 0, a bad option and a failed connection exit 1, as with
+// pg_basebackup 18; SIGINT and SIGTERM during a backup end the process by
+// that signal like pg_basebackup, after removing the partial backup.
+func TestCLIExitStatusLikePgBasebackup(t *testing.T) {
+	major := pgtest.Majors(t)[0]
+	pgbb := refBin(t, 18, "pg_basebackup")
+	bin := buildCLI(t)
+	for _, args := range [][]string{{"--help"}, {"-?"}, {"-V"}, {"--version"}, {"-D", "x", "--no-such-option"}, {"-D", "x", "-Z", "gzip:"}, {"-D", filepath.Join(t.TempDir(), "c"), "-d", "host=127.0.0.1 port=1 sslmode=disable"}} {
+		stdout, stderr, how := exitOf(t, exec.Command(bin, args...))
+		pStdout, pStderr, pHow := exitOf(t, exec.Command(pgbb, args...))
+		if how != pHow {
+			t.Errorf("%q: %s, pg_basebackup %s (stderr %q)", args, how, pHow, pStderr)
+		}
+		if (stdout == "") != (pStdout == "") || (stderr == "") != (pStderr == "") {
+			t.Errorf("%q: stdout %q stderr %q; pg_basebackup's stdout %q stderr %q", args, stdout, stderr, pStdout, pStderr)
+		}
+	}
+	if out, _, _ := exitOf(t, exec.Command(bin, "--version")); !strings.HasPrefix(out, "pgstreambackup (pgstreambackup) ") {
+		t.Errorf("--version: %q", out)
+	}
+
+	ctx := context.Background()
+	c := pgtest.Start(t, major, pgcluster.Options{})
+	if err := c.Exec(ctx, "postgres", "CREATE TABLE bulk AS SELECT g AS id, repeat(md5(g::text), 8) AS v FROM generate_series(1, 100000) g"); err != nil {
+		t.Fatal(err)
+	}
+	work := pgtest.TempDir(t)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		for _, tool := range []string{bin, pgbb} {
+			dir := filepath.Join(work, fmt.Sprintf("%s-%d", filepath.Base(tool), sig))
+			// -X fetch: pg_basebackup's WAL streaming child would outlive
+			// it (it has no handler) and keep streaming.
+			cmd := exec.Command(tool, "-d", c.ConnString("postgres"), "-D", dir, "-Fp", "-c", "fast", "-r", "1M", "-X", "fetch")
+			_, stderr, how := exitOfStarted(t, cmd, func(p *os.Process) {
+				for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+					if _, err := os.Stat(dir); err == nil {
+						time.Sleep(time.Second) // into the transfer
+						p.Signal(sig)
+						return
+					}
+				}
+			})
+			if how != "signal "+sig.String() {
+				t.Errorf("%s on %s: %s, want killed by the signal\n%s", sig, filepath.Base(tool), how, stderr)
+			}
+			_, err := os.Stat(dir)
+			t.Logf("%s on %s: %s; data directory left: %v", sig, filepath.Base(tool), how, err == nil)
+			if tool == bin && !os.IsNotExist(err) {
+				t.Errorf("%s: the partial backup %s was left (%v)", sig, dir, err)
+			}
+			waitNoWalsender(t, ctx, c)
+		}
 	}
 }

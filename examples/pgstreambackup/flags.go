@@ -42,7 +42,7 @@ type config struct {
 	progress                 bool
 	writeRecoveryConf        bool
 	noEstimate               bool
-	help                     bool
+	help, version            bool
 	tsMappings               multiFlag
 	tsMap                    map[string]string
 	clientExt                string // file suffix of the client compression
@@ -107,6 +107,7 @@ General options:
       --no-manifest         suppress generation of backup manifest
       --no-verify-checksums do not verify checksums
       --verify-manifest     check every file against the manifest as it streams
+  -V, --version             output version information, then exit
   -?, --help                show this help, then exit
 
 Connection options:
@@ -117,6 +118,11 @@ Connection options:
 
 Environment variables PGHOST, PGPORT, PGUSER, PGPASSWORD, PGPASSFILE,
 PGSSLMODE... are honoured as libpq does.
+
+Exit status: 0 on success; 1 on any error (bad option, connection
+failure, server refusal, page checksum failure: the backup is then kept);
+killed by SIGINT or SIGTERM after removing what it wrote (130/143 in a
+shell), like pg_basebackup but without leaving a partial backup.
 `
 
 // splitGlued turns "-Ft" into "-F", "t" for the value flags.
@@ -182,13 +188,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	boolean(&c.writeRecoveryConf, "R", "write-recovery-conf")
 	boolean(&c.noEstimate, "", "no-estimate-size")
 	boolean(&c.help, "?", "help")
+	boolean(&c.version, "V", "version")
 	if err := fs.Parse(splitGlued(args)); err != nil {
 		fmt.Fprintf(stderr, "pgstreambackup: error: %v\nTry \"pgstreambackup --help\" for more information.\n", err)
 		return nil, errUsage
 	}
-	if c.help {
-		fmt.Fprint(stderr, usage)
-		return c, nil
+	if c.help || c.version {
+		return c, nil // run prints them on stdout
 	}
 	var problems []string
 	if fs.NArg() > 0 {

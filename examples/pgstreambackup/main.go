@@ -8,6 +8,15 @@
 //
 // Connection settings come from -d (a conninfo string or URL), -h/-p/-U,
 // and the PG* environment variables, as libpq reads them.
+//
+// --help and -V/--version print on stdout and exit 0. Exit status, as
+// pg_basebackup's: 0 on success, 1 on any error: a bad option or
+// configuration (nothing written), a connection failure, a server
+// refusal or an error during the transfer (what was written is removed,
+// unless -n), and page checksum failures found by the server ("checksum
+// error occurred": the finished backup is kept). SIGINT and SIGTERM
+// cancel the backup, remove what it wrote (unless -n), then the process
+// dies by that signal as pg_basebackup does (a shell reports 130 or 143).
 package main
 
 import (
@@ -19,8 +28,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,16 +50,54 @@ func main() {
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	var caught atomic.Value // the first signal
+	go func() {
+		for sig := range sigs {
+			caught.CompareAndSwap(nil, sig)
+			cancel()
+		}
+	}()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	signal.Stop(sigs)
+	cancel()
+	if sig, ok := caught.Load().(syscall.Signal); ok && err != nil {
+		// Cancelled: run removed what it wrote (unless -n). Die by the
+		// signal, as pg_basebackup does (it has no handler), so the
+		// caller sees the signal (a shell: 130 for SIGINT, 143 for
+		// SIGTERM).
+		fmt.Fprintf(os.Stderr, "pgstreambackup: error: cancelled by %v\n", sig)
+		pprof.StopCPUProfile()
+		signal.Reset(sig)
+		syscall.Kill(os.Getpid(), sig)
+		time.Sleep(time.Second)
+		os.Exit(128 + int(sig))
+	}
 	if err != nil {
 		if !errors.Is(err, errUsage) {
 			fmt.Fprintf(os.Stderr, "pgstreambackup: error: %v\n", err)
 		}
 		pprof.StopCPUProfile()
-		os.Exit(1)
+		os.Exit(exitError)
 	}
+}
+
+// exitError is the exit status of every failure, as with pg_basebackup:
+// a bad option or configuration, a connection failure, a server refusal,
+// an error during the transfer, and page checksum failures in the source
+// (the backup is then kept). Messages tell them apart. A run cancelled
+// by SIGINT or SIGTERM dies by that signal instead.
+const exitError = 1
+
+// version is the module version the binary was built from ("devel" for a
+// build from a work tree).
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
 }
 
 var errUsage = errors.New("usage")
@@ -64,7 +113,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		return err
 	}
 	if cfg.help {
-		return nil
+		_, err := io.WriteString(stdout, usage)
+		return err
+	}
+	if cfg.version {
+		_, err := fmt.Fprintf(stdout, "pgstreambackup (pgstreambackup) %s\n", version())
+		return err
 	}
 	level := slog.LevelWarn
 	if cfg.verbose {
