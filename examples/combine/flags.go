@@ -2,9 +2,8 @@ package main
 
 import (
 	"fmt"
+	"github.com/pgstreambackup/pgstreambackup/internal/pgcli"
 	"io"
-	"path/filepath"
-	"runtime/debug"
 	"strings"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup/incremental"
@@ -20,31 +19,7 @@ type config struct {
 	opts   incremental.CombineOptions
 }
 
-// logger writes messages as PostgreSQL's frontend logging does:
-// "prog: error: msg" on stderr.
-type logger struct {
-	prog  string
-	w     io.Writer
-	debug bool
-}
-
-func (l logger) errorf(format string, args ...any) {
-	fmt.Fprintf(l.w, "%s: error: %s\n", l.prog, fmt.Sprintf(format, args...))
-}
-
-func (l logger) warningf(format string, args ...any) {
-	fmt.Fprintf(l.w, "%s: warning: %s\n", l.prog, fmt.Sprintf(format, args...))
-}
-
-func (l logger) debugf(format string, args ...any) {
-	if l.debug {
-		fmt.Fprintf(l.w, "%s: debug: %s\n", l.prog, fmt.Sprintf(format, args...))
-	}
-}
-
-func (l logger) tryHelp() {
-	fmt.Fprintf(l.w, "%s: hint: Try \"%s --help\" for more information.\n", l.prog, l.prog)
-}
+type logger = pgcli.Logger
 
 // Long-only options' codes.
 const (
@@ -75,12 +50,6 @@ var longOpts = []getopt.Long{
 	{Name: "scratch", HasArg: true, Short: optScratch}, // an extension
 }
 
-// progName is the program's name as invoked, without directory (and
-// without ".exe"), as PostgreSQL's get_progname makes it.
-func progName(arg0 string) string {
-	return strings.TrimSuffix(filepath.Base(arg0), ".exe")
-}
-
 // parseArgs parses the command line as pg_combinebackup does. When done,
 // the command is over (help, version, or an error already reported) with
 // the given exit status.
@@ -88,34 +57,32 @@ func parseArgs(args []string, stdout, stderr io.Writer) (c *config, status int, 
 	if len(args) == 0 {
 		args = []string{"combine"}
 	}
-	prog := progName(args[0])
-	c = &config{log: logger{prog: prog, w: stderr}}
+	prog := pgcli.ProgName(args[0])
+	c = &config{log: logger{Prog: prog, W: stderr}}
 	// Like pg_combinebackup, --help and --version count only first.
-	if len(args) > 1 {
-		switch args[1] {
-		case "--help", "-?":
-			usage(stdout, prog)
-			return nil, 0, true
-		case "--version", "-V":
-			fmt.Fprintf(stdout, "%s (pgstreambackup) %s\n", prog, version())
-			return nil, 0, true
-		}
+	switch help, ver := pgcli.HelpOrVersion(args); {
+	case help:
+		usage(stdout, prog)
+		return nil, 0, true
+	case ver:
+		fmt.Fprintf(stdout, "%s (pgstreambackup) %s\n", prog, pgcli.Version())
+		return nil, 0, true
 	}
 	opts, operands, msg, ok := getopt.Parse(args, shortOpts, longOpts)
 	if !ok {
 		fmt.Fprintln(stderr, msg)
-		c.log.tryHelp()
+		c.log.TryHelp()
 		return nil, 1, true
 	}
 	fail := func(format string, args ...any) (*config, int, bool) {
-		c.log.errorf(format, args...)
+		c.log.Errorf(format, args...)
 		return nil, 1, true
 	}
 	checksums := "CRC32C"
 	for _, o := range opts {
 		switch o.Short {
 		case 'd':
-			c.log.debug = true
+			c.log.Debug = true
 		case 'k':
 			c.opts.CopyMethod = incremental.CopyLink
 		case 'n':
@@ -162,8 +129,8 @@ func parseArgs(args []string, stdout, stderr io.Writer) (c *config, status int, 
 		}
 	}
 	if len(operands) == 0 {
-		c.log.errorf("no input directories specified")
-		c.log.tryHelp()
+		c.log.Errorf("no input directories specified")
+		c.log.TryHelp()
 		return nil, 1, true
 	}
 	if c.output == "" {
@@ -172,13 +139,6 @@ func parseArgs(args []string, stdout, stderr io.Writer) (c *config, status int, 
 	c.opts.ManifestChecksums = checksums
 	c.inputs = operands
 	return c, 0, false
-}
-
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
 }
 
 func usage(w io.Writer, prog string) {

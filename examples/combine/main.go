@@ -37,16 +37,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	res, err := incremental.Combine(ctx, c.inputs, c.output, c.opts)
 	if err != nil {
-		c.log.errorf("%v", err)
+		c.log.Errorf("%v", err)
 		return 1
 	}
 	verb := "wrote"
 	if c.opts.DryRun {
 		verb = "would write"
 	}
-	c.log.debugf("%s %d files (%d bytes), %d rebuilt from incremental files; blocks taken from each backup: %v", verb, res.Files, res.Bytes, res.Reconstructed, res.BlocksFrom)
+	c.log.Debugf("%s %d files (%d bytes), %d rebuilt from incremental files; blocks taken from each backup: %v", verb, res.Files, res.Bytes, res.Reconstructed, res.BlocksFrom)
 	if c.opts.CopyMethod == incremental.CopyLink {
-		c.log.warningf("--link mode was used; any modifications to the output directory might destructively modify input directories")
+		c.log.Warningf("--link mode was used; any modifications to the output directory might destructively modify input directories")
 	}
 	return 0
 }

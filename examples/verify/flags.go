@@ -2,10 +2,9 @@ package main
 
 import (
 	"fmt"
+	"github.com/pgstreambackup/pgstreambackup/internal/pgcli"
 	"io"
 	"path/filepath"
-	"runtime/debug"
-	"strings"
 
 	"github.com/pgstreambackup/pgstreambackup/internal/getopt"
 )
@@ -26,23 +25,7 @@ type config struct {
 	target        string   // BACKUPDIR (or a stream file)
 }
 
-// logger writes messages as PostgreSQL's frontend logging does:
-// "prog: error: msg" and "prog: hint: msg" on stderr.
-type logger struct {
-	prog string
-	w    io.Writer
-}
-
-func (l logger) errorf(format string, args ...any) {
-	fmt.Fprintf(l.w, "%s: error: %s\n", l.prog, fmt.Sprintf(format, args...))
-}
-
-func (l logger) hintf(format string, args ...any) {
-	fmt.Fprintf(l.w, "%s: hint: %s\n", l.prog, fmt.Sprintf(format, args...))
-}
-
-// tryHelp is the hint after a usage error.
-func (l logger) tryHelp() { l.hintf("Try \"%s --help\" for more information.", l.prog) }
+type logger = pgcli.Logger
 
 const shortOpts = "eF:i:m:nPqsw:"
 
@@ -59,12 +42,6 @@ var longOpts = []getopt.Long{
 	{Name: "wal-path", HasArg: true, Short: 'w'}, // PostgreSQL 19's name for it
 }
 
-// progName is the program's name as invoked, without directory (and
-// without ".exe"), as PostgreSQL's get_progname makes it.
-func progName(arg0 string) string {
-	return strings.TrimSuffix(filepath.Base(arg0), ".exe")
-}
-
 // parseArgs parses the command line as pg_verifybackup does. When done,
 // the command is over (help, version, or a usage error already reported)
 // with the given exit status.
@@ -72,23 +49,21 @@ func parseArgs(args []string, stdout, stderr io.Writer) (c *config, status int, 
 	if len(args) == 0 {
 		args = []string{"verify"}
 	}
-	prog := progName(args[0])
-	c = &config{log: logger{prog: prog, w: stderr}, stdout: stdout}
+	prog := pgcli.ProgName(args[0])
+	c = &config{log: logger{Prog: prog, W: stderr}, stdout: stdout}
 	// Like pg_verifybackup, --help and --version count only first.
-	if len(args) > 1 {
-		switch args[1] {
-		case "--help", "-?":
-			usage(stdout, prog)
-			return nil, 0, true
-		case "--version", "-V":
-			fmt.Fprintf(stdout, "%s (pgstreambackup) %s\n", prog, version())
-			return nil, 0, true
-		}
+	switch help, ver := pgcli.HelpOrVersion(args); {
+	case help:
+		usage(stdout, prog)
+		return nil, 0, true
+	case ver:
+		fmt.Fprintf(stdout, "%s (pgstreambackup) %s\n", prog, pgcli.Version())
+		return nil, 0, true
 	}
 	opts, operands, msg, ok := getopt.Parse(args, shortOpts, longOpts)
 	if !ok {
 		fmt.Fprintln(stderr, msg)
-		c.log.tryHelp()
+		c.log.TryHelp()
 		return nil, 1, true
 	}
 	for _, o := range opts {
@@ -102,7 +77,7 @@ func parseArgs(args []string, stdout, stderr io.Writer) (c *config, status int, 
 			case "t", "tar":
 				c.format = 't'
 			default:
-				c.log.errorf("invalid backup format \"%s\", must be \"plain\" or \"tar\"", o.Arg)
+				c.log.Errorf("invalid backup format \"%s\", must be \"plain\" or \"tar\"", o.Arg)
 				return nil, 1, true
 			}
 		case 'i':
@@ -123,17 +98,17 @@ func parseArgs(args []string, stdout, stderr io.Writer) (c *config, status int, 
 	}
 	switch {
 	case len(operands) == 0:
-		c.log.errorf("no backup directory specified")
-		c.log.tryHelp()
+		c.log.Errorf("no backup directory specified")
+		c.log.TryHelp()
 		return nil, 1, true
 	case len(operands) > 1:
-		c.log.errorf("too many command-line arguments (first is \"%s\")", operands[1])
-		c.log.tryHelp()
+		c.log.Errorf("too many command-line arguments (first is \"%s\")", operands[1])
+		c.log.TryHelp()
 		return nil, 1, true
 	}
 	c.target = canonicalize(operands[0])
 	if c.progress && c.quiet {
-		c.log.errorf("cannot specify both %s and %s", "-P/--progress", "-q/--quiet")
+		c.log.Errorf("cannot specify both %s and %s", "-P/--progress", "-q/--quiet")
 		return nil, 1, true
 	}
 	return c, 0, false
@@ -146,13 +121,6 @@ func canonicalize(p string) string {
 		return p
 	}
 	return filepath.Clean(p)
-}
-
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
 }
 
 func usage(w io.Writer, prog string) {

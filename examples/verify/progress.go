@@ -18,10 +18,10 @@ func (c *config) progressLine(done, total int64, finished bool) {
 	}
 	ts := strconv.FormatInt(total/1024, 10)
 	end := "\n"
-	if !finished && isTerminal(c.log.w) {
+	if !finished && isTerminal(c.log.W) {
 		end = "\r"
 	}
-	fmt.Fprintf(c.log.w, "%*s/%s kB (%d%%) verified%s", len(ts), strconv.FormatInt(done/1024, 10), ts, pct, end)
+	fmt.Fprintf(c.log.W, "%*s/%s kB (%d%%) verified%s", len(ts), strconv.FormatInt(done/1024, 10), ts, pct, end)
 }
 
 func isTerminal(w io.Writer) bool {

@@ -41,7 +41,7 @@ func (c *config) report(ve *manifest.VerifyError, m *manifest.Manifest, archive 
 	slices.SortStableFunc(ps, func(a, b pgProblem) int { return a.cat - b.cat })
 	failed := map[uint32]bool{}
 	for i, p := range ps {
-		c.log.errorf("%s", p.msg)
+		c.log.Errorf("%s", p.msg)
 		for _, tli := range p.timeline {
 			failed[tli] = true
 		}
@@ -55,7 +55,7 @@ func (c *config) report(ve *manifest.VerifyError, m *manifest.Manifest, archive 
 			}
 			slices.Sort(tlis)
 			for _, t := range tlis {
-				c.log.errorf("WAL parsing failed for timeline %d", t)
+				c.log.Errorf("WAL parsing failed for timeline %d", t)
 			}
 			clear(failed)
 		}
@@ -64,7 +64,7 @@ func (c *config) report(ve *manifest.VerifyError, m *manifest.Manifest, archive 
 		}
 	}
 	if ve.Omitted > 0 {
-		c.log.errorf("%d more problems not listed", ve.Omitted)
+		c.log.Errorf("%d more problems not listed", ve.Omitted)
 	}
 	return true
 }

@@ -44,7 +44,7 @@ type tarArchive struct {
 func (c *config) verifyTar(ctx context.Context, m *manifest.Manifest) int {
 	entries, err := os.ReadDir(c.target)
 	if err != nil {
-		c.log.errorf("could not open directory \"%s\": %s", c.target, strerror(err))
+		c.log.Errorf("could not open directory \"%s\": %s", c.target, strerror(err))
 		return 1
 	}
 	var base, walTar *tarArchive
@@ -95,7 +95,7 @@ func (c *config) verifyTar(ctx context.Context, m *manifest.Manifest) int {
 		}
 	}
 	for _, msg := range prelim {
-		c.log.errorf("%s", msg)
+		c.log.Errorf("%s", msg)
 		if c.exitOnError {
 			return 1
 		}
@@ -126,7 +126,7 @@ func (c *config) verifyTar(ctx context.Context, m *manifest.Manifest) int {
 	})
 	pr.CloseWithError(io.ErrClosedPipe)
 	if merr := <-merged; merr != nil && merr != io.ErrClosedPipe { //nolint:errorlint // our own sentinel, unwrapped
-		c.log.errorf("%s", merr)
+		c.log.Errorf("%s", merr)
 		return 1
 	}
 	p.finish()

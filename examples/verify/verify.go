@@ -40,7 +40,7 @@ func (c *config) verify(ctx context.Context) int {
 		}
 	}
 	if statErr != nil {
-		c.log.errorf("could not open directory \"%s\": %s", c.target, strerror(statErr))
+		c.log.Errorf("could not open directory \"%s\": %s", c.target, strerror(statErr))
 		return 1
 	}
 	if c.format == 0 {
@@ -48,7 +48,7 @@ func (c *config) verify(ctx context.Context) int {
 		if _, err := os.Stat(filepath.Join(c.target, "PG_VERSION")); errors.Is(err, fs.ErrNotExist) {
 			c.format = 't'
 		} else if err != nil {
-			c.log.errorf("could not stat file \"%s\": %s", c.target+"/PG_VERSION", strerror(err))
+			c.log.Errorf("could not stat file \"%s\": %s", c.target+"/PG_VERSION", strerror(err))
 			return 1
 		}
 	}
@@ -72,11 +72,11 @@ func (c *config) parseManifest(path string) (*manifest.Manifest, bool) {
 		if i := strings.Index(msg, manifest.ErrSyntax.Error()+": "); i >= 0 {
 			msg = msg[i+len(manifest.ErrSyntax.Error())+2:]
 		}
-		c.log.errorf("%s", syntaxWording(msg))
+		c.log.Errorf("%s", syntaxWording(msg))
 	case errors.As(err, &pe) && pe.Op == "open":
-		c.log.errorf("could not open file \"%s\": %s", path, strerror(err))
+		c.log.Errorf("could not open file \"%s\": %s", path, strerror(err))
 	default:
-		c.log.errorf("could not read file \"%s\": %s", path, strerror(err))
+		c.log.Errorf("could not read file \"%s\": %s", path, strerror(err))
 	}
 	return nil, false
 }
@@ -153,7 +153,7 @@ func (c *config) verifyStreamFile(ctx context.Context) int {
 	}
 	f, err := os.Open(c.target)
 	if err != nil {
-		c.log.errorf("could not open file \"%s\": %s", c.target, strerror(err))
+		c.log.Errorf("could not open file \"%s\": %s", c.target, strerror(err))
 		return 1
 	}
 	defer f.Close()
@@ -181,7 +181,7 @@ func (c *config) verifyStreamFile(ctx context.Context) int {
 func (c *config) finish(err error, m *manifest.Manifest, archive func(string) (string, string), failed bool) int {
 	var ve *manifest.VerifyError
 	if err != nil && !errors.As(err, &ve) {
-		c.log.errorf("%s", err)
+		c.log.Errorf("%s", err)
 		return 1
 	}
 	if ve != nil && c.report(ve, m, archive) || failed {
