@@ -127,7 +127,8 @@ func Backup(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Stream, er
 		return nil, err
 	}
 	s := &Stream{a: a, opts: opts}
-	s.walc = walCheck{sysid: a.res.SystemID, major: a.major, decode: opts.VerifyManifest, spoolParent: opts.WALSpoolDir}
+	s.walc = walCheck{sysid: a.res.SystemID, major: a.major, decode: opts.VerifyManifest, spoolParent: opts.WALSpoolDir,
+		requireWAL: opts.WAL == WALFetch || (opts.WAL == WALStream && !opts.WALSinkOnly)}
 	s.manifest.dir, s.manifest.limit = opts.ManifestSpoolDir, opts.manifestMemoryLimit()
 	if !a.sentMap {
 		m := label.TablespaceMap{}
@@ -837,6 +838,10 @@ func (s *Stream) finish() {
 		return
 	}
 	if err := checkConsistency(res); err != nil {
+		s.fail(err)
+		return
+	}
+	if err := s.walc.present(); err != nil {
 		s.fail(err)
 		return
 	}

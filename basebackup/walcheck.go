@@ -32,7 +32,11 @@ type walCheck struct {
 	major int
 	// spoolParent is where the private directory is made ("" = TMPDIR);
 	// spool is that directory, made on the first segment.
-	decode      bool
+	decode bool
+	// requireWAL: the options put WAL in the stream (WALFetch, or
+	// WALStream without WALSinkOnly); a stream without a segment is then
+	// not restorable, whatever the server said.
+	requireWAL  bool
 	spoolParent string
 	spool       string
 	pc          *wal.PageChecker
@@ -109,6 +113,14 @@ func (w *walCheck) end() error {
 		if err != nil {
 			return fmt.Errorf("basebackup: WAL check: %w", err)
 		}
+	}
+	return nil
+}
+
+// present fails a stream that should carry WAL and carried no segment.
+func (w *walCheck) present() error {
+	if w.requireWAL && w.segments == 0 {
+		return fmt.Errorf("%w: the stream carried no WAL segment, though the backup was to include its WAL", ErrWALInvalid)
 	}
 	return nil
 }
