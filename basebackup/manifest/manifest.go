@@ -8,6 +8,8 @@ import (
 	"errors"
 	"sort"
 	"sync"
+
+	"github.com/pgstreambackup/pgstreambackup/wal"
 )
 
 // Manifest is a parsed backup_manifest.
@@ -38,8 +40,8 @@ type File struct {
 // WALRange is the WAL a backup needs on one timeline.
 type WALRange struct {
 	Timeline uint32
-	StartLSN uint64
-	EndLSN   uint64
+	StartLSN wal.LSN
+	EndLSN   wal.LSN
 }
 
 // ErrSyntax wraps every parse error.
