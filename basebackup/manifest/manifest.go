@@ -49,6 +49,19 @@ var ErrSyntax = errors.New("manifest: invalid backup manifest")
 
 var checksumLengths = map[string]int{"CRC32C": 4, "SHA224": 28, "SHA256": 32, "SHA384": 48, "SHA512": 64}
 
+// checksumAlgorithm is the algorithm of the first file with a checksum
+// (the server uses one for all), ChecksumNone without any.
+func (m *Manifest) checksumAlgorithm() ChecksumAlgorithm {
+	for _, f := range m.Files {
+		if f.ChecksumAlgorithm != "" {
+			if a, err := ParseChecksumAlgorithm(f.ChecksumAlgorithm); err == nil {
+				return a
+			}
+		}
+	}
+	return ChecksumNone
+}
+
 // Lookup returns the position in m.Files of the entry for path, or -1.
 // m.Files must not change between lookups (Parse's result never does).
 func (m *Manifest) Lookup(path string) int {
