@@ -283,7 +283,7 @@ func (a *Archives) start() error {
 	if err != nil {
 		return err
 	}
-	a.res.StartLSN = pglogrepl.LSN(pos.LSN)
+	a.res.StartLSN = pos.LSN
 	a.res.StartTimeline = pos.Timeline
 	a.log.Info("checkpoint completed; backup started", "start_lsn", a.res.StartLSN, "timeline", pos.Timeline)
 	if a.walRecv != nil {
@@ -680,7 +680,7 @@ func (a *Archives) finish() error {
 	if err != nil {
 		return err
 	}
-	a.res.EndLSN = pglogrepl.LSN(pos.LSN)
+	a.res.EndLSN = pos.LSN
 	a.res.EndTimeline = pos.Timeline
 	a.finishing = true
 	msg, err := a.recv("waiting for the end of the backup")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
 	"github.com/pgstreambackup/pgstreambackup/internal/replproto"
 	"github.com/pgstreambackup/pgstreambackup/internal/spooldir"
 	"github.com/pgstreambackup/pgstreambackup/label"
@@ -121,7 +122,7 @@ type Options struct {
 
 	// ManifestChecksums selects the manifest's file checksum algorithm;
 	// the zero value is the server default (CRC32C).
-	ManifestChecksums ChecksumAlgorithm
+	ManifestChecksums manifest.ChecksumAlgorithm
 
 	// VerifyChecksums controls the server's page-checksum verification
 	// (on by default when the cluster has data checksums).
@@ -314,60 +315,6 @@ const (
 	ManifestForceEncode                     // a manifest with every path hex-encoded
 )
 
-// ChecksumAlgorithm is a manifest file checksum algorithm.
-type ChecksumAlgorithm int
-
-const (
-	ChecksumDefault ChecksumAlgorithm = iota // the server's default, CRC32C
-	ChecksumNone
-	ChecksumCRC32C
-	ChecksumSHA224
-	ChecksumSHA256
-	ChecksumSHA384
-	ChecksumSHA512
-)
-
-var checksumNames = [...]string{"", "NONE", "CRC32C", "SHA224", "SHA256", "SHA384", "SHA512"}
-
-// String returns the algorithm's name as PostgreSQL spells it ("" for the
-// default).
-func (a ChecksumAlgorithm) String() string {
-	if a < 0 || int(a) >= len(checksumNames) {
-		return fmt.Sprintf("ChecksumAlgorithm(%d)", int(a))
-	}
-	return checksumNames[a]
-}
-
-// ParseChecksumAlgorithm parses a PostgreSQL checksum algorithm name (NONE,
-// CRC32C, SHA224, SHA256, SHA384, SHA512), case-insensitively.
-func ParseChecksumAlgorithm(s string) (ChecksumAlgorithm, error) {
-	for i, n := range checksumNames {
-		if i > 0 && equalFoldASCII(s, n) {
-			return ChecksumAlgorithm(i), nil
-		}
-	}
-	return 0, fmt.Errorf("basebackup: unknown manifest checksum algorithm %q: must be NONE, CRC32C, SHA224, SHA256, SHA384 or SHA512", s)
-}
-
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'a' <= x && x <= 'z' {
-			x -= 'a' - 'A'
-		}
-		if 'a' <= y && y <= 'z' {
-			y -= 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
-
 // Verify is a tri-state for server-side page checksum verification.
 type Verify int
 
@@ -416,9 +363,9 @@ func (o Options) Validate() error {
 	if o.Manifest < ManifestOn || o.Manifest > ManifestForceEncode {
 		bad("Options.Manifest: unknown value %d", o.Manifest)
 	}
-	if o.ManifestChecksums < ChecksumDefault || o.ManifestChecksums > ChecksumSHA512 {
-		bad("Options.ManifestChecksums: unknown algorithm %d", o.ManifestChecksums)
-	} else if o.ManifestChecksums != ChecksumDefault && o.Manifest == ManifestOff {
+	if err := o.ManifestChecksums.Validate(); err != nil {
+		bad("Options.ManifestChecksums: %v", err)
+	} else if o.ManifestChecksums != manifest.ChecksumDefault && o.Manifest == ManifestOff {
 		bad("Options.ManifestChecksums %s: requires a manifest, but Options.Manifest is ManifestOff", o.ManifestChecksums)
 	}
 	if o.VerifyChecksums < VerifyDefault || o.VerifyChecksums > VerifyOff {
@@ -492,7 +439,7 @@ func (o Options) params(major int, tablespaceMap bool) (replproto.BaseBackupPara
 	case ManifestForceEncode:
 		p.Manifest = "force-encode"
 	}
-	if o.ManifestChecksums != ChecksumDefault {
+	if o.ManifestChecksums != manifest.ChecksumDefault {
 		p.ManifestChecksums = o.ManifestChecksums.String()
 	}
 	if major < replproto.MinMajor || major > replproto.MaxMajor {

@@ -4,13 +4,15 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
 )
 
 func TestValidateDefaults(t *testing.T) {
 	if err := (Options{}).Validate(); err != nil {
 		t.Fatalf("zero Options invalid: %v", err)
 	}
-	ok := Options{Label: "nightly", MaxRate: MinMaxRate, Manifest: ManifestForceEncode, ManifestChecksums: ChecksumSHA512, Checkpoint: CheckpointFast, WAL: WALNone, Wait: WaitNo, VerifyChecksums: VerifyOff}
+	ok := Options{Label: "nightly", MaxRate: MinMaxRate, Manifest: ManifestForceEncode, ManifestChecksums: manifest.ChecksumSHA512, Checkpoint: CheckpointFast, WAL: WALNone, Wait: WaitNo, VerifyChecksums: VerifyOff}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("Validate(%+v) = %v", ok, err)
 	}
@@ -21,7 +23,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		Label:             "it's\nbad",
 		MaxRate:           1000,
 		Manifest:          ManifestOff,
-		ManifestChecksums: ChecksumSHA256,
+		ManifestChecksums: manifest.ChecksumSHA256,
 		Checkpoint:        Checkpoint(9),
 		WAL:               WALMethod(-1),
 		MaxManifestSize:   -1,
@@ -56,21 +58,6 @@ func TestValidateLabel(t *testing.T) {
 		if (err == nil) != ok {
 			t.Errorf("Validate(Label=%.20q) = %v, want ok=%v", l, err, ok)
 		}
-	}
-}
-
-func TestParseChecksumAlgorithm(t *testing.T) {
-	for in, want := range map[string]ChecksumAlgorithm{"none": ChecksumNone, "crc32c": ChecksumCRC32C, "SHA224": ChecksumSHA224, "sha256": ChecksumSHA256, "Sha384": ChecksumSHA384, "SHA512": ChecksumSHA512} {
-		got, err := ParseChecksumAlgorithm(in)
-		if err != nil || got != want {
-			t.Errorf("ParseChecksumAlgorithm(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	if _, err := ParseChecksumAlgorithm("md5"); err == nil || !strings.Contains(err.Error(), `"md5"`) {
-		t.Errorf("ParseChecksumAlgorithm(md5) = %v", err)
-	}
-	if _, err := ParseChecksumAlgorithm(""); err == nil {
-		t.Error("ParseChecksumAlgorithm(\"\") succeeded")
 	}
 }
 

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup"
-	"github.com/pgstreambackup/pgstreambackup/internal/lsnfmt"
 	"github.com/pgstreambackup/pgstreambackup/internal/pgcluster"
 	"github.com/pgstreambackup/pgstreambackup/internal/pgmock"
 	"github.com/pgstreambackup/pgstreambackup/internal/pgtest"
+	"github.com/pgstreambackup/pgstreambackup/wal"
 )
 
 // TestWALCheckedAsItPasses: a replayed real backup (WAL fetched) whose
@@ -146,7 +146,7 @@ func flipTarByte(t *testing.T, m [][]byte, major int, at func(start uint64, segD
 		if lm == nil {
 			t.Fatal("no backup_label in the replay")
 		}
-		start, err := lsnfmt.Parse(string(lm[1]))
+		start, err := wal.ParseLSN(string(lm[1]))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,7 +154,7 @@ func flipTarByte(t *testing.T, m [][]byte, major int, at func(start uint64, segD
 		if h < 0 {
 			t.Fatal("no WAL segment in the replay")
 		}
-		pos := at(start, h+512)
+		pos := at(uint64(start), h+512)
 		if pos >= len(all) {
 			t.Fatal("offset past the archive")
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup"
+	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
 
@@ -298,7 +299,7 @@ func (c *config) options(logger *slog.Logger) (basebackup.Options, error) {
 		o.Manifest = basebackup.ManifestForceEncode
 	}
 	if c.manifestChecksums != "" {
-		a, err := basebackup.ParseChecksumAlgorithm(c.manifestChecksums)
+		a, err := manifest.ParseChecksumAlgorithm(c.manifestChecksums)
 		if err != nil {
 			return o, err
 		}
