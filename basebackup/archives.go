@@ -156,6 +156,8 @@ func startArchives(ctx context.Context, conn *pgconn.PgConn, opts Options, forSt
 	var ignored error
 	if !forStream {
 		ignored = opts.checkArchiveOptions()
+	} else if opts.Target != "" && opts.Target != "client" {
+		ignored = &OptionsError{Problems: []error{fmt.Errorf("basebackup: Options.Target %q: the server keeps the backup, there is no stream to return: use StartArchives", opts.Target)}}
 	}
 	if err := errors.Join(opts.Validate(), ignored, opts.checkDirs(forStream)); err != nil {
 		return nil, err
@@ -218,7 +220,7 @@ func startArchives(ctx context.Context, conn *pgconn.PgConn, opts Options, forSt
 		// server keeps every segment from the backup's start on.
 		a.walRecv, err = wal.NewReceiver(ctx, opts.WALConn, wal.ReceiverOptions{
 			SystemID: sysID, Slot: opts.WALSlot, CreateSlot: opts.WALCreateSlot, NoSlot: opts.WALNoSlot,
-			SpoolDir: opts.WALSpoolDir, Logger: opts.Logger,
+			SpoolDir: opts.WALSpoolDir, Logger: opts.Logger, StatusInterval: opts.WALStatusInterval,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("basebackup: preparing WAL streaming: %w", err)

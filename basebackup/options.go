@@ -47,6 +47,9 @@ type Options struct {
 	WALSlot       string
 	WALCreateSlot bool
 	WALNoSlot     bool
+	// WALStatusInterval is the streaming connection's standby status
+	// interval (wal.ReceiverOptions.StatusInterval); 0: its default.
+	WALStatusInterval time.Duration
 	// WALSpoolDir is the directory streamed segments wait in until the
 	// end of the backup; empty means os.TempDir(). It must exist (it is
 	// checked before any I/O and never created). Any number of
@@ -118,6 +121,17 @@ type Options struct {
 	// (basebackup/incremental.Combine). Needs a manifest (the next
 	// incremental and Combine need this backup's).
 	Incremental []byte
+
+	// Target, when set (PostgreSQL 15+, BASE_BACKUP TARGET), makes the
+	// server keep the backup instead of sending it: "server" stores it in
+	// the server-side directory TargetDetail (superuser or
+	// pg_write_server_files), "blackhole" discards it; an extension may
+	// add others. "" and "client" send it to us. StartArchives only: the
+	// archives it then returns carry no bytes (the server sends their
+	// names and progress only), WAL must be WALFetch or WALNone and there
+	// is no client-side compression.
+	Target       string
+	TargetDetail string
 
 	// ManifestChecksums selects the manifest's file checksum algorithm;
 	// the zero value is the server default (CRC32C).
@@ -401,6 +415,9 @@ func (o Options) Validate() error {
 		if err := (wal.ReceiverOptions{Slot: o.WALSlot, CreateSlot: o.WALCreateSlot, NoSlot: o.WALNoSlot}).Validate(); err != nil {
 			bad("Options.WALSlot/WALCreateSlot/WALNoSlot: %w", err)
 		}
+		if o.WALStatusInterval < 0 {
+			bad("Options.WALStatusInterval %v: must not be negative", o.WALStatusInterval)
+		}
 		if o.WALSinkOnly && o.WALSink == nil {
 			bad("Options.WALSinkOnly needs Options.WALSink")
 		}
@@ -452,6 +469,16 @@ func (o Options) Validate() error {
 		if _, err := priorManifest(o.Incremental); err != nil {
 			bad("Options.Incremental: %w", err)
 		}
+	}
+	if o.Target != "" && o.Target != "client" {
+		if o.WAL == WALStream {
+			bad("Options.Target %q: WAL cannot be streamed when a backup target is used (WALFetch or WALNone)", o.Target)
+		}
+		if o.Compression.Method != tarstream.None {
+			bad("Options.Target %q: client-side compression is not possible when a backup target is used (ServerCompression is)", o.Target)
+		}
+	} else if o.TargetDetail != "" {
+		bad("Options.TargetDetail needs Options.Target (\"server\"...)")
 	}
 	if o.ManifestMemoryLimit < -1 {
 		bad("Options.ManifestMemoryLimit %d: must be -1 (no limit), 0 (default) or positive", o.ManifestMemoryLimit)
@@ -507,6 +534,12 @@ func (o Options) params(major int, tablespaceMap bool) (replproto.BaseBackupPara
 		}
 		p.Compression = sc.Method.String()
 		p.CompressionDetail = sc.detail()
+	}
+	if o.Target != "" && o.Target != "client" {
+		if major < replproto.MinMajorNewSyntax {
+			return p, &ServerVersionError{Major: major, Option: "Options.Target (backup targets)", NeedMajor: replproto.MinMajorNewSyntax}
+		}
+		p.Target, p.TargetDetail = o.Target, o.TargetDetail
 	}
 	if o.Incremental != nil {
 		if major < replproto.MinMajorIncremental {

@@ -22,6 +22,8 @@ type BaseBackupParams struct {
 	Compression       string // 15+: COMPRESSION method ("gzip", "lz4", "zstd"); "": none
 	CompressionDetail string // 15+: COMPRESSION_DETAIL
 	Incremental       bool   // 17+: INCREMENTAL
+	Target            string // 15+: TARGET ("server", "blackhole"...); "": 'client'
+	TargetDetail      string // 15+: TARGET_DETAIL (the server's directory for "server")
 }
 
 // Version limits of the options above.
@@ -52,6 +54,12 @@ func BaseBackupCommand(p BaseBackupParams, major int) (string, error) {
 	}
 	if major < MinMajorNewSyntax && p.Compression != "" {
 		return "", fmt.Errorf("server-side compression needs PostgreSQL %d or later, server is %d", MinMajorNewSyntax, major)
+	}
+	if major < MinMajorNewSyntax && p.Target != "" {
+		return "", fmt.Errorf("backup targets need PostgreSQL %d or later, server is %d", MinMajorNewSyntax, major)
+	}
+	if p.TargetDetail != "" && p.Target == "" {
+		return "", fmt.Errorf("TARGET_DETAIL requires TARGET")
 	}
 	if major < MinMajorIncremental && p.Incremental {
 		return "", fmt.Errorf("incremental backup needs PostgreSQL %d or later, server is %d", MinMajorIncremental, major)
@@ -119,7 +127,16 @@ func BaseBackupCommand(p BaseBackupParams, major int) (string, error) {
 		}
 	}
 	if newSyntax {
-		add("TARGET 'client'")
+		if p.Target == "" {
+			add("TARGET 'client'")
+		} else if err := quoted("TARGET", p.Target); err != nil {
+			return "", err
+		}
+		if p.TargetDetail != "" {
+			if err := quoted("TARGET_DETAIL", p.TargetDetail); err != nil {
+				return "", err
+			}
+		}
 		if p.Compression != "" {
 			if err := quoted("COMPRESSION", p.Compression); err != nil {
 				return "", err
