@@ -291,6 +291,22 @@ func confSetting(t *testing.T, path, name string) string {
 // connPairs splits a primary_conninfo made of key=value and
 // key='quoted value' pairs, sorted.
 func connPairs(s string) []string {
+	pairs := connPairsInOrder(s)
+	slices.Sort(pairs)
+	return pairs
+}
+
+// connKeys is the keys of a primary_conninfo in their order.
+func connKeys(s string) []string {
+	var keys []string
+	for _, p := range connPairsInOrder(s) {
+		k, _, _ := strings.Cut(p, "=")
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+func connPairsInOrder(s string) []string {
 	var pairs []string
 	for s = strings.TrimSpace(s); s != ""; s = strings.TrimSpace(s) {
 		k, rest, _ := strings.Cut(s, "=")
@@ -308,7 +324,6 @@ func connPairs(s string) []string {
 		}
 		pairs = append(pairs, k+"="+v)
 	}
-	slices.Sort(pairs)
 	return pairs
 }
 
@@ -339,13 +354,19 @@ func TestCLIRecoveryConfLikePgBasebackup18(t *testing.T) {
 				if out, err := refRun(t, pgbb, append([]string{"-D", theirs, "-R", "-X", "none", "-c", "fast", "--no-manifest"}, tc...)...); err != nil {
 					t.Fatalf("pg_basebackup %q: %v\n%s", tc, err, out)
 				}
-				got := connPairs(confSetting(t, filepath.Join(ours, "postgresql.auto.conf"), "primary_conninfo"))
-				want := connPairs(confSetting(t, filepath.Join(theirs, "postgresql.auto.conf"), "primary_conninfo"))
+				oursCI := confSetting(t, filepath.Join(ours, "postgresql.auto.conf"), "primary_conninfo")
+				theirsCI := confSetting(t, filepath.Join(theirs, "postgresql.auto.conf"), "primary_conninfo")
+				got, want := connPairs(oursCI), connPairs(theirsCI)
+				gotKeys, wantKeys := connKeys(oursCI), connKeys(theirsCI)
 				if major < 14 { // libpq 13 refuses sslsni: not written for a server of 13
 					want = slices.DeleteFunc(want, func(p string) bool { return p == "sslsni=1" })
+					wantKeys = slices.DeleteFunc(wantKeys, func(k string) bool { return k == "sslsni" })
 				}
 				if !slices.Equal(got, want) {
 					t.Errorf("%q: primary_conninfo pairs differ\nours:  %v\ntheirs: %v", tc, got, want)
+				}
+				if !slices.Equal(gotKeys, wantKeys) { // libpq's PQconninfo order, dbname last
+					t.Errorf("%q: primary_conninfo key order differs\nours:  %v\ntheirs: %v", tc, gotKeys, wantKeys)
 				}
 			}
 			// A copy streams from the source with what -R wrote (its WAL
