@@ -60,6 +60,16 @@ if ! ls -d "$srcroot"/postgresql-18*/src/test/perl >/dev/null 2>&1; then
 fi
 src=$(ls -d "$srcroot"/postgresql-18* | head -1)
 
+# pg_combinebackup's 012_vm_consistency.pl needs the pg_visibility
+# extension, which install-pg18-tools.sh does not build: built once with
+# PGXS from the same source.
+if [ ! -e "$("$pg18/bin/pg_config" --sharedir)/extension/pg_visibility.control" ]; then
+  vis=$(mktemp -d)
+  cp -R "$src/contrib/pg_visibility/." "$vis"
+  make -s -C "$vis" USE_PGXS=1 PG_CONFIG="$pg18/bin/pg_config" install >/dev/null
+  rm -rf "$vis"
+fi
+
 # The TAP modules need IPC::Run.
 if ! perl -MIPC::Run -e 1 2>/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
