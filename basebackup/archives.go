@@ -575,7 +575,7 @@ func (a *Archives) announced(b []byte) (*Archive, error) {
 			return nil, a.fail(protocolErrorf("archive %q sent twice", na.Name))
 		}
 		ar := a.archiveFor(i)
-		if c := a.opts.ServerCompression.Method; c != tarstream.None {
+		if c := a.opts.ServerCompression.method(); c != tarstream.None {
 			ar.Name += c.Extension()
 			ar.Compression = c
 		}
@@ -732,7 +732,7 @@ func (a *Archives) streamedWAL() (*Archive, error) {
 	a.log.Info("waiting for WAL streaming to reach the end position", "end_lsn", a.res.EndLSN)
 	files, err := a.walRecv.Stop(a.ctx, a.res.EndLSN, a.res.EndTimeline)
 	if err != nil {
-		return nil, a.fail(fmt.Errorf("basebackup: WAL streaming: %w", err))
+		return nil, a.fail(fmt.Errorf("%w: %w", ErrWALStreaming, err))
 	}
 	for _, f := range files {
 		a.res.WALFiles = append(a.res.WALFiles, f.Name)
@@ -834,7 +834,7 @@ func (a *Archives) recv(op string) (pgproto3.BackendMessage, error) {
 			select {
 			case err, ok := <-a.walRecv.Err():
 				if ok && err != nil {
-					return nil, a.fail(fmt.Errorf("basebackup: WAL streaming failed: %w", err))
+					return nil, a.fail(fmt.Errorf("%w: %w", ErrWALStreaming, err))
 				}
 			default:
 			}

@@ -248,6 +248,27 @@ type ServerCompression struct {
 	Workers int
 	// Long enables zstd long-distance matching (PostgreSQL 16+).
 	Long bool
+	// Spec, when set, is sent instead of the fields above, unchecked:
+	// "METHOD[:DETAIL]" as pg_basebackup relays -Z server-METHOD[:DETAIL],
+	// for the server to judge (it refuses what it does not accept before
+	// any data, with its own message). Method must then be None; archive
+	// names and Archive.Compression follow METHOD when it is gzip, lz4 or
+	// zstd.
+	Spec string
+}
+
+// method is the compression the server applies: Method, or Spec's.
+func (c ServerCompression) method() tarstream.Compression {
+	if c.Spec == "" {
+		return c.Method
+	}
+	name, _, _ := strings.Cut(c.Spec, ":")
+	for _, m := range []tarstream.Compression{tarstream.Gzip, tarstream.LZ4, tarstream.Zstd} {
+		if m.String() == name {
+			return m
+		}
+	}
+	return tarstream.None
 }
 
 // detail returns COMPRESSION_DETAIL ("" when everything is default).
@@ -267,6 +288,9 @@ func (c ServerCompression) detail() string {
 
 func (c ServerCompression) validate() []error {
 	var errs []error
+	if c.Spec != "" && (c.Method != tarstream.None || c.Level != 0 || c.Workers != 0 || c.Long) {
+		errs = append(errs, errors.New("Options.ServerCompression: Spec excludes Method, Level, Workers and Long"))
+	}
 	lo, hi := 0, 0
 	switch c.Method {
 	case tarstream.None:
@@ -525,7 +549,12 @@ func (o Options) params(major int, tablespaceMap bool) (replproto.BaseBackupPara
 	if major < replproto.MinMajor || major > replproto.MaxMajor {
 		return p, &ServerVersionError{Major: major}
 	}
-	if sc := o.ServerCompression; sc.Method != tarstream.None {
+	if sc := o.ServerCompression; sc.Spec != "" {
+		if major < 15 {
+			return p, &ServerVersionError{Major: major, Option: "Options.ServerCompression", NeedMajor: 15}
+		}
+		p.CompressionSpec = sc.Spec
+	} else if sc.Method != tarstream.None {
 		if major < 15 {
 			return p, &ServerVersionError{Major: major, Option: "Options.ServerCompression", NeedMajor: 15}
 		}

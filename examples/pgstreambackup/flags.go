@@ -574,12 +574,26 @@ func (c *config) options(logger *slog.Logger) (basebackup.Options, error) {
 // or a bare integer (0: none, else a gzip level). DETAIL is a level or
 // comma-separated level=N, workers=N and long[=BOOL], checked as
 // PostgreSQL 18 checks them (src/common/compression.c), with its
-// messages, on the client and the server side alike: pg_basebackup leaves
-// a server-side spec to the server, which applies the same rules.
+// messages. Like pg_basebackup, a server-side spec our check refuses is
+// relayed as is (ServerCompression.Spec) for the server to refuse with
+// its own message.
 //
 // Without a prefix the compression is the client's, or the server's with
 // a backup target (the only place it can happen), as in pg_basebackup.
 func parseCompress(spec string, target bool) (basebackup.ServerCompression, tarstream.CompressionOptions, error) {
+	server, client, err := checkCompress(spec, target)
+	if err == nil || !(strings.HasPrefix(spec, "server-") || target && !strings.HasPrefix(spec, "client-")) {
+		return server, client, err
+	}
+	raw := strings.TrimPrefix(spec, "server-")
+	if _, aerr := strconv.Atoi(raw); aerr == nil {
+		raw = "gzip:" + raw
+	}
+	return basebackup.ServerCompression{Spec: raw}, tarstream.CompressionOptions{}, nil
+}
+
+// checkCompress is parseCompress with the server-side spec checked too.
+func checkCompress(spec string, target bool) (basebackup.ServerCompression, tarstream.CompressionOptions, error) {
 	var server basebackup.ServerCompression
 	var client tarstream.CompressionOptions
 	if spec == "" {

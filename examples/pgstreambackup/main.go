@@ -120,12 +120,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		return err
 	}
 	rep := newReporter(stderr, cfg)
+	defer func() { err = describe(err, rep.started) }()
 	opts, err := cfg.options(libraryLogger(stderr, cfg))
 	if err != nil {
 		return err
 	}
 	cfg.clientExt = opts.Compression.Method.Extension()
 	opts.OnProgress = rep.onProgress
+	opts.OnNotice = noticePrinter(stderr)
 	connCfg, err := cfg.connConfig()
 	if err != nil {
 		return err
@@ -180,17 +182,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	return checksumFailures(res, stderr)
 }
 
-// libraryLogger is the library's logger: its warnings, and with
-// --log-format=json and -v -v its information and debug records too.
+// libraryLogger is the library's logger. In text mode it is quiet unless
+// -v -v (debug), as pg_basebackup prints only its own lines (the server's
+// notices come through OnNotice); with --log-format=json it gives its
+// warnings, and with -v -v everything.
 func libraryLogger(w io.Writer, cfg *config) *slog.Logger {
-	level := slog.LevelWarn
-	if cfg.verbose > 1 {
-		level = slog.LevelDebug
+	level := slog.LevelDebug
+	if cfg.verbose < 2 {
+		if cfg.logFormat != "json" {
+			return slog.New(slog.DiscardHandler)
+		}
+		level = slog.LevelWarn
 	}
 	if cfg.logFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	return slog.New(&lineHandler{w: w, prog: progName(), level: level})
 }
 
 // connect opens the replication connection as pg_basebackup's

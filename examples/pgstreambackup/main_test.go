@@ -111,9 +111,16 @@ func TestFlagErrors(t *testing.T) {
 			t.Errorf("parseCompress(%q) = %s, %v; want %s", spec, got, err, want)
 		}
 	}
-	for _, bad := range []string{"brotli", "gzip:level=x", "10", "zstd:foo", "gzip:12", "none:1", "gzip:", "server-gzip:", "gzip:workers=3", "lz4:long", "gzip:0", "zstd:long=maybe"} {
+	for _, bad := range []string{"brotli", "gzip:level=x", "10", "zstd:foo", "gzip:12", "none:1", "gzip:", "gzip:workers=3", "lz4:long", "gzip:0", "zstd:long=maybe"} {
 		if _, _, err := parseCompress(bad, false); err == nil {
 			t.Errorf("parseCompress(%q) succeeded", bad)
+		}
+	}
+	// A server-side spec our check refuses is relayed for the server to
+	// refuse, as pg_basebackup relays it.
+	for spec, want := range map[string]string{"server-gzip:": "gzip:", "server-extrasquishy": "extrasquishy", "server-gzip:level=236": "gzip:level=236"} {
+		if srv, cl, err := parseCompress(spec, false); err != nil || srv.Spec != want || srv.Method != 0 || cl.Method != 0 {
+			t.Errorf("parseCompress(%q) = %+v, %+v, %v; want Spec %q", spec, srv, cl, err, want)
 		}
 	}
 	for in, ok := range map[string]bool{"32": true, "31": false, "1048576": true, "1048577": false, "10M": true, "2000M": false, "x": false} {

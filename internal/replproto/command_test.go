@@ -27,6 +27,8 @@ func TestBaseBackupCommand(t *testing.T) {
 		{"incremental", BaseBackupParams{Manifest: "yes", Incremental: true}, 17, "BASE_BACKUP (MANIFEST 'yes', TARGET 'client', INCREMENTAL)"},
 		{"blackhole", BaseBackupParams{Target: "blackhole", TablespaceMap: true}, 15, "BASE_BACKUP (TABLESPACE_MAP, TARGET 'blackhole')"},
 		{"server", BaseBackupParams{Target: "server", TargetDetail: "/srv/it's"}, 18, "BASE_BACKUP (TARGET 'server', TARGET_DETAIL '/srv/it''s')"},
+		{"spec", BaseBackupParams{CompressionSpec: "gzip:"}, 15, "BASE_BACKUP (TARGET 'client', COMPRESSION 'gzip', COMPRESSION_DETAIL '')"},
+		{"spec bare", BaseBackupParams{CompressionSpec: "extrasquishy"}, 15, "BASE_BACKUP (TARGET 'client', COMPRESSION 'extrasquishy')"},
 		{"forceencode", BaseBackupParams{Manifest: "force-encode"}, 13, "BASE_BACKUP MANIFEST 'force-encode'"},
 	}
 	for _, tt := range tests {
