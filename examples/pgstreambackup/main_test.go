@@ -172,7 +172,19 @@ func TestCLI(t *testing.T) {
 	// -Fp with tablespace mapping, then start it.
 	plain := filepath.Join(work, "plain")
 	newTs := filepath.Join(work, "new ts")
-	if err := run(ctx, []string{"-d", conn, "-D", plain, "-Fp", "-c", "fast", "-T", tsDir + "=" + newTs, "-v"}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+	// --waldir: pg_wal is a link to it, as pg_basebackup makes it;
+	// --sync-method=syncfs flushes with syncfs(2).
+	walDir := filepath.Join(work, "wal dir")
+	if err := run(ctx, []string{"-d", conn, "-D", plain, "-Fp", "-c", "fast", "-T", tsDir + "=" + newTs, "-v", "--waldir", walDir, "--sync-method=syncfs"}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if target, err := os.Readlink(filepath.Join(plain, "pg_wal")); err != nil || target != walDir {
+		t.Errorf("--waldir: pg_wal -> %q, %v; want %q", target, err, walDir)
+	}
+	if segs, _ := filepath.Glob(filepath.Join(walDir, "0000000*")); len(segs) == 0 {
+		t.Errorf("--waldir: no WAL segment in %s", walDir)
+	}
+	if err := c.Chown(walDir); err != nil { // the restored server runs as postgres
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(filepath.Join(plain, "postgresql.auto.conf")); err == nil && strings.Contains(string(b), "primary_conninfo") {
