@@ -453,7 +453,6 @@ func (c *config) check() error {
 	case c.createSlot && c.noSlot:
 		return usagef("%s and %s are incompatible options", "--create-slot", "--no-slot")
 	}
-	_ = server
 	if c.waldir != "" {
 		switch {
 		case c.target != "":
@@ -475,7 +474,15 @@ func (c *config) check() error {
 			return usagef("%s and %s are incompatible options", p[1], p[2])
 		}
 	}
-	return c.checkLayout()
+	if err := c.checkLayout(); err != nil {
+		return err
+	}
+	if c.writeRecoveryConf && c.layout == "pg_basebackup" && c.format == "t" && (server.Method != tarstream.None || server.Spec != "") {
+		// pg_basebackup fails the same way, but after the transfer began
+		// ("input file does not appear to be a valid tar archive").
+		return usagef("-R writes into base.tar, which server-side compression makes unreadable here: use client-side compression or --layout=stream")
+	}
+	return nil
 }
 
 // checkLayout checks our own options: --layout, and what each output can

@@ -55,15 +55,21 @@ func writeArchives(ctx context.Context, conn *pgconn.PgConn, opts basebackup.Opt
 			}
 			continue
 		}
+		comp := opts.Compression
+		if ar.Kind == basebackup.ArchiveWAL && comp.Method != tarstream.Gzip {
+			// pg_basebackup compresses pg_wal.tar with gzip only: with
+			// lz4 or zstd it is a plain tar.
+			comp = tarstream.CompressionOptions{}
+		}
 		name := ar.Name
 		if ar.Compression == tarstream.None {
-			name += opts.Compression.Method.Extension()
+			name += comp.Method.Extension()
 		}
 		var inject string
 		if ar.Kind == basebackup.ArchiveBase {
 			inject = recovery
 		}
-		if err := o.writeArchive(a, filepath.Join(dir, name+".partial"), opts.Compression, ar, inject); err != nil {
+		if err := o.writeArchive(a, filepath.Join(dir, name+".partial"), comp, ar, inject); err != nil {
 			return nil, err
 		}
 		written = append(written, name)

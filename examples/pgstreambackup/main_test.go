@@ -42,6 +42,7 @@ func TestFlagErrors(t *testing.T) {
 		"option requires an argument -- 'D'\n":                                {"-D"},
 		"option '--pgdata' requires an argument":                              {"--pgdata"},
 		"option '--verbose' doesn't allow an argument":                        {"-D", "d", "--verbose=2"},
+		"-R writes into base.tar, which server-side compression":              {"-D", "d", "-Ft", "-R", "-Z", "server-gzip"},
 		"--verify-manifest checks the one stream":                             {"-D", "d", "-Ft", "--verify-manifest"},
 		"--no-manifest and --incremental are incompatible":                    {"-D", "d", "--no-manifest", "-i", "m"},
 	}
