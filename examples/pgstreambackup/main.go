@@ -1,6 +1,8 @@
 // Command pgstreambackup takes a PostgreSQL base backup with the
-// pgstreambackup library. Its flags follow pg_basebackup where they
-// overlap, so scripts can switch binaries for the common cases:
+// pgstreambackup library. Its command line, output layouts, messages and
+// exit statuses are pg_basebackup 18's (the README's table lists the few
+// differences and our additions: --layout, --verify-manifest,
+// --log-format), so that it can be installed under that name:
 //
 //	pgstreambackup -d "host=db user=replicator" -D /backups/today -Ft -c fast -v
 //	pgstreambackup -d postgres://replicator@db/ -D - -Ft > backup.tar
