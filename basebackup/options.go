@@ -436,11 +436,8 @@ func (o Options) Validate() error {
 		if o.WALConn == nil {
 			bad("Options.WAL is WALStream but Options.WALConn (the second replication connection) is nil")
 		}
-		if err := (wal.ReceiverOptions{Slot: o.WALSlot, CreateSlot: o.WALCreateSlot, NoSlot: o.WALNoSlot}).Validate(); err != nil {
-			bad("Options.WALSlot/WALCreateSlot/WALNoSlot: %w", err)
-		}
-		if o.WALStatusInterval < 0 {
-			bad("Options.WALStatusInterval %v: must not be negative", o.WALStatusInterval)
+		if err := (wal.ReceiverOptions{Slot: o.WALSlot, CreateSlot: o.WALCreateSlot, NoSlot: o.WALNoSlot, StatusInterval: o.WALStatusInterval}).Validate(); err != nil {
+			bad("Options.WALSlot/WALCreateSlot/WALNoSlot/WALStatusInterval: %w", err)
 		}
 		if o.WALSinkOnly && o.WALSink == nil {
 			bad("Options.WALSinkOnly needs Options.WALSink")
@@ -494,16 +491,7 @@ func (o Options) Validate() error {
 			bad("Options.Incremental: %w", err)
 		}
 	}
-	if o.Target != "" && o.Target != "client" {
-		if o.WAL == WALStream {
-			bad("Options.Target %q: WAL cannot be streamed when a backup target is used (WALFetch or WALNone)", o.Target)
-		}
-		if o.Compression.Method != tarstream.None {
-			bad("Options.Target %q: client-side compression is not possible when a backup target is used (ServerCompression is)", o.Target)
-		}
-	} else if o.TargetDetail != "" {
-		bad("Options.TargetDetail needs Options.Target (\"server\"...)")
-	}
+	errs = append(errs, o.targetProblems()...)
 	if o.ManifestMemoryLimit < -1 {
 		bad("Options.ManifestMemoryLimit %d: must be -1 (no limit), 0 (default) or positive", o.ManifestMemoryLimit)
 	}
@@ -514,6 +502,24 @@ func (o Options) Validate() error {
 		return nil
 	}
 	return &OptionsError{Problems: errs}
+}
+
+// targetProblems checks Target against the options it excludes.
+func (o Options) targetProblems() []error {
+	if o.Target == "" || o.Target == "client" {
+		if o.TargetDetail != "" {
+			return []error{errors.New("Options.TargetDetail needs Options.Target (\"server\"...)")}
+		}
+		return nil
+	}
+	var errs []error
+	if o.WAL == WALStream {
+		errs = append(errs, fmt.Errorf("Options.Target %q: WAL cannot be streamed when a backup target is used (WALFetch or WALNone)", o.Target))
+	}
+	if o.Compression.Method != tarstream.None {
+		errs = append(errs, fmt.Errorf("Options.Target %q: client-side compression is not possible when a backup target is used (ServerCompression is)", o.Target))
+	}
+	return errs
 }
 
 // params resolves the options into wire parameters for a server of the
