@@ -264,8 +264,43 @@ func TestCLIPlainGroupAccess(t *testing.T) {
 			if rows, err := restored.QueryRows(ctx, "app1", "SELECT count(*) FROM in_ts"); err != nil || rows[0][0] != "5000" {
 				t.Errorf("restored: %v %v", rows, err)
 			}
+			// -Ft: the same files (base.tar, <oid>.tar, pg_wal.tar,
+			// backup_manifest) with the same modes as pg_basebackup's.
+			oursT, theirsT := filepath.Join(work, "ours tar"), filepath.Join(work, "theirs tar")
+			if err := run(ctx, []string{"-d", conn, "-D", oursT, "-Ft", "-c", "fast"}, &bytes.Buffer{}, &stderr); err != nil {
+				t.Fatalf("-Ft: %v\n%s", err, stderr.String())
+			}
+			if out, err := refRun(t, pgbb, "-d", conn, "-D", theirsT, "-Ft", "-c", "fast"); err != nil {
+				t.Fatalf("pg_basebackup -Ft: %v\n%s", err, out)
+			}
+			got, want := dirModes(t, oursT), dirModes(t, theirsT)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("-Ft files and modes:\nours:   %v\ntheirs: %v", got, want)
+			}
 		})
 	}
+}
+
+// dirModes lists a directory's own mode and its entries' names and modes.
+func dirModes(t *testing.T, dir string) map[string]os.FileMode {
+	t.Helper()
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]os.FileMode{".": fi.Mode().Perm()}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m[e.Name()] = info.Mode().Perm()
+	}
+	return m
 }
 
 // confSetting returns the value of the last "name = '...'" line of a
