@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup"
 )
@@ -71,5 +74,29 @@ func TestReporterLines(t *testing.T) {
 	}
 	if fileColumn(strings.Repeat("x", 40)) != "..."+strings.Repeat("x", 32) {
 		t.Errorf("fileColumn does not cut at the front")
+	}
+}
+
+// TestNeedsPassword: a prompt is due only when the server asked for a
+// password none was given for (28P01 or pgconn's "no password" failure).
+func TestNeedsPassword(t *testing.T) {
+	noPW := &pgconn.Config{}
+	withPW := &pgconn.Config{Password: "x"}
+	authFailed := fmt.Errorf("connect: %w", &pgconn.PgError{Code: "28P01", Message: "password authentication failed for user \"u\""})
+	for _, tc := range []struct {
+		err  error
+		cfg  *pgconn.Config
+		want bool
+	}{
+		{authFailed, noPW, true},
+		{authFailed, withPW, false},
+		{errors.New("failed SASL auth: no password supplied but a password is required"), noPW, true},
+		{&pgconn.PgError{Code: "28000", Message: "no pg_hba.conf entry"}, noPW, false},
+		{errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), noPW, false},
+		{nil, noPW, false},
+	} {
+		if got := needsPassword(tc.err, tc.cfg); got != tc.want {
+			t.Errorf("needsPassword(%v, password %q) = %v", tc.err, tc.cfg.Password, got)
+		}
 	}
 }
