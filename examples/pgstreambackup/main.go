@@ -29,7 +29,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"runtime/pprof"
 	"sync/atomic"
 	"syscall"
@@ -38,6 +37,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup"
+	"github.com/pgstreambackup/pgstreambackup/internal/pgcli"
 	"github.com/pgstreambackup/pgstreambackup/internal/redact"
 )
 
@@ -91,15 +91,6 @@ func main() {
 // by SIGINT or SIGTERM dies by that signal instead.
 const exitError = 1
 
-// version is the module version the binary was built from ("devel" for a
-// build from a work tree).
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
-}
-
 var errUsage = errors.New("usage")
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
@@ -118,7 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		return err
 	}
 	if cfg.version {
-		_, err := fmt.Fprintf(stdout, "%s (pgstreambackup) %s\n", progName(), version())
+		_, err := fmt.Fprintf(stdout, "%s (pgstreambackup) %s\n", progName(), pgcli.Version())
 		return err
 	}
 	rep := newReporter(stderr, cfg)
