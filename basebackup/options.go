@@ -151,16 +151,17 @@ type Options struct {
 	// memory; a larger one (about 200 bytes per file: 4 MiB is some 20,000
 	// files) is spooled to a temporary file in ManifestSpoolDir, so
 	// memory stays bounded whatever the number of files. 0 means
-	// DefaultManifestMemoryLimit; -1 keeps it in memory. A spooled
-	// manifest is not in Result.Manifest: read it with
-	// Stream.ManifestReader before Close.
+	// DefaultManifestMemoryLimit; -1 keeps it in memory. Either way
+	// Result.OpenManifest reads it; after a successful backup the spool
+	// file outlives Stream.Close until Result.Release.
 	ManifestMemoryLimit int64
 	// ManifestSpoolDir is the directory a large manifest is spooled to
 	// (Backup only); empty means os.TempDir(). Like WALSpoolDir, it must
 	// exist (Backup checks it before any I/O, unless the manifest is off
 	// or kept in memory), may be shared by any number of concurrent
 	// backups, and is left as it was: the spool is a private
-	// subdirectory "pgstreambackup-manifest-*" that Close removes.
+	// subdirectory "pgstreambackup-manifest-*" that Stream.Close removes
+	// when the backup failed, and Result.Release once it succeeded.
 	ManifestSpoolDir string
 
 	// OnProgress, when set, is called from the goroutine that reads the

@@ -321,11 +321,14 @@ func (o *output) write(ctx context.Context, s *basebackup.Stream) (*basebackup.R
 		return nil, err
 	}
 	if res.ManifestSize > 0 {
-		m, err := s.ManifestReader() // large manifests are spooled, not in res.Manifest
+		m, err := res.OpenManifest()
 		if err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(filepath.Join(o.cfg.pgdata, "backup_manifest"), m, 0o600, !o.cfg.noSync); err != nil {
+		err = writeFileAtomic(filepath.Join(o.cfg.pgdata, "backup_manifest"), m, 0o600, !o.cfg.noSync)
+		m.Close()
+		res.Release()
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -131,11 +131,14 @@ func runBackup(ctx context.Context, st *store, cfg backupConfig, log *slog.Logge
 	mu.Lock()
 	stored = append(stored, rec.Object)
 	mu.Unlock()
-	m, err := s.ManifestReader()
+	m, err := res.OpenManifest()
 	if err != nil {
 		return nil, err
 	}
-	if err := st.put(ctx, rec.Manifest, m, res.ManifestSize); err != nil {
+	err = st.put(ctx, rec.Manifest, m, res.ManifestSize)
+	m.Close()
+	res.Release()
+	if err != nil {
 		return nil, err
 	}
 	mu.Lock()
