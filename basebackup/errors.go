@@ -30,6 +30,9 @@ var (
 	// failure during base backup" error (SQLSTATE XX001); the underlying
 	// *pgconn.PgError stays reachable with errors.As.
 	ErrChecksumFailure = errors.New("basebackup: server reported page checksum failures")
+	// ErrWALStreaming: the WAL streamed on the second connection
+	// (WALStream) failed, e.g. the walsender was terminated.
+	ErrWALStreaming = errors.New("basebackup: WAL streaming failed")
 )
 
 // OptionsError lists every problem Options.Validate found.

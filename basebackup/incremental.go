@@ -45,7 +45,7 @@ func (a *Archives) prepareIncremental(ctx context.Context, sysID uint64) error {
 		return err
 	}
 	if prior.SystemIdentifier != sysID {
-		return fmt.Errorf("%w: the prior backup's manifest is from the cluster with system identifier %d, this server's is %d",
+		return fmt.Errorf("%w: system identifier in backup manifest is %d, but database system identifier is %d (the prior backup is of another cluster)",
 			ErrIncrementalRefused, prior.SystemIdentifier, sysID)
 	}
 	res, err := a.conn.Exec(ctx, "SHOW summarize_wal").ReadAll()

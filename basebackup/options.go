@@ -48,6 +48,9 @@ type Options struct {
 	WALSlot       string
 	WALCreateSlot bool
 	WALNoSlot     bool
+	// WALStatusInterval is the streaming connection's standby status
+	// interval (wal.ReceiverOptions.StatusInterval); 0: its default.
+	WALStatusInterval time.Duration
 	// WALSpoolDir is the directory streamed segments wait in until the
 	// end of the backup; empty means os.TempDir(). It must exist (it is
 	// checked before any I/O and never created). Any number of
@@ -119,6 +122,17 @@ type Options struct {
 	// (basebackup/incremental.Combine). Needs a manifest (the next
 	// incremental and Combine need this backup's).
 	Incremental []byte
+
+	// Target, when set (PostgreSQL 15+, BASE_BACKUP TARGET), makes the
+	// server keep the backup instead of sending it: "server" stores it in
+	// the server-side directory TargetDetail (superuser or
+	// pg_write_server_files), "blackhole" discards it; an extension may
+	// add others. "" and "client" send it to us. StartArchives only: the
+	// archives it then returns carry no bytes (the server sends their
+	// names and progress only), WAL must be WALFetch or WALNone and there
+	// is no client-side compression.
+	Target       string
+	TargetDetail string
 
 	// ManifestChecksums selects the manifest's file checksum algorithm;
 	// the zero value is the server default (CRC32C).
@@ -236,6 +250,27 @@ type ServerCompression struct {
 	Workers int
 	// Long enables zstd long-distance matching (PostgreSQL 16+).
 	Long bool
+	// Spec, when set, is sent instead of the fields above, unchecked:
+	// "METHOD[:DETAIL]" as pg_basebackup relays -Z server-METHOD[:DETAIL],
+	// for the server to judge (it refuses what it does not accept before
+	// any data, with its own message). Method must then be None; archive
+	// names and Archive.Compression follow METHOD when it is gzip, lz4 or
+	// zstd.
+	Spec string
+}
+
+// method is the compression the server applies: Method, or Spec's.
+func (c ServerCompression) method() tarstream.Compression {
+	if c.Spec == "" {
+		return c.Method
+	}
+	name, _, _ := strings.Cut(c.Spec, ":")
+	for _, m := range []tarstream.Compression{tarstream.Gzip, tarstream.LZ4, tarstream.Zstd} {
+		if m.String() == name {
+			return m
+		}
+	}
+	return tarstream.None
 }
 
 // detail returns COMPRESSION_DETAIL ("" when everything is default).
@@ -255,6 +290,9 @@ func (c ServerCompression) detail() string {
 
 func (c ServerCompression) validate() []error {
 	var errs []error
+	if c.Spec != "" && (c.Method != tarstream.None || c.Level != 0 || c.Workers != 0 || c.Long) {
+		errs = append(errs, errors.New("Options.ServerCompression: Spec excludes Method, Level, Workers and Long"))
+	}
 	lo, hi := 0, 0
 	switch c.Method {
 	case tarstream.None:
@@ -346,8 +384,8 @@ func (o Options) Validate() error {
 		if o.WALConn == nil {
 			bad("Options.WAL is WALStream but Options.WALConn (the second replication connection) is nil")
 		}
-		if err := (wal.ReceiverOptions{Slot: o.WALSlot, CreateSlot: o.WALCreateSlot, NoSlot: o.WALNoSlot}).Validate(); err != nil {
-			bad("Options.WALSlot/WALCreateSlot/WALNoSlot: %w", err)
+		if err := (wal.ReceiverOptions{Slot: o.WALSlot, CreateSlot: o.WALCreateSlot, NoSlot: o.WALNoSlot, StatusInterval: o.WALStatusInterval}).Validate(); err != nil {
+			bad("Options.WALSlot/WALCreateSlot/WALNoSlot/WALStatusInterval: %w", err)
 		}
 		if o.WALSinkOnly && o.WALSink == nil {
 			bad("Options.WALSinkOnly needs Options.WALSink")
@@ -401,6 +439,7 @@ func (o Options) Validate() error {
 			bad("Options.Incremental: %w", err)
 		}
 	}
+	errs = append(errs, o.targetProblems()...)
 	if o.ManifestMemoryLimit < -1 {
 		bad("Options.ManifestMemoryLimit %d: must be -1 (no limit), 0 (default) or positive", o.ManifestMemoryLimit)
 	}
@@ -411,6 +450,24 @@ func (o Options) Validate() error {
 		return nil
 	}
 	return &OptionsError{Problems: errs}
+}
+
+// targetProblems checks Target against the options it excludes.
+func (o Options) targetProblems() []error {
+	if o.Target == "" || o.Target == "client" {
+		if o.TargetDetail != "" {
+			return []error{errors.New("Options.TargetDetail needs Options.Target (\"server\"...)")}
+		}
+		return nil
+	}
+	var errs []error
+	if o.WAL == WALStream {
+		errs = append(errs, fmt.Errorf("Options.Target %q: WAL cannot be streamed when a backup target is used (WALFetch or WALNone)", o.Target))
+	}
+	if o.Compression.Method != tarstream.None {
+		errs = append(errs, fmt.Errorf("Options.Target %q: client-side compression is not possible when a backup target is used (ServerCompression is)", o.Target))
+	}
+	return errs
 }
 
 // params resolves the options into wire parameters for a server of the
@@ -446,7 +503,12 @@ func (o Options) params(major int, tablespaceMap bool) (replproto.BaseBackupPara
 	if major < replproto.MinMajor || major > replproto.MaxMajor {
 		return p, &ServerVersionError{Major: major}
 	}
-	if sc := o.ServerCompression; sc.Method != tarstream.None {
+	if sc := o.ServerCompression; sc.Spec != "" {
+		if major < 15 {
+			return p, &ServerVersionError{Major: major, Option: "Options.ServerCompression", NeedMajor: 15}
+		}
+		p.CompressionSpec = sc.Spec
+	} else if sc.Method != tarstream.None {
 		if major < 15 {
 			return p, &ServerVersionError{Major: major, Option: "Options.ServerCompression", NeedMajor: 15}
 		}
@@ -455,6 +517,12 @@ func (o Options) params(major int, tablespaceMap bool) (replproto.BaseBackupPara
 		}
 		p.Compression = sc.Method.String()
 		p.CompressionDetail = sc.detail()
+	}
+	if o.Target != "" && o.Target != "client" {
+		if major < replproto.MinMajorNewSyntax {
+			return p, &ServerVersionError{Major: major, Option: "Options.Target (backup targets)", NeedMajor: replproto.MinMajorNewSyntax}
+		}
+		p.Target, p.TargetDetail = o.Target, o.TargetDetail
 	}
 	if o.Incremental != nil {
 		if major < replproto.MinMajorIncremental {

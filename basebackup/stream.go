@@ -825,7 +825,7 @@ func (s *Stream) finish() {
 		s.fail(err)
 		return
 	}
-	if err := s.walc.present(); err != nil {
+	if err := s.walc.present(uint64(res.StartLSN), uint64(res.EndLSN)); err != nil {
 		s.fail(err)
 		return
 	}
