@@ -195,7 +195,7 @@ func sharedDirBackup(ctx context.Context, c *pgcluster.Cluster, b sharedBackup, 
 			return nil, err
 		}
 		defer walConn.Close(context.Background())
-		opts.WAL, opts.WALConn = basebackup.WALStream, walConn
+		opts.WAL, opts.WALStreaming = basebackup.WALStream, &basebackup.WALStreamOptions{Conn: walConn}
 	}
 	s, err := basebackup.Backup(ctx, conn, opts)
 	if err != nil {
@@ -281,7 +281,7 @@ func TestSharedSpoolDirsCancel(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				opts := basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALStream, WALConn: walConn,
+				opts := basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALStream, WALStreaming: &basebackup.WALStreamOptions{Conn: walConn},
 					WALSpoolDir: shared, ManifestSpoolDir: shared, ManifestMemoryLimit: 1024}
 				s, err := basebackup.Backup(bctx, conn, opts)
 				if err != nil {
@@ -344,7 +344,7 @@ func TestSpoolDirsMustExist(t *testing.T) {
 	missing := filepath.Join(dir, "missing")
 	// A zero connection: any I/O on it would panic.
 	conn := new(pgconn.PgConn)
-	stream := basebackup.Options{WAL: basebackup.WALStream, WALConn: new(pgconn.PgConn), WALSpoolDir: missing, ManifestSpoolDir: file}
+	stream := basebackup.Options{WAL: basebackup.WALStream, WALStreaming: &basebackup.WALStreamOptions{Conn: new(pgconn.PgConn)}, WALSpoolDir: missing, ManifestSpoolDir: file}
 	_, err := basebackup.Backup(context.Background(), conn, stream)
 	if err == nil || !strings.Contains(err.Error(), `Options.WALSpoolDir "`+missing+`" does not exist`) ||
 		!strings.Contains(err.Error(), `Options.ManifestSpoolDir "`+file+`" is not a directory`) {
@@ -361,7 +361,7 @@ func TestSpoolDirsMustExist(t *testing.T) {
 	}
 
 	t.Setenv("TMPDIR", missing)
-	_, err = basebackup.Backup(context.Background(), conn, basebackup.Options{WAL: basebackup.WALStream, WALConn: new(pgconn.PgConn)})
+	_, err = basebackup.Backup(context.Background(), conn, basebackup.Options{WAL: basebackup.WALStream, WALStreaming: &basebackup.WALStreamOptions{Conn: new(pgconn.PgConn)}})
 	if err == nil || !strings.Contains(err.Error(), "Options.WALSpoolDir is empty") || !strings.Contains(err.Error(), "$TMPDIR") || !strings.Contains(err.Error(), "Options.ManifestSpoolDir is empty") {
 		t.Errorf("missing TMPDIR: %v", err)
 	}

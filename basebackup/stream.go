@@ -126,7 +126,7 @@ func Backup(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Stream, er
 	}
 	s := &Stream{a: a, opts: opts}
 	s.walc = walCheck{sysid: a.res.SystemID, major: a.major, decode: opts.VerifyManifest, spoolParent: opts.WALSpoolDir,
-		requireWAL: opts.WAL == WALFetch || (opts.WAL == WALStream && !opts.WALSinkOnly)}
+		requireWAL: opts.WAL == WALFetch || (opts.WAL == WALStream && !opts.WALStreaming.SinkOnly)}
 	s.manifest.dir, s.manifest.limit = opts.ManifestSpoolDir, opts.manifestMemoryLimit()
 	if !a.sentMap {
 		m := label.TablespaceMap{}

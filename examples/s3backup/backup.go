@@ -89,11 +89,13 @@ func runBackup(ctx context.Context, st *store, cfg backupConfig, log *slog.Logge
 	opts := basebackup.Options{
 		Label:       cfg.Label,
 		WAL:         basebackup.WALStream,
-		WALConn:     walConn,
 		Compression: cfg.Compression,
 		Logger:      log,
-		WALSinkOnly: true,
-		WALSink: func(f wal.SpooledFile, r io.Reader) error {
+	}
+	opts.WALStreaming = &basebackup.WALStreamOptions{
+		Conn:     walConn,
+		SinkOnly: true,
+		Sink: func(f wal.SpooledFile, r io.Reader) error {
 			key := st.key(id, "wal", f.Name)
 			if err := st.put(ctx, key, r, f.Size); err != nil {
 				return err
