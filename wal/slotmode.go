@@ -25,6 +25,7 @@ const (
 
 var slotModeNames = [...]string{"SlotTemporary", "SlotExisting", "SlotCreate", "SlotNone"}
 
+// String returns the constant's name ("SlotCreate").
 func (m SlotMode) String() string {
 	if m < SlotTemporary || m > SlotNone {
 		return fmt.Sprintf("SlotMode(%d)", int(m))
