@@ -165,8 +165,8 @@ func startArchives(ctx context.Context, conn *pgconn.PgConn, opts Options, forSt
 	if conn == nil {
 		return nil, errors.New("basebackup: nil connection")
 	}
-	if opts.WALConn == conn {
-		return nil, &OptionsError{Problems: []error{errors.New("basebackup: Options.WALConn is the backup's own connection: WAL streaming needs a second replication connection")}}
+	if opts.WALStreaming != nil && opts.WALStreaming.Conn == conn {
+		return nil, &OptionsError{Problems: []error{errors.New("basebackup: Options.WALStreaming.Conn is the backup's own connection: WAL streaming needs a second replication connection")}}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("basebackup: %w", err)
@@ -218,10 +218,9 @@ func startArchives(ctx context.Context, conn *pgconn.PgConn, opts Options, forSt
 	if opts.WAL == WALStream {
 		// The slot is created now, before the start checkpoint, so the
 		// server keeps every segment from the backup's start on.
-		a.walRecv, err = wal.NewReceiver(ctx, opts.WALConn, wal.ReceiverOptions{
-			SystemID: sysID, Slot: opts.WALSlot, CreateSlot: opts.WALCreateSlot, NoSlot: opts.WALNoSlot,
-			SpoolDir: opts.WALSpoolDir, Logger: opts.Logger, StatusInterval: opts.WALStatusInterval,
-		})
+		ws := opts.WALStreaming
+		a.walRecv, err = wal.NewReceiver(ctx, ws.Conn, wal.ReceiverOptions{SystemID: sysID, Slot: ws.Slot, SlotName: ws.SlotName,
+			SpoolDir: opts.WALSpoolDir, Logger: opts.Logger, StatusInterval: ws.StatusInterval})
 		if err != nil {
 			return nil, fmt.Errorf("basebackup: preparing WAL streaming: %w", err)
 		}
@@ -727,7 +726,7 @@ func (a *Archives) done() error {
 }
 
 // streamedWAL waits for the WAL up to the end position, hands the files
-// to the sink and returns the pg_wal.tar archive (nil with WALSinkOnly).
+// to the sink and returns the pg_wal.tar archive (nil with WALStreaming.SinkOnly).
 func (a *Archives) streamedWAL() (*Archive, error) {
 	a.log.Info("waiting for WAL streaming to reach the end position", "end_lsn", a.res.EndLSN)
 	files, err := a.walRecv.Stop(a.ctx, a.res.EndLSN, a.res.EndTimeline)
@@ -736,20 +735,21 @@ func (a *Archives) streamedWAL() (*Archive, error) {
 	}
 	for _, f := range files {
 		a.res.WALFiles = append(a.res.WALFiles, f.Name)
-		if a.opts.WALSink == nil {
+		sink := a.opts.WALStreaming.Sink
+		if sink == nil {
 			continue
 		}
 		r, err := os.Open(f.Path)
 		if err != nil {
 			return nil, a.fail(fmt.Errorf("basebackup: spooled WAL: %w", err))
 		}
-		err = a.opts.WALSink(f, io.LimitReader(r, f.Size))
+		err = sink(f, io.LimitReader(r, f.Size))
 		r.Close()
 		if err != nil {
-			return nil, a.fail(fmt.Errorf("basebackup: WALSink(%s): %w", f.Name, err))
+			return nil, a.fail(fmt.Errorf("basebackup: WALStreaming.Sink(%s): %w", f.Name, err))
 		}
 	}
-	if a.opts.WALSinkOnly {
+	if a.opts.WALStreaming.SinkOnly {
 		return nil, nil
 	}
 	a.walTar = newWALArchive(files)

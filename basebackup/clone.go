@@ -13,13 +13,10 @@ import (
 
 // CloneOptions configure Clone.
 type CloneOptions struct {
-	// Backup configures the backup; its WAL is streamed on WALConn when
-	// that is set (Backup.WAL and Backup.WALConn are then set for you),
-	// else fetched by the server. Backup.Compression must be None.
+	// Backup configures the backup (WAL fetched by the server by
+	// default; WAL = WALStream with WALStreaming.Conn streams it).
+	// Backup.Compression must be None.
 	Backup Options
-	// WALConn is a second replication connection for streaming WAL, or
-	// nil.
-	WALConn *pgconn.PgConn
 	// Recovery is the standby's configuration (standby.signal,
 	// primary_conninfo, primary_slot_name).
 	Recovery RecoveryConfig
@@ -35,17 +32,14 @@ type CloneOptions struct {
 // backup extracted into dir with the recovery configuration. Start
 // PostgreSQL on dir and it follows the primary. On error dir is left as
 // Extract leaves a failed extraction (removed, or marked incomplete).
-// conn (and o.WALConn) are borrowed until Clone returns.
+// conn (and o.Backup.WALStreaming.Conn) are borrowed until Clone returns.
 func Clone(ctx context.Context, conn *pgconn.PgConn, dir string, o CloneOptions) (*Result, error) {
-	opts, rc, x, walConn := o.Backup, o.Recovery, o.Extract, o.WALConn
+	opts, rc, x := o.Backup, o.Recovery, o.Extract
 	if _, err := rc.Text(); err != nil {
 		return nil, err
 	}
 	if opts.Compression.Method != tarstream.None {
 		return nil, errors.New("basebackup: Clone extracts the stream: Options.Compression would only cost CPU")
-	}
-	if walConn != nil {
-		opts.WAL, opts.WALConn = WALStream, walConn
 	}
 	opts.RecoveryConfig = &rc
 	s, err := Backup(ctx, conn, opts)

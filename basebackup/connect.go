@@ -59,7 +59,8 @@ type Conns struct {
 }
 
 // ConnectFor opens the connections a backup with opts needs and, with
-// WALStream, sets opts.WALConn. Close them with Conns.Close when the
+// WALStream, sets opts.WALStreaming.Conn (on a copy of
+// opts.WALStreaming, made when nil). Close them with Conns.Close when the
 // stream is closed.
 func ConnectFor(ctx context.Context, conninfo string, opts *Options) (*Conns, error) {
 	c := &Conns{}
@@ -72,7 +73,12 @@ func ConnectFor(ctx context.Context, conninfo string, opts *Options) (*Conns, er
 			c.Close(ctx)
 			return nil, fmt.Errorf("%w (the WAL streaming connection)", err)
 		}
-		opts.WALConn = c.WAL
+		ws := WALStreamOptions{}
+		if opts.WALStreaming != nil {
+			ws = *opts.WALStreaming
+		}
+		ws.Conn = c.WAL
+		opts.WALStreaming = &ws
 	}
 	return c, nil
 }

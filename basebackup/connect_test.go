@@ -27,8 +27,8 @@ func TestConnectFor(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conns.Close(ctx)
-	if opts.WALConn != conns.WAL || conns.WAL == nil {
-		t.Fatal("WALConn not set")
+	if opts.WALStreaming == nil || opts.WALStreaming.Conn != conns.WAL || conns.WAL == nil {
+		t.Fatal("WALStreaming.Conn not set")
 	}
 	show := func(conninfo string) string {
 		conn, err := basebackup.Connect(ctx, conninfo)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup"
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
+	"github.com/pgstreambackup/pgstreambackup/wal"
 )
 
 // A backup to a file, self-contained (WAL fetched by the server).
@@ -60,9 +61,9 @@ func ExampleBackup_streamedWAL() {
 	defer walConn.Close(ctx) // drops the temporary slot
 
 	s, err := basebackup.Backup(ctx, conn, basebackup.Options{
-		WAL:         basebackup.WALStream,
-		WALConn:     walConn,
-		Compression: tarstream.CompressionOptions{Method: tarstream.Zstd, Workers: 2},
+		WAL:          basebackup.WALStream,
+		WALStreaming: &basebackup.WALStreamOptions{Conn: walConn},
+		Compression:  tarstream.CompressionOptions{Method: tarstream.Zstd, Workers: 2},
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -175,8 +176,8 @@ func ExampleClone() {
 		PrimarySlotName: "replica1",
 	}
 	res, err := basebackup.Clone(ctx, conn, "/var/lib/postgresql/18/replica1", basebackup.CloneOptions{
-		Backup:   basebackup.Options{Checkpoint: basebackup.CheckpointFast, WALSlot: "replica1", WALCreateSlot: true},
-		WALConn:  walConn,
+		Backup: basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALStream,
+			WALStreaming: &basebackup.WALStreamOptions{Conn: walConn, Slot: wal.SlotCreate, SlotName: "replica1"}},
 		Recovery: rc,
 		Extract:  tarstream.ExtractOptions{Fsync: true},
 	})

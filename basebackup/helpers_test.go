@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pgstreambackup/pgstreambackup/basebackup"
 	"github.com/pgstreambackup/pgstreambackup/internal/pgcluster"
 	"github.com/pgstreambackup/pgstreambackup/internal/tarfmt"
 )
@@ -95,4 +96,19 @@ func compareSnapshots(t *testing.T, want, got map[string]pgcluster.TableDigest) 
 			t.Errorf("table %s appeared after restore", k)
 		}
 	}
+}
+
+// readManifest reads a Result's manifest with OpenManifest.
+func readManifest(t *testing.T, res *basebackup.Result) []byte {
+	t.Helper()
+	r, err := res.OpenManifest()
+	if err != nil {
+		t.Fatalf("OpenManifest: %v", err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("reading the manifest: %v", err)
+	}
+	return b
 }

@@ -38,7 +38,7 @@ func TestVerifyManifestInline(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				opts := basebackup.Options{Checkpoint: basebackup.CheckpointFast, VerifyManifest: true, ManifestChecksums: alg, WAL: basebackup.WALStream, WALConn: walConn}
+				opts := basebackup.Options{Checkpoint: basebackup.CheckpointFast, VerifyManifest: true, ManifestChecksums: alg, WAL: basebackup.WALStream, WALStreaming: &basebackup.WALStreamOptions{Conn: walConn}}
 				s, err := basebackup.Backup(ctx, conn, opts)
 				if err != nil {
 					t.Fatal(err)

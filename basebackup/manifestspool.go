@@ -15,7 +15,8 @@ import (
 // needs its size). Up to limit bytes stay in memory; a larger manifest
 // (tens of thousands of relations) moves to a file in a private
 // subdirectory of dir (Options.ManifestSpoolDir), so memory does not grow
-// with the number of files. close removes the subdirectory.
+// with the number of files. close removes the subdirectory, unless the
+// backup succeeded: then the Result owns the file (Result.Release).
 type manifestSpool struct {
 	dir     string
 	limit   int64 // < 0: never spill
@@ -39,7 +40,7 @@ func (m *manifestSpool) write(p []byte) error {
 			return fmt.Errorf("basebackup: spooling the backup manifest: %w", err)
 		}
 		m.private = d
-		f, err := spooldir.CreateFile(filepath.Join(d, "backup_manifest"))
+		f, err := spooldir.CreateFile(filepath.Join(d, manifestSpoolName))
 		if err != nil {
 			return fmt.Errorf("basebackup: spooling the backup manifest: %w", err)
 		}
@@ -54,6 +55,17 @@ func (m *manifestSpool) write(p []byte) error {
 	}
 	m.size += int64(len(p))
 	return nil
+}
+
+// manifestSpoolName is the spool file's name in its private directory.
+const manifestSpoolName = "backup_manifest"
+
+// hold hands the manifest to a Result.
+func (m *manifestSpool) hold() *manifestHold {
+	if m.f == nil {
+		return newManifestHold(m.mem, "")
+	}
+	return newManifestHold(nil, m.private)
 }
 
 // spilled reports whether the manifest is on disk.
@@ -79,12 +91,14 @@ func (m *manifestSpool) bytes() ([]byte, error) {
 	return b, nil
 }
 
-func (m *manifestSpool) close() {
+// close closes the spool file, and removes it unless keep (the backup
+// succeeded and its Result owns the file).
+func (m *manifestSpool) close(keep bool) {
 	if m.f != nil {
 		m.f.Close()
 		m.f = nil
 	}
-	if m.private != "" {
+	if m.private != "" && !keep {
 		os.RemoveAll(m.private)
 		m.private = ""
 	}

@@ -3,6 +3,7 @@ package basebackup_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,8 +18,9 @@ import (
 
 // TestManifestSpool: a manifest above ManifestMemoryLimit goes to a spool
 // file, comes out as the stream's last member byte for byte, is readable
-// with ManifestReader until Close (not in Result.Manifest), verifies
-// inline, and the file is gone after Close, also when the backup fails.
+// with Result.OpenManifest also after Close, verifies inline, and the
+// file is gone after Result.Release, or after Close when the backup
+// failed.
 func TestManifestSpool(t *testing.T) {
 	for _, major := range pgtest.Majors(t) {
 		t.Run(fmt.Sprintf("pg%d", major), func(t *testing.T) {
@@ -48,27 +50,38 @@ func TestManifestSpool(t *testing.T) {
 					t.Fatal(err)
 				}
 				entries, _ := os.ReadDir(spool)
-				if spilled := len(entries) == 1; spilled != (limit > 0) || (res.Manifest == nil) != (limit > 0) {
-					t.Errorf("limit %d: %d spool files, Result.Manifest %d bytes", limit, len(entries), len(res.Manifest))
+				if spilled := len(entries) == 1; spilled != (limit > 0) {
+					t.Errorf("limit %d: %d spool files", limit, len(entries))
 				}
-				r, err := s.ManifestReader()
+				// Close keeps the spool file for the Result.
+				s.Close()
+				if entries, _ := os.ReadDir(spool); len(entries) != 1 && limit > 0 {
+					t.Errorf("limit %d: spool file gone at Close, before Result.Release", limit)
+				}
+				r, err := res.OpenManifest()
 				if err != nil {
-					t.Fatal(err)
+					t.Fatalf("limit %d: OpenManifest after Close: %v", limit, err)
 				}
-				got, _ := io.ReadAll(r)
+				got, err := io.ReadAll(r)
+				r.Close()
 				_, members := tarMembers(t, out.Bytes(), "backup_manifest")
-				if int64(len(got)) != res.ManifestSize || !bytes.Equal(got, members["backup_manifest"]) || !res.ManifestVerified {
-					t.Errorf("limit %d: ManifestReader %d bytes, member %d, ManifestSize %d, verified %v", limit, len(got), len(members["backup_manifest"]), res.ManifestSize, res.ManifestVerified)
+				if err != nil || int64(len(got)) != res.ManifestSize || !bytes.Equal(got, members["backup_manifest"]) || !res.ManifestVerified {
+					t.Errorf("limit %d: OpenManifest %d bytes (%v), member %d, ManifestSize %d, verified %v", limit, len(got), err, len(members["backup_manifest"]), res.ManifestSize, res.ManifestVerified)
 				}
 				if _, err := manifest.Parse(got); err != nil {
 					t.Errorf("limit %d: %v", limit, err)
 				}
-				s.Close()
-				if entries, _ := os.ReadDir(spool); len(entries) != 0 {
-					t.Errorf("limit %d: spool file left after Close", limit)
+				if err := res.Release(); err != nil {
+					t.Error(err)
 				}
-				if _, err := s.ManifestReader(); err == nil {
-					t.Error("ManifestReader after Close succeeded")
+				if entries, _ := os.ReadDir(spool); len(entries) != 0 {
+					t.Errorf("limit %d: spool file left after Release", limit)
+				}
+				if _, err := res.OpenManifest(); !errors.Is(err, basebackup.ErrNoManifest) {
+					t.Errorf("OpenManifest after Release = %v, want ErrNoManifest", err)
+				}
+				if err := res.Release(); err != nil {
+					t.Errorf("second Release: %v", err)
 				}
 			}
 			// A backup abandoned after the manifest was spooled leaves no file.

@@ -3,7 +3,6 @@ package basebackup
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"github.com/pgstreambackup/pgstreambackup/internal/spooldir"
 	"github.com/pgstreambackup/pgstreambackup/label"
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
-	"github.com/pgstreambackup/pgstreambackup/wal"
 )
 
 // Options configure a backup. The zero value is a valid default: a
@@ -37,20 +35,9 @@ type Options struct {
 	// The default, WALFetch, has the server append it under pg_wal/.
 	WAL WALMethod
 
-	// WALConn is the second physical replication connection WALStream
-	// streams on (required then, rejected otherwise). It is borrowed: the
-	// caller closes it after the stream is closed; with a temporary slot,
-	// closing it drops the slot.
-	WALConn *pgconn.PgConn
-	// WALSlot names an existing physical slot to stream from (WALStream);
-	// empty means a temporary slot. WALCreateSlot creates it first as a
-	// permanent slot; WALNoSlot streams without any slot.
-	WALSlot       string
-	WALCreateSlot bool
-	WALNoSlot     bool
-	// WALStatusInterval is the streaming connection's standby status
-	// interval (wal.ReceiverOptions.StatusInterval); 0: its default.
-	WALStatusInterval time.Duration
+	// WALStreaming configures WALStream: required with it (its Conn at
+	// least), rejected with the other methods.
+	WALStreaming *WALStreamOptions
 	// WALSpoolDir is the directory streamed segments wait in until the
 	// end of the backup; empty means os.TempDir(). It must exist (it is
 	// checked before any I/O and never created). Any number of
@@ -63,12 +50,6 @@ type Options struct {
 	// passes (fetched or streamed) into its own "pgstreambackup-verify-wal-*"
 	// subdirectory here, to decode its records once the end is known.
 	WALSpoolDir string
-	// WALSink, when set, receives every streamed WAL file (segments and
-	// timeline history files, in order) once the server confirmed the end
-	// of the backup, e.g. to store them in a WAL archive. With
-	// WALSinkOnly they are not put into the stream.
-	WALSink     func(f wal.SpooledFile, r io.Reader) error
-	WALSinkOnly bool
 
 	// Compression compresses the stream on the client: gzip, zstd (with
 	// workers: compression runs concurrently with receiving) or lz4. The
@@ -165,16 +146,17 @@ type Options struct {
 	// memory; a larger one (about 200 bytes per file: 4 MiB is some 20,000
 	// files) is spooled to a temporary file in ManifestSpoolDir, so
 	// memory stays bounded whatever the number of files. 0 means
-	// DefaultManifestMemoryLimit; -1 keeps it in memory. A spooled
-	// manifest is not in Result.Manifest: read it with
-	// Stream.ManifestReader before Close.
+	// DefaultManifestMemoryLimit; -1 keeps it in memory. Either way
+	// Result.OpenManifest reads it; after a successful backup the spool
+	// file outlives Stream.Close until Result.Release.
 	ManifestMemoryLimit int64
 	// ManifestSpoolDir is the directory a large manifest is spooled to
 	// (Backup only); empty means os.TempDir(). Like WALSpoolDir, it must
 	// exist (Backup checks it before any I/O, unless the manifest is off
 	// or kept in memory), may be shared by any number of concurrent
 	// backups, and is left as it was: the spool is a private
-	// subdirectory "pgstreambackup-manifest-*" that Close removes.
+	// subdirectory "pgstreambackup-manifest-*" that Stream.Close removes
+	// when the backup failed, and Result.Release once it succeeded.
 	ManifestSpoolDir string
 
 	// OnProgress, when set, is called from the goroutine that reads the
@@ -232,7 +214,7 @@ const (
 	// archive covering its start to end LSN.
 	WALNone
 	// WALStream streams the WAL on a second replication connection
-	// (Options.WALConn) while the backup runs, from a temporary slot by
+	// (Options.WALStreaming) while the backup runs, from a temporary slot by
 	// default, like pg_basebackup -X stream: a busy server cannot recycle
 	// a needed segment first. Segments are spooled to disk (bounded memory)
 	// and placed under pg_wal/ at the end.
@@ -379,18 +361,15 @@ func (o Options) Validate() error {
 	if o.WAL < WALFetch || o.WAL > WALStream {
 		bad("Options.WAL: unknown value %d", o.WAL)
 	}
-	if o.WAL == WALStream {
-		if o.WALConn == nil {
-			bad("Options.WAL is WALStream but Options.WALConn (the second replication connection) is nil")
+	switch {
+	case o.WAL == WALStream && o.WALStreaming == nil:
+		bad("Options.WAL is WALStream but Options.WALStreaming is nil: it needs at least WALStreaming.Conn, the second replication connection")
+	case o.WAL == WALStream:
+		for _, err := range o.WALStreaming.problems() {
+			bad("Options.WALStreaming.%w", err)
 		}
-		if err := (wal.ReceiverOptions{Slot: o.WALSlot, CreateSlot: o.WALCreateSlot, NoSlot: o.WALNoSlot, StatusInterval: o.WALStatusInterval}).Validate(); err != nil {
-			bad("Options.WALSlot/WALCreateSlot/WALNoSlot/WALStatusInterval: %w", err)
-		}
-		if o.WALSinkOnly && o.WALSink == nil {
-			bad("Options.WALSinkOnly needs Options.WALSink")
-		}
-	} else if o.WALConn != nil || o.WALSlot != "" || o.WALCreateSlot || o.WALNoSlot || o.WALSink != nil || o.WALSinkOnly {
-		bad("Options.WALConn, WALSlot, WALCreateSlot, WALNoSlot and WALSink need Options.WAL = WALStream")
+	case o.WALStreaming != nil:
+		bad("Options.WALStreaming is set but Options.WAL is %v: set WAL to WALStream, or leave WALStreaming nil", o.WAL)
 	}
 	if o.Wait < WaitAuto || o.Wait > WaitNo {
 		bad("Options.Wait: unknown value %d", o.Wait)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
+	"github.com/pgstreambackup/pgstreambackup/wal"
 )
 
 func TestValidateDefaults(t *testing.T) {
@@ -121,20 +122,46 @@ func TestTargetAndSpecOptions(t *testing.T) {
 		}
 	}
 	for _, o := range []Options{
-		{WAL: WALStream, WALConn: &pgconn.PgConn{}, Target: "blackhole"},
+		{WAL: WALStream, WALStreaming: &WALStreamOptions{Conn: &pgconn.PgConn{}}, Target: "blackhole"},
 		{WAL: WALNone, Target: "blackhole", Compression: tarstream.CompressionOptions{Method: tarstream.Gzip}},
 		{TargetDetail: "/x"},
 		{ServerCompression: ServerCompression{Spec: "gzip", Method: tarstream.Gzip}},
-		{WAL: WALStream, WALConn: &pgconn.PgConn{}, WALStatusInterval: -time.Second},
+		{WAL: WALStream, WALStreaming: &WALStreamOptions{Conn: &pgconn.PgConn{}, StatusInterval: -time.Second}},
 	} {
 		if err := o.Validate(); err == nil {
 			t.Errorf("Validate(%+v) = nil", o)
 		}
 	}
-	if err := (Options{WAL: WALStream, WALConn: &pgconn.PgConn{}, WALStatusInterval: time.Second}).Validate(); err != nil {
-		t.Errorf("a valid WALStatusInterval: %v", err)
+	if err := (Options{WAL: WALStream, WALStreaming: &WALStreamOptions{Conn: &pgconn.PgConn{}, StatusInterval: time.Second}}).Validate(); err != nil {
+		t.Errorf("a valid WALStreaming.StatusInterval: %v", err)
 	}
 	if m := (ServerCompression{Spec: "lz4:level=1"}).method(); m != tarstream.LZ4 {
 		t.Errorf("Spec lz4 method = %v", m)
+	}
+}
+
+// TestWALStreamingValidate: impossible combinations of WAL method, slot
+// mode and slot name are refused before any I/O, each naming the field.
+func TestWALStreamingValidate(t *testing.T) {
+	conn := &pgconn.PgConn{}
+	for want, o := range map[string]Options{
+		"WALStreaming is nil":                    {WAL: WALStream},
+		"WALStreaming is set but Options.WAL is": {WAL: WALFetch, WALStreaming: &WALStreamOptions{Conn: conn}},
+		"WALStreaming.Conn is nil":               {WAL: WALStream, WALStreaming: &WALStreamOptions{}},
+		"SlotCreate needs a slot name":           {WAL: WALStream, WALStreaming: &WALStreamOptions{Conn: conn, Slot: wal.SlotCreate}},
+		"SlotExisting needs a slot name":         {WAL: WALStream, WALStreaming: &WALStreamOptions{Conn: conn, Slot: wal.SlotExisting}},
+		`slot name "s" given with SlotNone`:      {WAL: WALStream, WALStreaming: &WALStreamOptions{Conn: conn, Slot: wal.SlotNone, SlotName: "s"}},
+		`slot name "s" given with SlotTemporary`: {WAL: WALStream, WALStreaming: &WALStreamOptions{Conn: conn, SlotName: "s"}},
+		"unknown SlotMode(7)":                    {WAL: WALStream, WALStreaming: &WALStreamOptions{Conn: conn, Slot: 7}},
+		"WALStreaming.SinkOnly needs Sink":       {WAL: WALStream, WALStreaming: &WALStreamOptions{Conn: conn, SinkOnly: true}},
+	} {
+		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, ErrInvalidOptions) {
+			t.Errorf("want an error with %q, got %v", want, err)
+		}
+	}
+	for _, ws := range []WALStreamOptions{{Conn: conn}, {Conn: conn, Slot: wal.SlotCreate, SlotName: "s"}, {Conn: conn, Slot: wal.SlotExisting, SlotName: "s"}, {Conn: conn, Slot: wal.SlotNone}} {
+		if err := (Options{WAL: WALStream, WALStreaming: &ws}).Validate(); err != nil {
+			t.Errorf("%+v: %v", ws, err)
+		}
 	}
 }

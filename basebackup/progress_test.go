@@ -65,7 +65,7 @@ func TestProgressContract(t *testing.T) {
 			}
 			defer walConn.Close(ctx)
 			var reports []basebackup.Progress
-			opts := basebackup.Options{Checkpoint: basebackup.CheckpointFast, EstimateSize: true, WAL: basebackup.WALStream, WALConn: walConn,
+			opts := basebackup.Options{Checkpoint: basebackup.CheckpointFast, EstimateSize: true, WAL: basebackup.WALStream, WALStreaming: &basebackup.WALStreamOptions{Conn: walConn},
 				ProgressInterval: time.Millisecond, OnProgress: func(p basebackup.Progress) { reports = append(reports, p) }}
 			s, err := basebackup.Backup(ctx, conn, opts)
 			if err != nil {
@@ -84,7 +84,7 @@ func TestProgressContract(t *testing.T) {
 				t.Error("no PhaseWAL call with WAL streamed")
 			}
 			reports = nil
-			opts.WAL, opts.WALConn = basebackup.WALFetch, nil
+			opts.WAL, opts.WALStreaming = basebackup.WALFetch, nil
 			a, err := basebackup.StartArchives(ctx, conn, opts)
 			if err != nil {
 				t.Fatal(err)

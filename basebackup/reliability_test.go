@@ -79,7 +79,7 @@ func TestConcurrentBackups(t *testing.T) {
 					return
 				}
 				defer walConn.Close(context.Background())
-				opts.WAL, opts.WALConn = basebackup.WALStream, walConn
+				opts.WAL, opts.WALStreaming = basebackup.WALStream, &basebackup.WALStreamOptions{Conn: walConn}
 			}
 			s, err := basebackup.Backup(ctx, conn, opts)
 			if err != nil {
@@ -130,7 +130,7 @@ func TestReplicationOnlyRole(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer walConn.Close(ctx)
-	s, err := basebackup.Backup(ctx, conn, basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALStream, WALConn: walConn})
+	s, err := basebackup.Backup(ctx, conn, basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALStream, WALStreaming: &basebackup.WALStreamOptions{Conn: walConn}})
 	if err != nil {
 		t.Fatalf("REPLICATION-only role: %v", err)
 	}
@@ -162,7 +162,7 @@ func TestServerKilledMidBackup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := basebackup.Backup(ctx, conn, basebackup.Options{Checkpoint: basebackup.CheckpointFast, MaxRate: 4 << 20, WAL: basebackup.WALStream, WALConn: walConn})
+	s, err := basebackup.Backup(ctx, conn, basebackup.Options{Checkpoint: basebackup.CheckpointFast, MaxRate: 4 << 20, WAL: basebackup.WALStream, WALStreaming: &basebackup.WALStreamOptions{Conn: walConn}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +348,7 @@ func TestWALConnectionCut(t *testing.T) {
 			p.Close()
 			continue
 		}
-		opts := basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALStream, WALConn: walConn, MaxRate: 16 << 20}
+		opts := basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALStream, WALStreaming: &basebackup.WALStreamOptions{Conn: walConn}, MaxRate: 16 << 20}
 		out, err := runBackup(ctx, conn, opts)
 		conn.Close(ctx)
 		walConn.Close(ctx)
@@ -397,7 +397,7 @@ func TestCancelAtManyPoints(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts := basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALStream, WALConn: walConn}
+		opts := basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALStream, WALStreaming: &basebackup.WALStreamOptions{Conn: walConn}}
 		if after == 512 {
 			opts.Compression = tarstream.CompressionOptions{Method: tarstream.Zstd}
 		}
@@ -471,7 +471,7 @@ func TestSlowConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer walConn.Close(ctx)
-	s, err := basebackup.Backup(ctx, conn, basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALStream, WALConn: walConn})
+	s, err := basebackup.Backup(ctx, conn, basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALStream, WALStreaming: &basebackup.WALStreamOptions{Conn: walConn}})
 	if err != nil {
 		t.Fatal(err)
 	}

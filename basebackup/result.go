@@ -25,10 +25,9 @@ type Result struct {
 	TablespaceMap label.TablespaceMap
 	// Tablespaces lists the user tablespaces (the main directory excluded).
 	Tablespaces []Tablespace
-	// Manifest is the backup_manifest the server sent (Backup only; nil
-	// when the manifest was off, or larger than Options.ManifestMemoryLimit:
-	// then read it with Stream.ManifestReader). ManifestSize is its size.
-	Manifest     []byte
+	// ManifestSize is the size of the backup_manifest the server sent;
+	// OpenManifest reads it (Backup only), at any size, also after
+	// Stream.Close, until Release.
 	ManifestSize int64
 
 	// WALFiles names the streamed WAL files (WALStream), in order;
@@ -52,6 +51,7 @@ type Result struct {
 	Duration       time.Duration
 
 	manifestLen int64
+	manifest    *manifestHold // nil: none (ManifestOff, Archives, JSON)
 }
 
 // ChecksumFailure is a file with page checksum failures, as the server

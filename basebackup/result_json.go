@@ -56,7 +56,7 @@ type tablespaceJSON struct {
 }
 
 // MarshalJSON writes the documented, versioned form (see ResultSchema):
-// what a caller stores beside the backup. Result.Manifest is left out.
+// what a caller stores beside the backup. The manifest is left out (OpenManifest reads it; a Result read back has none).
 func (r Result) MarshalJSON() ([]byte, error) {
 	j := resultJSON{
 		Schema:   ResultSchema,

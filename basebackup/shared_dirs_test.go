@@ -134,8 +134,8 @@ func TestSharedSpoolDirs(t *testing.T) {
 			}
 			for i, b := range backups {
 				src := srcs[b.src]
-				if len(results[i].Manifest) != 0 {
-					t.Errorf("backup %d: manifest of %d bytes kept in memory; ManifestMemoryLimit should have spooled it", i, len(results[i].Manifest))
+				if results[i].ManifestSize <= 1024 {
+					t.Errorf("backup %d: manifest of %d bytes, too small to test its spooling (ManifestMemoryLimit 1024)", i, results[i].ManifestSize)
 				}
 				if got := fmt.Sprint(results[i].SystemID); got != src.sysID {
 					t.Errorf("backup %d: Result.SystemID %s, cluster %d has %s", i, got, b.src, src.sysID)
@@ -195,7 +195,7 @@ func sharedDirBackup(ctx context.Context, c *pgcluster.Cluster, b sharedBackup, 
 			return nil, err
 		}
 		defer walConn.Close(context.Background())
-		opts.WAL, opts.WALConn = basebackup.WALStream, walConn
+		opts.WAL, opts.WALStreaming = basebackup.WALStream, &basebackup.WALStreamOptions{Conn: walConn}
 	}
 	s, err := basebackup.Backup(ctx, conn, opts)
 	if err != nil {
@@ -213,7 +213,21 @@ func sharedDirBackup(ctx context.Context, c *pgcluster.Cluster, b sharedBackup, 
 	if err := f.Close(); err != nil {
 		return nil, err
 	}
-	return s.Result()
+	res, err := s.Result()
+	if err != nil {
+		return nil, err
+	}
+	// The spooled manifest outlives Close until Release.
+	s.Close()
+	m, err := res.OpenManifest()
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	if n, err := io.Copy(io.Discard, m); err != nil || n != res.ManifestSize {
+		return nil, fmt.Errorf("manifest after Close: %d bytes of %d, %v", n, res.ManifestSize, err)
+	}
+	return res, res.Release()
 }
 
 func entryNames(e []os.DirEntry) []string {
@@ -267,7 +281,7 @@ func TestSharedSpoolDirsCancel(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				opts := basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALStream, WALConn: walConn,
+				opts := basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALStream, WALStreaming: &basebackup.WALStreamOptions{Conn: walConn},
 					WALSpoolDir: shared, ManifestSpoolDir: shared, ManifestMemoryLimit: 1024}
 				s, err := basebackup.Backup(bctx, conn, opts)
 				if err != nil {
@@ -330,7 +344,7 @@ func TestSpoolDirsMustExist(t *testing.T) {
 	missing := filepath.Join(dir, "missing")
 	// A zero connection: any I/O on it would panic.
 	conn := new(pgconn.PgConn)
-	stream := basebackup.Options{WAL: basebackup.WALStream, WALConn: new(pgconn.PgConn), WALSpoolDir: missing, ManifestSpoolDir: file}
+	stream := basebackup.Options{WAL: basebackup.WALStream, WALStreaming: &basebackup.WALStreamOptions{Conn: new(pgconn.PgConn)}, WALSpoolDir: missing, ManifestSpoolDir: file}
 	_, err := basebackup.Backup(context.Background(), conn, stream)
 	if err == nil || !strings.Contains(err.Error(), `Options.WALSpoolDir "`+missing+`" does not exist`) ||
 		!strings.Contains(err.Error(), `Options.ManifestSpoolDir "`+file+`" is not a directory`) {
@@ -347,7 +361,7 @@ func TestSpoolDirsMustExist(t *testing.T) {
 	}
 
 	t.Setenv("TMPDIR", missing)
-	_, err = basebackup.Backup(context.Background(), conn, basebackup.Options{WAL: basebackup.WALStream, WALConn: new(pgconn.PgConn)})
+	_, err = basebackup.Backup(context.Background(), conn, basebackup.Options{WAL: basebackup.WALStream, WALStreaming: &basebackup.WALStreamOptions{Conn: new(pgconn.PgConn)}})
 	if err == nil || !strings.Contains(err.Error(), "Options.WALSpoolDir is empty") || !strings.Contains(err.Error(), "$TMPDIR") || !strings.Contains(err.Error(), "Options.ManifestSpoolDir is empty") {
 		t.Errorf("missing TMPDIR: %v", err)
 	}

@@ -31,7 +31,7 @@ func cloneStandby(t *testing.T, ctx context.Context, major int, primary *pgclust
 	}
 	defer walConn.Close(context.Background())
 	rc := basebackup.RecoveryConfig{PrimaryConnInfo: map[string]string{"host": "127.0.0.1", "port": strconv.Itoa(primary.Port()), "user": "postgres", "application_name": `clone 'one' \ two`}}
-	res, err := basebackup.Clone(ctx, conn, dir, basebackup.CloneOptions{Backup: basebackup.Options{Checkpoint: basebackup.CheckpointFast}, WALConn: walConn, Recovery: rc})
+	res, err := basebackup.Clone(ctx, conn, dir, basebackup.CloneOptions{Backup: basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALStream, WALStreaming: &basebackup.WALStreamOptions{Conn: walConn}}, Recovery: rc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestStandbyCloneAndBackup(t *testing.T) {
 						t.Fatal(err)
 					}
 					defer walConn.Close(context.Background())
-					opts.WALConn = walConn
+					opts.WALStreaming = &basebackup.WALStreamOptions{Conn: walConn}
 				}
 				file := filepath.Join(work, fmt.Sprintf("from-standby-%d.tar", method))
 				_, res := backupToFileRaw(t, ctx, standby, opts, file)

@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -127,7 +126,7 @@ func Backup(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Stream, er
 	}
 	s := &Stream{a: a, opts: opts}
 	s.walc = walCheck{sysid: a.res.SystemID, major: a.major, decode: opts.VerifyManifest, spoolParent: opts.WALSpoolDir,
-		requireWAL: opts.WAL == WALFetch || (opts.WAL == WALStream && !opts.WALSinkOnly)}
+		requireWAL: opts.WAL == WALFetch || (opts.WAL == WALStream && !opts.WALStreaming.SinkOnly)}
 	s.manifest.dir, s.manifest.limit = opts.ManifestSpoolDir, opts.manifestMemoryLimit()
 	if !a.sentMap {
 		m := label.TablespaceMap{}
@@ -269,7 +268,7 @@ func (s *Stream) state() error {
 // Result returns the backup's result; ErrNotFinished until Read returned
 // io.EOF.
 func (s *Stream) Result() (*Result, error) {
-	if !s.eof || len(s.out) > 0 || s.err != nil {
+	if !s.succeeded() {
 		return nil, ErrNotFinished
 	}
 	r := *s.res
@@ -278,22 +277,8 @@ func (s *Stream) Result() (*Result, error) {
 	return &r, nil
 }
 
-// ManifestReader returns the backup_manifest the server sent, once Read
-// returned io.EOF, until Close: a manifest larger than
-// Options.ManifestMemoryLimit lives in a spool file that Close removes
-// (Result.Manifest has only the smaller ones).
-func (s *Stream) ManifestReader() (io.Reader, error) {
-	if _, err := s.Result(); err != nil {
-		return nil, err
-	}
-	if s.closed {
-		return nil, ErrClosed
-	}
-	if s.opts.Manifest == ManifestOff {
-		return nil, errors.New("basebackup: no manifest: Options.Manifest is ManifestOff")
-	}
-	return s.manifest.reader(), nil
-}
+// succeeded reports whether Read returned io.EOF: the backup is complete.
+func (s *Stream) succeeded() bool { return s.eof && len(s.out) == 0 && s.err == nil }
 
 // Close releases the stream. On an unfinished backup it closes the
 // connection, which makes the server abort the backup. Idempotent.
@@ -308,7 +293,7 @@ func (s *Stream) Close() error {
 
 // release stops decoders and encoders without finishing their streams.
 func (s *Stream) release() {
-	s.manifest.close()
+	s.manifest.close(s.succeeded()) // then the Result owns the spool file
 	s.walc.close()
 	if s.dec != nil {
 		s.dec.Close()
@@ -886,6 +871,7 @@ func (s *Stream) finish() {
 			res.ManifestVerified = true
 		}
 		res.ManifestSize = s.manifest.size
+		res.manifest = s.manifest.hold()
 		tw := tar.NewWriter(&tail)
 		h := &tar.Header{Name: "backup_manifest", Typeflag: tar.TypeReg, Mode: 0600, Size: s.manifest.size,
 			ModTime: time.Now().Truncate(time.Second), Uname: "postgres", Gname: "postgres"}
@@ -896,7 +882,6 @@ func (s *Stream) finish() {
 		if s.manifest.spilled() {
 			s.tailFile, s.tailLeft, s.tailBuf = s.manifest.reader(), s.manifest.size, make([]byte, 64<<10)
 		} else {
-			res.Manifest = s.manifest.mem
 			s.tailParts = append(s.tailParts, s.manifest.mem) // not copied
 		}
 		pad := int(tarfmt.PaddedSize(s.manifest.size) - s.manifest.size)

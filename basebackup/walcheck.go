@@ -35,7 +35,7 @@ type walCheck struct {
 	// spool is that directory, made on the first segment.
 	decode bool
 	// requireWAL: the options put WAL in the stream (WALFetch, or
-	// WALStream without WALSinkOnly); a stream without a segment is then
+	// WALStream without WALStreaming.SinkOnly); a stream without a segment is then
 	// not restorable, whatever the server said.
 	requireWAL  bool
 	spoolParent string

@@ -145,16 +145,16 @@ func streamUnderLoad(t *testing.T, major int, segSize uint64) {
 	}
 	before := w.committed.Load()
 	s, err := basebackup.Backup(ctx, conn, basebackup.Options{
-		Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALStream, WALConn: walConn,
+		Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALStream,
 		WALSpoolDir: filepath.Join(work, "spool"),
-		WALSink: func(f wal.SpooledFile, r io.Reader) error {
+		WALStreaming: &basebackup.WALStreamOptions{Conn: walConn, Sink: func(f wal.SpooledFile, r io.Reader) error {
 			n, err := io.Copy(io.Discard, r)
 			if err == nil && n != f.Size {
 				err = fmt.Errorf("sink got %d bytes of %d", n, f.Size)
 			}
 			sunk = append(sunk, f.Name)
 			return err
-		},
+		}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +251,7 @@ func TestWALFetchRecycledSuggestsStream(t *testing.T) {
 						t.Fatal(err)
 					}
 					defer walConn.Close(context.Background())
-					opts.WALConn = walConn
+					opts.WALStreaming = &basebackup.WALStreamOptions{Conn: walConn}
 				}
 				s, err := basebackup.Backup(ctx, conn, opts)
 				if err != nil {
@@ -342,10 +342,10 @@ func TestWALConnSameAsConn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	_, err = basebackup.Backup(ctx, conn, basebackup.Options{WAL: basebackup.WALStream, WALConn: conn})
+	_, err = basebackup.Backup(ctx, conn, basebackup.Options{WAL: basebackup.WALStream, WALStreaming: &basebackup.WALStreamOptions{Conn: conn}})
 	var oe *basebackup.OptionsError
-	if !errors.As(err, &oe) || !strings.Contains(err.Error(), "WALConn") {
-		t.Fatalf("WALConn == conn: %v", err)
+	if !errors.As(err, &oe) || !strings.Contains(err.Error(), "WALStreaming.Conn") {
+		t.Fatalf("WALStreaming.Conn == conn: %v", err)
 	}
 	s, err := basebackup.Backup(ctx, conn, basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALNone})
 	if err != nil {

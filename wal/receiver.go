@@ -26,14 +26,10 @@ type ReceiverOptions struct {
 	// SystemID must match the streaming connection's IDENTIFY_SYSTEM
 	// (the backup connection's system); 0 skips the check.
 	SystemID uint64
-	// Slot names a physical replication slot to stream from. Empty: a
-	// temporary slot "pgstreambackup_<backend pid>", dropped by the server
-	// when the connection ends.
-	Slot string
-	// CreateSlot creates Slot as a permanent physical slot first.
-	CreateSlot bool
-	// NoSlot streams without a slot (the server may recycle WAL first).
-	NoSlot bool
+	// Slot selects the replication slot streamed from (default: a
+	// temporary one); SlotName names it for SlotExisting and SlotCreate.
+	Slot     SlotMode
+	SlotName string
 	// StatusInterval is the standby status update interval (default 10s),
 	// well under the server's wal_sender_timeout.
 	StatusInterval time.Duration
@@ -52,20 +48,11 @@ type ReceiverOptions struct {
 // Validate checks the options without I/O, reporting every problem.
 func (o ReceiverOptions) Validate() error {
 	var errs []error
-	if o.NoSlot && o.Slot != "" {
-		errs = append(errs, errors.New("wal: NoSlot cannot be used with a slot name"))
-	}
-	if o.CreateSlot && o.Slot == "" {
-		errs = append(errs, errors.New("wal: CreateSlot needs a slot name"))
-	}
-	if o.CreateSlot && o.NoSlot {
-		errs = append(errs, errors.New("wal: CreateSlot and NoSlot are incompatible"))
+	if err := o.Slot.check(o.SlotName); err != nil {
+		errs = append(errs, err)
 	}
 	if o.StatusInterval < 0 {
 		errs = append(errs, errors.New("wal: negative StatusInterval"))
-	}
-	if strings.ContainsRune(o.Slot, 0) {
-		errs = append(errs, errors.New("wal: slot name contains a NUL byte"))
 	}
 	return errors.Join(errs...)
 }
@@ -175,16 +162,16 @@ func NewReceiver(ctx context.Context, conn *pgconn.PgConn, opts ReceiverOptions)
 	if r.segSize, err = ParseSegmentSize(string(rows[0].Rows[0][0])); err != nil {
 		return nil, err
 	}
-	switch {
-	case opts.NoSlot:
-	case opts.Slot == "":
+	switch opts.Slot {
+	case SlotNone:
+	case SlotTemporary:
 		r.slot = "pgstreambackup_" + strconv.FormatUint(uint64(conn.PID()), 10)
 		if err := r.createSlot(ctx, true); err != nil {
 			return nil, err
 		}
 	default:
-		r.slot = opts.Slot
-		if opts.CreateSlot {
+		r.slot = opts.SlotName
+		if opts.Slot == SlotCreate {
 			if err := r.createSlot(ctx, false); err != nil {
 				return nil, err
 			}

@@ -2,6 +2,7 @@ package wal
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -68,14 +69,19 @@ func TestHistory(t *testing.T) {
 }
 
 func TestReceiverOptionsValidate(t *testing.T) {
-	if err := (ReceiverOptions{NoSlot: true, Slot: "s", CreateSlot: true}).Validate(); err == nil {
-		t.Error("conflicting slot options accepted")
+	for _, o := range []ReceiverOptions{
+		{Slot: SlotNone, SlotName: "s"}, {Slot: SlotTemporary, SlotName: "s"},
+		{Slot: SlotCreate}, {Slot: SlotExisting}, {Slot: SlotMode(9)}, {Slot: SlotCreate, SlotName: "a\x00b"},
+	} {
+		err := o.Validate()
+		if err == nil || !strings.Contains(err.Error(), o.Slot.String()) && !strings.Contains(err.Error(), "NUL") {
+			t.Errorf("%v %q accepted or error not naming the mode: %v", o.Slot, o.SlotName, err)
+		}
 	}
-	if err := (ReceiverOptions{CreateSlot: true}).Validate(); err == nil {
-		t.Error("CreateSlot without a name accepted")
-	}
-	if err := (ReceiverOptions{Slot: "s", CreateSlot: true}).Validate(); err != nil {
-		t.Error(err)
+	for _, o := range []ReceiverOptions{{}, {Slot: SlotNone}, {Slot: SlotExisting, SlotName: "s"}, {Slot: SlotCreate, SlotName: "s"}} {
+		if err := o.Validate(); err != nil {
+			t.Errorf("%v %q: %v", o.Slot, o.SlotName, err)
+		}
 	}
 }
 

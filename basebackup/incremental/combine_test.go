@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,13 +62,19 @@ func takeBackup(t *testing.T, ctx context.Context, c *pgcluster.Cluster, prior [
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tsMap) == 0 && string(m) != string(res.Manifest) {
-		t.Fatal("extracted manifest differs from Result.Manifest")
+	rm, err := res.OpenManifest()
+	if err != nil {
+		t.Fatalf("no manifest in the Result: %v", err)
 	}
-	if res.Manifest == nil {
-		t.Fatal("no manifest in the Result")
+	defer rm.Close()
+	want, err := io.ReadAll(rm)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return res.Manifest
+	if len(tsMap) == 0 && string(m) != string(want) {
+		t.Fatal("extracted manifest differs from Result.OpenManifest's")
+	}
+	return want
 }
 
 func exec(t *testing.T, ctx context.Context, c *pgcluster.Cluster, sqls ...string) {

@@ -134,7 +134,7 @@ func run(ctx context.Context, major int, keep bool) error {
 	fmt.Println()
 	fmt.Printf("server           PostgreSQL %s (system %d)\n", res.ServerVersion, res.SystemID)
 	fmt.Printf("backup           %s → %s on timeline %d, label %q\n", res.StartLSN, res.EndLSN, res.EndTimeline, res.Label.Label)
-	fmt.Printf("stream           %.1f MB in %v (%.0f MB/s), manifest %d bytes\n", float64(res.BytesWritten)/1e6, elapsed.Round(time.Millisecond), float64(res.BytesWritten)/1e6/elapsed.Seconds(), len(res.Manifest))
+	fmt.Printf("stream           %.1f MB in %v (%.0f MB/s), manifest %d bytes\n", float64(res.BytesWritten)/1e6, elapsed.Round(time.Millisecond), float64(res.BytesWritten)/1e6/elapsed.Seconds(), res.ManifestSize)
 	for _, t := range ext.Tablespaces {
 		fmt.Printf("tablespace       %d: %s → %s\n", t.OID, t.OriginalLocation, t.Location)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/pgstreambackup/pgstreambackup/internal/getopt"
 	"github.com/pgstreambackup/pgstreambackup/internal/pgcli"
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
+	"github.com/pgstreambackup/pgstreambackup/wal"
 )
 
 type config struct {
@@ -531,14 +532,23 @@ func (c *config) options(logger *slog.Logger) (basebackup.Options, error) {
 		o.WAL = basebackup.WALNone
 	default:
 		o.WAL = basebackup.WALStream
-		o.WALSlot, o.WALCreateSlot, o.WALNoSlot = c.slot, c.createSlot, c.noSlot
+		ws := &basebackup.WALStreamOptions{SlotName: c.slot} // Conn: set once connected
+		switch {
+		case c.noSlot:
+			ws.Slot = wal.SlotNone
+		case c.createSlot:
+			ws.Slot = wal.SlotCreate
+		case c.slot != "":
+			ws.Slot = wal.SlotExisting
+		}
 		switch c.statusInterval {
 		case -1:
 		case 0: // pg_basebackup: no periodic status; we answer keepalives only
-			o.WALStatusInterval = 24 * time.Hour
+			ws.StatusInterval = 24 * time.Hour
 		default:
-			o.WALStatusInterval = time.Duration(c.statusInterval) * time.Second
+			ws.StatusInterval = time.Duration(c.statusInterval) * time.Second
 		}
+		o.WALStreaming = ws
 	}
 	if c.noManifest {
 		o.Manifest = basebackup.ManifestOff

@@ -163,7 +163,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			return fmt.Errorf("could not connect to server for WAL streaming: %w", err)
 		}
 		defer walConn.Close(context.Background())
-		opts.WALConn = walConn
+		opts.WALStreaming.Conn = walConn
 	}
 	rep.waiting()
 	res, err := out.backup(ctx, conn, opts, rep)

@@ -181,11 +181,14 @@ func (o *output) stream(ctx context.Context, conn *pgconn.PgConn, opts basebacku
 		return nil, err
 	}
 	if res.ManifestSize > 0 {
-		m, err := s.ManifestReader() // large manifests are spooled, not in res.Manifest
+		m, err := res.OpenManifest()
 		if err != nil {
 			return nil, err
 		}
-		if err := o.writeFile(filepath.Join(o.cfg.pgdata, "backup_manifest.tmp"), m); err != nil {
+		err = o.writeFile(filepath.Join(o.cfg.pgdata, "backup_manifest.tmp"), m)
+		m.Close()
+		res.Release()
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -89,11 +89,13 @@ func runBackup(ctx context.Context, st *store, cfg backupConfig, log *slog.Logge
 	opts := basebackup.Options{
 		Label:       cfg.Label,
 		WAL:         basebackup.WALStream,
-		WALConn:     walConn,
 		Compression: cfg.Compression,
 		Logger:      log,
-		WALSinkOnly: true,
-		WALSink: func(f wal.SpooledFile, r io.Reader) error {
+	}
+	opts.WALStreaming = &basebackup.WALStreamOptions{
+		Conn:     walConn,
+		SinkOnly: true,
+		Sink: func(f wal.SpooledFile, r io.Reader) error {
 			key := st.key(id, "wal", f.Name)
 			if err := st.put(ctx, key, r, f.Size); err != nil {
 				return err
@@ -131,11 +133,14 @@ func runBackup(ctx context.Context, st *store, cfg backupConfig, log *slog.Logge
 	mu.Lock()
 	stored = append(stored, rec.Object)
 	mu.Unlock()
-	m, err := s.ManifestReader()
+	m, err := res.OpenManifest()
 	if err != nil {
 		return nil, err
 	}
-	if err := st.put(ctx, rec.Manifest, m, res.ManifestSize); err != nil {
+	err = st.put(ctx, rec.Manifest, m, res.ManifestSize)
+	m.Close()
+	res.Release()
+	if err != nil {
 		return nil, err
 	}
 	mu.Lock()
