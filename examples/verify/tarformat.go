@@ -211,6 +211,9 @@ func (c *config) copyArchive(ctx context.Context, tw *tar.Writer, name string, p
 			return fmt.Errorf("could not read file \"%s\": %w", name, err)
 		}
 		h.Name = strings.TrimPrefix(h.Name, "./")
+		if h.Name == "" || h.Name == "." {
+			continue // the archive's own top directory ("tar -cf x.tar .")
+		}
 		if !keep(h) {
 			continue
 		}
