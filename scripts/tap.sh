@@ -132,6 +132,8 @@ for tool in pg_basebackup pg_verifybackup pg_combinebackup initdb postgres; do
 done
 status=0
 summary=()
+passed=0
+failed=0
 for t in "${tests[@]}"; do
   d=$(dirname "$(dirname "$t")")
   name=$(basename "$t" .pl)
@@ -157,6 +159,10 @@ for t in "${tests[@]}"; do
   fail=$(grep -cE '^ *not ok [0-9]+' "$out" || true)
   skip=$(grep -cE '^ *ok [0-9]+ .*# skip' "$out" || true)
   [ "$rc" -eq 0 ] || status=1
+  passed=$((passed + pass))
+  failed=$((failed + fail))
+  # A file that died before its plan counts as one failed case more.
+  [ "$rc" -eq 0 ] || [ "$fail" -gt 0 ] || failed=$((failed + 1))
   verdict=PASS
   [ "$rc" -eq 0 ] || verdict=FAIL
   summary+=("$(printf '%s %s: %d/%d passed (%d skipped), %ds' "$verdict" "$t" "$pass" "$((pass + fail))" "$skip" "$secs")")
@@ -168,4 +174,5 @@ done
 echo
 echo "tools: ${ours:-none} ours (from $bindir), the rest from $pg18/bin"
 printf '%s\n' "${summary[@]}"
+echo "tap: $passed passed, $failed failed"
 exit $status
