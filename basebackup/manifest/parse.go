@@ -74,8 +74,8 @@ func countLines(r io.Reader) (int, error) {
 
 // parse is ParseReader with the number of lines when known (0 if not).
 // Problems are found in pg_verifybackup's order: the JSON's shape first,
-// then the lines and the Manifest-Checksum, then what pg_verifybackup
-// does not require (Files and WAL-Ranges present).
+// then the lines and the Manifest-Checksum. As there, Files and
+// WAL-Ranges may be absent (none listed).
 func parse(r io.Reader, lines int) (*Manifest, error) {
 	lh := &lineHasher{h: sha256.New()}
 	br := bufio.NewReaderSize(io.TeeReader(r, lh), 64<<10)
@@ -98,9 +98,6 @@ func parse(r io.Reader, lines int) (*Manifest, error) {
 	}
 	if err := lh.check(sum); err != nil {
 		return nil, err
-	}
-	if m.Files == nil || m.WALRanges == nil {
-		return nil, bad("missing Files or WAL-Ranges")
 	}
 	m.Checksum = lh.want
 	return m, nil
@@ -452,7 +449,7 @@ func parseWALRanges(dec *json.Decoder) ([]WALRange, error) {
 	if err := openArray(dec, "WAL-Ranges"); err != nil {
 		return nil, err
 	}
-	out := []WALRange{} // present, if empty
+	var out []WALRange
 	for i := 0; dec.More(); i++ {
 		var o map[string]json.RawMessage
 		if err := dec.Decode(&o); err != nil {
