@@ -51,7 +51,11 @@ if ! ls -d "$srcroot"/postgresql-18*/src/test/perl >/dev/null 2>&1; then
   tarball=$(ls "$root"/.cache/src/postgresql-18_*.orig.tar.* 2>/dev/null | head -1)
   if [ -z "$tarball" ]; then
     bash "$root/scripts/install-pg18-tools.sh"
-    tarball=$(ls "$root"/.cache/src/postgresql-18_*.orig.tar.* | head -1)
+    tarball=$(ls "$root"/.cache/src/postgresql-18_*.orig.tar.* 2>/dev/null | head -1)
+  fi
+  if [ -z "$tarball" ]; then
+    echo "tap.sh: no PostgreSQL 18 source in .cache/src (install-pg18-tools.sh downloads it when it builds .cache/pg18full; remove that to have it fetched again)" >&2
+    exit 2
   fi
   rm -rf "$srcroot.tmp"; mkdir -p "$srcroot.tmp"
   tar -xf "$tarball" -C "$srcroot.tmp"
