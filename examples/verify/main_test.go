@@ -585,7 +585,7 @@ func TestTarFormat(t *testing.T) {
 				{"both", []string{"-n", both}, 1, []string{`checksum mismatch for file "PG_VERSION" in archive "base.tar"`, `file "extra_file" is present in archive "base.tar" but not in the manifest`}},
 				{"both -e", []string{"-n", "-e", both}, 1, []string{`checksum mismatch for file "PG_VERSION" in archive "base.tar"`}},
 				{"cut", []string{"-n", cut}, 1, nil},
-				{"dot names", []string{"-n", dotNames}, 1, []string{`file "extra_file" is present in archive "base.tar" but not in the manifest`}},
+				{"dot names", []string{"-n", dotNames}, 1, []string{`file "./extra_file" is present in archive "base.tar" but not in the manifest`}},
 				{"dot names -i", []string{"-n", "-i", "extra_file", dotNames}, 0, []string{"backup successfully verified"}},
 				{"-P", []string{"-n", "-P", good}, 0, []string{"backup successfully verified", "kB (100%) verified"}},
 			}
