@@ -51,7 +51,11 @@ if ! ls -d "$srcroot"/postgresql-18*/src/test/perl >/dev/null 2>&1; then
   tarball=$(ls "$root"/.cache/src/postgresql-18_*.orig.tar.* 2>/dev/null | head -1)
   if [ -z "$tarball" ]; then
     bash "$root/scripts/install-pg18-tools.sh"
-    tarball=$(ls "$root"/.cache/src/postgresql-18_*.orig.tar.* | head -1)
+    tarball=$(ls "$root"/.cache/src/postgresql-18_*.orig.tar.* 2>/dev/null | head -1)
+  fi
+  if [ -z "$tarball" ]; then
+    echo "tap.sh: no PostgreSQL 18 source in .cache/src (install-pg18-tools.sh downloads it when it builds .cache/pg18full; remove that to have it fetched again)" >&2
+    exit 2
   fi
   rm -rf "$srcroot.tmp"; mkdir -p "$srcroot.tmp"
   tar -xf "$tarball" -C "$srcroot.tmp"
@@ -132,6 +136,8 @@ for tool in pg_basebackup pg_verifybackup pg_combinebackup initdb postgres; do
 done
 status=0
 summary=()
+passed=0
+failed=0
 for t in "${tests[@]}"; do
   d=$(dirname "$(dirname "$t")")
   name=$(basename "$t" .pl)
@@ -157,6 +163,10 @@ for t in "${tests[@]}"; do
   fail=$(grep -cE '^ *not ok [0-9]+' "$out" || true)
   skip=$(grep -cE '^ *ok [0-9]+ .*# skip' "$out" || true)
   [ "$rc" -eq 0 ] || status=1
+  passed=$((passed + pass))
+  failed=$((failed + fail))
+  # A file that died before its plan counts as one failed case more.
+  [ "$rc" -eq 0 ] || [ "$fail" -gt 0 ] || failed=$((failed + 1))
   verdict=PASS
   [ "$rc" -eq 0 ] || verdict=FAIL
   summary+=("$(printf '%s %s: %d/%d passed (%d skipped), %ds' "$verdict" "$t" "$pass" "$((pass + fail))" "$skip" "$secs")")
@@ -168,4 +178,5 @@ done
 echo
 echo "tools: ${ours:-none} ours (from $bindir), the rest from $pg18/bin"
 printf '%s\n' "${summary[@]}"
+echo "tap: $passed passed, $failed failed"
 exit $status

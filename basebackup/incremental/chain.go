@@ -110,7 +110,7 @@ func loadBackup(in input) (*backup, error) {
 		return nil, fail("global/pg_control is %d bytes", len(ctl))
 	}
 	if id := binary.LittleEndian.Uint64(ctl); id != b.manifest.SystemIdentifier {
-		return nil, fail("pg_control has system identifier %d, its manifest %d", id, b.manifest.SystemIdentifier)
+		return nil, fail("global/pg_control: manifest system identifier is %d, but control file has %d", b.manifest.SystemIdentifier, id)
 	}
 	if b.major, err = strconv.Atoi(strings.SplitN(b.version, ".", 2)[0]); err != nil {
 		return nil, fail("PG_VERSION %q", b.version)

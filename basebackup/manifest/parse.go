@@ -73,10 +73,13 @@ func countLines(r io.Reader) (int, error) {
 }
 
 // parse is ParseReader with the number of lines when known (0 if not).
+// Problems are found in pg_verifybackup's order: the JSON's shape first,
+// then the lines and the Manifest-Checksum. As there, Files and
+// WAL-Ranges may be absent (none listed).
 func parse(r io.Reader, lines int) (*Manifest, error) {
 	lh := &lineHasher{h: sha256.New()}
 	br := bufio.NewReaderSize(io.TeeReader(r, lh), 64<<10)
-	m, perr := parseJSON(json.NewDecoder(br), lines)
+	m, sum, perr := parseJSON(json.NewDecoder(br), lines)
 	if perr != nil && lh.err == nil {
 		// Hash the rest: a checksum mismatch says more than the syntax
 		// error that the damage caused.
@@ -87,13 +90,14 @@ func parse(r io.Reader, lines int) (*Manifest, error) {
 	if lh.err != nil {
 		return nil, lh.err
 	}
-	if cerr := lh.check(); cerr != nil {
-		if perr == nil || errors.Is(cerr, errChecksumMismatch) {
-			return nil, cerr
-		}
-	}
 	if perr != nil {
+		if s := lh.lastLineSum(); s != nil && errors.Is(lh.check(s), errChecksumMismatch) {
+			return nil, errChecksumMismatch
+		}
 		return nil, perr
+	}
+	if err := lh.check(sum); err != nil {
+		return nil, err
 	}
 	m.Checksum = lh.want
 	return m, nil
@@ -108,6 +112,7 @@ type lineHasher struct {
 	h       hash.Hash
 	last    []byte // last complete line, not hashed yet
 	partial []byte // bytes after the last newline
+	lines   int    // newlines seen
 	want    string
 	err     error
 }
@@ -126,6 +131,7 @@ func (l *lineHasher) Write(p []byte) (int, error) {
 		l.partial = append(l.partial, p[:i+1]...)
 		p = p[i+1:]
 		if l.partial[len(l.partial)-1] == '\n' {
+			l.lines++
 			l.h.Write(l.last)
 			l.last, l.partial = l.partial, l.last[:0]
 		}
@@ -133,115 +139,172 @@ func (l *lineHasher) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-func (l *lineHasher) check() error {
-	if len(l.partial) != 0 || len(l.last) == 0 {
-		return fmt.Errorf("%w: last line not newline-terminated", ErrSyntax)
+// check applies pg_verifybackup's checks of the lines and of sum, the
+// Manifest-Checksum the JSON held.
+func (l *lineHasher) check(sum *string) error {
+	if l.lines < 2 {
+		return bad("expected at least 2 lines")
 	}
-	last := string(l.last)
-	const prefix = `"Manifest-Checksum": "`
-	if !strings.HasPrefix(last, prefix) || !strings.HasSuffix(last, "\"}\n") {
-		return fmt.Errorf("%w: last line is not the manifest checksum", ErrSyntax)
+	if len(l.partial) != 0 {
+		return bad("last line not newline-terminated")
 	}
-	want := strings.TrimSuffix(strings.TrimPrefix(last, prefix), "\"}\n")
-	if len(want) != 64 {
-		return fmt.Errorf("%w: invalid manifest checksum", ErrSyntax)
+	want, err := hex.DecodeString(*sum)
+	if err != nil || len(want) != sha256.Size {
+		return bad("invalid manifest checksum: \"%s\"", *sum)
 	}
-	if hex.EncodeToString(l.h.Sum(nil)) != want {
+	if !bytes.Equal(l.h.Sum(nil), want) {
 		return errChecksumMismatch
 	}
-	l.want = want
+	l.want = *sum
 	return nil
+}
+
+// lastLineSum is the checksum on the last line when it reads as the
+// server writes it, for a manifest whose JSON could not be parsed.
+func (l *lineHasher) lastLineSum() *string {
+	last := string(l.last)
+	const prefix = `"Manifest-Checksum": "`
+	if len(l.partial) != 0 || !strings.HasPrefix(last, prefix) || !strings.HasSuffix(last, "\"}\n") {
+		return nil
+	}
+	s := strings.TrimSuffix(strings.TrimPrefix(last, prefix), "\"}\n")
+	return &s
 }
 
 func bad(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrSyntax}, args...)...)
 }
 
-func parseJSON(dec *json.Decoder, lines int) (*Manifest, error) {
-	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, bad("expected an object")
+// unexpected words a JSON token where the manifest's grammar has no
+// place for it, as pg_verifybackup does.
+func unexpected(tok json.Token) error {
+	switch tok {
+	case json.Delim('{'):
+		return bad("unexpected object start")
+	case json.Delim('}'):
+		return bad("unexpected object end")
+	case json.Delim('['):
+		return bad("unexpected array start")
+	case json.Delim(']'):
+		return bad("unexpected array end")
 	}
-	m := &Manifest{}
-	first := true
+	return bad("unexpected scalar")
+}
+
+// parseJSON parses the manifest's object; sum is its Manifest-Checksum
+// (the text of a value that is not a string), which, as in pg_verifybackup, must be its last field.
+func parseJSON(dec *json.Decoder, lines int) (m *Manifest, sum *string, err error) {
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, nil, bad("%v", err)
+	}
+	if tok != json.Delim('{') {
+		return nil, nil, unexpected(tok)
+	}
+	m = &Manifest{}
 	seen := map[string]bool{}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, bad("%v", err)
+			return nil, nil, bad("%v", err)
 		}
 		key, _ := tok.(string)
-		if first && key != "PostgreSQL-Backup-Manifest-Version" {
-			return nil, bad("expected version indicator")
-		}
-		first = false
-		if seen[key] {
-			return nil, bad("duplicate top-level field %q", key)
+		switch {
+		case len(seen) == 0 && key != "PostgreSQL-Backup-Manifest-Version":
+			return nil, nil, bad("expected version indicator")
+		case seen["Manifest-Checksum"]:
+			return nil, nil, bad("unexpected object field")
+		case seen[key]:
+			return nil, nil, bad("duplicate top-level field %q", key)
 		}
 		seen[key] = true
 		switch key {
 		case "Files":
 			if m.Files, err = parseFiles(dec, lines); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			continue
+			if m.index, err = uniqueIndex(m.Files); err != nil {
+				return nil, nil, err
+			}
 		case "WAL-Ranges":
 			if m.WALRanges, err = parseWALRanges(dec); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, bad("%s: %v", key, err)
-		}
-		switch key {
-		case "PostgreSQL-Backup-Manifest-Version":
-			v, err := strconv.Atoi(string(raw))
-			if err != nil {
-				return nil, bad("manifest version not an integer")
-			}
-			if v != 1 && v != 2 {
-				return nil, bad("unexpected manifest version %d", v)
-			}
-			m.Version = v
-		case "System-Identifier":
-			id, err := strconv.ParseUint(string(raw), 10, 64)
-			if err != nil {
-				return nil, bad("system identifier not an integer")
-			}
-			m.SystemIdentifier = id
-		case "Manifest-Checksum":
-			var s string
-			if err := json.Unmarshal(raw, &s); err != nil {
-				return nil, bad("Manifest-Checksum: %v", err)
+				return nil, nil, err
 			}
 		default:
-			return nil, bad("unrecognized top-level field %q", key)
+			if sum, err = topLevelScalar(dec, key, m); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	if _, err := dec.Token(); err != nil {
-		return nil, bad("%v", err)
+		return nil, nil, bad("%v", err)
+	}
+	if !seen["Manifest-Checksum"] {
+		return nil, nil, bad("unexpected object end")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, bad("data after the manifest object")
+		return nil, nil, bad("data after the manifest object")
 	}
 	if m.Version == 2 && !seen["System-Identifier"] {
-		return nil, bad("version 2 manifest without System-Identifier")
+		return nil, nil, bad("version 2 manifest without System-Identifier")
 	}
 	if m.Version == 1 && seen["System-Identifier"] {
-		return nil, bad("version 1 manifest with System-Identifier")
+		return nil, nil, bad("version 1 manifest with System-Identifier")
 	}
-	if !seen["Files"] || !seen["WAL-Ranges"] || !seen["Manifest-Checksum"] {
-		return nil, bad("missing Files, WAL-Ranges or Manifest-Checksum")
+	return m, sum, nil
+}
+
+// topLevelScalar reads the value of the top-level field key into m; for
+// Manifest-Checksum it returns the value.
+func topLevelScalar(dec *json.Decoder, key string, m *Manifest) (*string, error) {
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return nil, bad("%s: %v", key, err)
 	}
-	m.index = sortedIndex(m.Files)
-	for i := 1; i < len(m.index); i++ {
-		if p := m.Files[m.index[i]].Path; p == m.Files[m.index[i-1]].Path {
-			return nil, bad("duplicate path name %q", p)
+	if c := bytes.TrimSpace(raw); len(c) > 0 && (c[0] == '{' || c[0] == '[') {
+		return nil, unexpected(json.Delim(c[0]))
+	}
+	switch key {
+	case "PostgreSQL-Backup-Manifest-Version":
+		v, err := strconv.Atoi(string(raw))
+		if err != nil {
+			return nil, bad("manifest version not an integer")
+		}
+		if v != 1 && v != 2 {
+			return nil, bad("unexpected manifest version %d", v)
+		}
+		m.Version = v
+	case "System-Identifier":
+		id, err := strconv.ParseUint(string(raw), 10, 64)
+		if err != nil {
+			return nil, bad("system identifier not an integer")
+		}
+		m.SystemIdentifier = id
+	case "Manifest-Checksum":
+		s := string(raw) // null, a number or a boolean: its text
+		if raw[0] == '"' {
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return nil, bad("Manifest-Checksum: %v", err)
+			}
+		}
+		return &s, nil
+	default:
+		return nil, bad("unrecognized top-level field")
+	}
+	return nil, nil
+}
+
+// uniqueIndex is files' sorted index; a path listed twice is an error
+// (pg_verifybackup's, not a parse failure: it has no "could not parse").
+func uniqueIndex(files []File) ([]int32, error) {
+	index := sortedIndex(files)
+	for i := 1; i < len(index); i++ {
+		if p := files[index[i]].Path; p == files[index[i-1]].Path {
+			return nil, bad("duplicate path name in backup manifest: %q", p)
 		}
 	}
-	return m, nil
+	return index, nil
 }
 
 // fileFields are the keys a Files element may have (matched exactly, as
@@ -252,8 +315,12 @@ var fileFields = map[string]bool{"Path": true, "Encoded-Path": true, "Size": tru
 var algorithmNames = map[string]string{"CRC32C": "CRC32C", "SHA224": "SHA224", "SHA256": "SHA256", "SHA384": "SHA384", "SHA512": "SHA512"}
 
 func openArray(dec *json.Decoder, what string) error {
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
-		return bad("%s: expected an array", what)
+	tok, err := dec.Token()
+	if err != nil {
+		return bad("%s: %v", what, err)
+	}
+	if tok != json.Delim('[') {
+		return unexpected(tok)
 	}
 	return nil
 }
@@ -392,6 +459,12 @@ func parseWALRanges(dec *json.Decoder) ([]WALRange, error) {
 		for k := range o {
 			if k != "Timeline" && k != "Start-LSN" && k != "End-LSN" {
 				return nil, bad("WAL range %d: unexpected WAL range field %q", i, k)
+			}
+		}
+		// As pg_verifybackup: each field present, then each parsed.
+		for _, k := range [...][2]string{{"Timeline", "timeline"}, {"Start-LSN", "Start-LSN"}, {"End-LSN", "End-LSN"}} {
+			if _, ok := o[k[0]]; !ok {
+				return nil, bad("WAL range %d: missing %s", i, k[1])
 			}
 		}
 		t, err := strconv.ParseUint(string(o["Timeline"]), 10, 32)

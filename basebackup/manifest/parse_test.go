@@ -49,6 +49,14 @@ func TestParse(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
+	// As pg_verifybackup, Files and WAL-Ranges may be absent; the
+	// checksum must be the last field.
+	if m, err := Parse(seal("{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n\"Files\": [\n],\n")); err != nil || len(m.Files) != 0 || len(m.WALRanges) != 0 {
+		t.Errorf("no WAL-Ranges: %+v, %v", m, err)
+	}
+	if _, err := Parse([]byte("{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n\"Manifest-Checksum\": \"00\",\n\"Files\": []}\n")); err == nil || !strings.Contains(err.Error(), "unexpected object field") {
+		t.Errorf("field after the checksum: %v", err)
+	}
 	if _, err := Parse(append(seal(v1), '\n')); err == nil {
 		t.Error("extra trailing newline accepted")
 	}

@@ -90,6 +90,13 @@ func VerifyDir(ctx context.Context, dir string, m *Manifest, opts VerifyOptions)
 				}
 				return walk(target, rel)
 			case d.IsDir():
+				// As pg_verifybackup, stat each directory before reading
+				// it: a directory one may list but not search (mode 0400)
+				// is reported as its entries' failed stat.
+				if _, err := os.Lstat(p); err != nil {
+					add(rel, "could not be read: %v", err)
+					return filepath.SkipDir
+				}
 				return nil
 			case !d.Type().IsRegular():
 				add(rel, "is not a regular file or directory")

@@ -52,7 +52,7 @@ func TestCLIChain(t *testing.T) {
 	full, incr1, incr2 := filepath.Join(work, "full"), filepath.Join(work, "incr1"), filepath.Join(work, "incr2")
 	backup("-D", full, "-Fp")
 	sql(`INSERT INTO t SELECT g FROM generate_series(10001, 10500) g`)
-	backup("-D", incr1, "-Ft", "-Z", "zstd", "--incremental", filepath.Join(full, "backup_manifest"))
+	backup("-D", incr1, "-Ft", "--layout=stream", "-Z", "zstd", "--incremental", filepath.Join(full, "backup_manifest"))
 	sql(`DELETE FROM t WHERE g % 10 = 0`)
 	backup("-D", incr2, "-Fp", "-i", filepath.Join(incr1, "backup_manifest"))
 	chain := []string{full, filepath.Join(incr1, "base.tar.zst"), incr2}

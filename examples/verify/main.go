@@ -28,8 +28,11 @@
 //     line only (the library reports no progress while it reads).
 //   - -V prints "<name> (pgstreambackup) <version>"; --wal-path (19's
 //     name) is accepted beside --wal-directory.
-//   - Some manifest parse failures are worded by our parser (see
-//     TestBadManifest); the exit status is the same.
+//   - A manifest is refused for problems pg_verifybackup does not look
+//     for (a top-level field twice, System-Identifier against the
+//     version), worded by our parser; every problem both look for is
+//     found in the same order and worded the same (TestBadManifest,
+//     PostgreSQL's 005_bad_manifest.pl).
 package main
 
 import (

@@ -535,6 +535,20 @@ func TestTarFormat(t *testing.T) {
 				}
 				write(baseTar(d), string(b[:len(b)/2]))
 			})
+			// base.tar remade as PostgreSQL's 003_corruption.pl does
+			// ("tar -cf base.tar ." in the data directory: members
+			// named "./", "./PG_VERSION"...), with a file added.
+			dotNames := damage("dotnames", func(d string) {
+				data := filepath.Join(work, "dotnames data")
+				os.Mkdir(data, 0o700)
+				if out, err := exec.Command("tar", "-xf", baseTar(d), "-C", data).CombinedOutput(); err != nil {
+					t.Fatalf("untar base.tar: %v %s", err, out)
+				}
+				write(filepath.Join(data, "extra_file"), "extra\n")
+				if out, err := exec.Command("tar", "-C", data, "-cf", baseTar(d), ".").CombinedOutput(); err != nil {
+					t.Fatalf("tar base.tar: %v %s", err, out)
+				}
+			})
 			noWAL := damage("nowal", func(d string) { os.Remove(filepath.Join(d, "pg_wal.tar")) })
 			walDir := filepath.Join(work, "wal")
 			os.Mkdir(walDir, 0o700)
@@ -571,6 +585,8 @@ func TestTarFormat(t *testing.T) {
 				{"both", []string{"-n", both}, 1, []string{`checksum mismatch for file "PG_VERSION" in archive "base.tar"`, `file "extra_file" is present in archive "base.tar" but not in the manifest`}},
 				{"both -e", []string{"-n", "-e", both}, 1, []string{`checksum mismatch for file "PG_VERSION" in archive "base.tar"`}},
 				{"cut", []string{"-n", cut}, 1, nil},
+				{"dot names", []string{"-n", dotNames}, 1, []string{`file "./extra_file" is present in archive "base.tar" but not in the manifest`}},
+				{"dot names -i", []string{"-n", "-i", "extra_file", dotNames}, 0, []string{"backup successfully verified"}},
 				{"-P", []string{"-n", "-P", good}, 0, []string{"backup successfully verified", "kB (100%) verified"}},
 			}
 			for _, tc := range cases {

@@ -37,7 +37,12 @@ var tarSuffixes = []string{".tar", ".tgz", ".tar.gz", ".tar.lz4", ".tar.zst"}
 type tarArchive struct {
 	name string // file name in the backup directory
 	oid  uint64 // tablespace OID, 0 for base and pg_wal
-	size int64
+	// dotted holds the members named "./x" in the archive (tar -cf
+	// a.tar .) that a problem will be reported about (not in the
+	// manifest, or of another size), by their path in the backup:
+	// pg_verifybackup's messages name such a member as the archive does.
+	dotted map[string]bool
+	size   int64
 }
 
 // verifyTar checks a tar-format backup directory against m.
@@ -113,7 +118,7 @@ func (c *config) verifyTar(ctx context.Context, m *manifest.Manifest) int {
 	pr, pw := io.Pipe()
 	merged := make(chan error, 1)
 	go func() {
-		err := c.mergeTars(ctx, pw, base, spcs, walTar, p)
+		err := c.mergeTars(ctx, pw, m, base, spcs, walTar, p)
 		pw.CloseWithError(err)
 		merged <- err
 	}()
@@ -130,28 +135,32 @@ func (c *config) verifyTar(ctx context.Context, m *manifest.Manifest) int {
 		return 1
 	}
 	p.finish()
-	baseName := "base.tar"
+	baseArchive := tarArchive{name: "base.tar"}
 	if base != nil {
-		baseName = base.name
+		baseArchive = *base
 	}
 	return c.finish(err, m, func(p string) (string, string) {
+		a, member := baseArchive, p
 		if rest, ok := strings.CutPrefix(p, "pg_tblspc/"); ok {
-			oid, member, _ := strings.Cut(rest, "/")
+			oid, inSpc, _ := strings.Cut(rest, "/")
 			for _, s := range spcs {
 				if strconv.FormatUint(s.oid, 10) == oid {
-					return s.name, member
+					a, member = s, inSpc
 				}
 			}
 		}
-		return baseName, p
+		if a.dotted[p] {
+			member = "./" + member
+		}
+		return a.name, member
 	}, len(prelim) > 0)
 }
 
 // mergeTars writes the archives as one tar stream to w.
-func (c *config) mergeTars(ctx context.Context, w io.Writer, base *tarArchive, spcs []tarArchive, walTar *tarArchive, p *progressReader) error {
+func (c *config) mergeTars(ctx context.Context, w io.Writer, m *manifest.Manifest, base *tarArchive, spcs []tarArchive, walTar *tarArchive, p *progressReader) error {
 	tw := tar.NewWriter(w)
 	if base != nil {
-		err := c.copyArchive(ctx, tw, base.name, p, func(h *tar.Header) bool {
+		err := c.copyArchive(ctx, tw, base, m, p, func(h *tar.Header) bool {
 			if path.Dir(h.Name) == "pg_tblspc" && h.Typeflag == tar.TypeSymlink {
 				return false // the tablespace's contents come from <oid>.tar
 			}
@@ -162,12 +171,13 @@ func (c *config) mergeTars(ctx context.Context, w io.Writer, base *tarArchive, s
 			return err
 		}
 	}
-	for _, s := range spcs {
+	for i := range spcs {
+		s := &spcs[i]
 		dir := "pg_tblspc/" + strconv.FormatUint(s.oid, 10) + "/"
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: 0o700, ModTime: time.Now()}); err != nil {
 			return err
 		}
-		err := c.copyArchive(ctx, tw, s.name, p, func(h *tar.Header) bool {
+		err := c.copyArchive(ctx, tw, s, m, p, func(h *tar.Header) bool {
 			h.Name = dir + h.Name
 			return true
 		})
@@ -177,7 +187,7 @@ func (c *config) mergeTars(ctx context.Context, w io.Writer, base *tarArchive, s
 	}
 	if walTar != nil && c.walPath == "" && !c.noParseWAL {
 		uncounted := &progressReader{c: &config{}}
-		err := c.copyArchive(ctx, tw, walTar.name, uncounted, func(h *tar.Header) bool {
+		err := c.copyArchive(ctx, tw, walTar, m, uncounted, func(h *tar.Header) bool {
 			h.Name = "pg_wal/" + h.Name
 			return h.Typeflag == tar.TypeReg
 		})
@@ -191,7 +201,8 @@ func (c *config) mergeTars(ctx context.Context, w io.Writer, base *tarArchive, s
 // copyArchive copies the members of one archive of the backup directory
 // that keep accepts (and may rename) to tw. The archive must be whole
 // (end-of-archive marker, compressed end).
-func (c *config) copyArchive(ctx context.Context, tw *tar.Writer, name string, p *progressReader, keep func(*tar.Header) bool) error {
+func (c *config) copyArchive(ctx context.Context, tw *tar.Writer, a *tarArchive, m *manifest.Manifest, p *progressReader, keep func(*tar.Header) bool) error {
+	name := a.name
 	f, err := os.Open(filepath.Join(c.target, name))
 	if err != nil {
 		return fmt.Errorf("could not open file \"%s\": %s", name, strerror(err))
@@ -210,9 +221,20 @@ func (c *config) copyArchive(ctx context.Context, tw *tar.Writer, name string, p
 		if err != nil {
 			return fmt.Errorf("could not read file \"%s\": %w", name, err)
 		}
-		h.Name = strings.TrimPrefix(h.Name, "./")
+		rest, dotted := strings.CutPrefix(h.Name, "./")
+		if h.Name = rest; h.Name == "" || h.Name == "." {
+			continue // the archive's own top directory ("tar -cf x.tar .")
+		}
 		if !keep(h) {
 			continue
+		}
+		if dotted && h.Typeflag == tar.TypeReg {
+			if i := m.Lookup(h.Name); i < 0 || m.Files[i].Size != h.Size {
+				if a.dotted == nil {
+					a.dotted = map[string]bool{}
+				}
+				a.dotted[h.Name] = true
+			}
 		}
 		h.Format, h.PAXRecords = tar.FormatUnknown, nil
 		if err := tw.WriteHeader(h); err != nil {

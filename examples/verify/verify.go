@@ -92,11 +92,8 @@ var manifestWhere = regexp.MustCompile(`^(file \d+|WAL range \d+|Files|WAL-Range
 func syntaxWording(msg string) string {
 	msg = manifestWhere.ReplaceAllString(msg, "")
 	switch {
-	case strings.HasPrefix(msg, "last line is not the manifest checksum"):
-		// pg_verifybackup checksums up to the next-to-last line,
-		// whatever it is, so it finds such a manifest's checksum wrong.
-		return "manifest checksum mismatch"
 	case strings.HasPrefix(msg, "manifest checksum mismatch"),
+		strings.HasPrefix(msg, "invalid manifest checksum: "),
 		strings.HasPrefix(msg, "invalid checksum for file "),
 		strings.HasPrefix(msg, "duplicate path name in backup manifest"):
 		return msg // fatal errors of their own, not parse failures
