@@ -6,11 +6,18 @@
 //	go run ./bench -scale 10 -modes plain,zstd -tables 20000
 //	go run ./bench -scale 1000 -runs 1 -modes plain,stream -load 2
 //	go run ./bench -incremental -scale 100
+//	go run ./bench -fleet 16 -scale 5
 //
 // -load N keeps N pgbench clients writing during every backup (the WAL
 // stream mode then has real WAL to stream). -incremental measures an
 // incremental backup (PostgreSQL 17 from .cache/pg) against a full one
 // after changing about 5% of the blocks, instead of the comparison.
+// -fleet N backs up N clusters at once: one process of ours (the library,
+// N goroutines) against N pg_basebackup processes, without and with zstd.
+//
+// Beside wall time, CPU, peak RSS and size, each mode reports client CPU
+// per GB of tar data and bytes per read and write system call (one more
+// run of each tool under strace, not timed).
 //
 // It starts a throwaway PostgreSQL 15 cluster (Debian's, which has
 // pg_basebackup and pgbench), loads pgbench data at the given scale (and
@@ -64,13 +71,22 @@ func main() {
 	only := flag.String("modes", "", "comma-separated modes (default: all)")
 	load := flag.Int("load", 0, "pgbench clients writing during the backups")
 	profile := flag.String("cpuprofile", "", "write a pprof CPU profile of our CLI's last run per mode to PREFIX.<mode>")
+	syscalls := flag.Bool("syscalls", true, "count I/O system calls (one more run per tool and mode, under strace)")
 	incr := flag.Bool("incremental", false, "measure an incremental backup (PostgreSQL 17) after ~5% of blocks changed")
+	fleet := flag.Int("fleet", 0, "instead: back up this many clusters (pgbench -scale each, e.g. 5) at once, one process of ours against as many pg_basebackup processes; -modes none,zstd")
+	driver := flag.String("fleet-driver", "", "internal: run as the fleet's measured process, writing into this directory")
+	driverZ := flag.String("fleet-z", "none", "internal: the fleet driver's compression")
 	flag.Parse()
 	var err error
-	if *incr {
+	switch {
+	case *driver != "":
+		err = fleetDriver(*driver, *driverZ)
+	case *fleet > 0:
+		err = runFleet(*fleet, *scale, *runs, *only)
+	case *incr:
 		err = runIncremental(*scale)
-	} else {
-		err = run(*scale, *tables, *runs, *only, *load, *profile)
+	default:
+		err = run(*scale, *tables, *runs, *only, *load, *profile, *syscalls && haveStrace())
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -116,7 +132,7 @@ func setup(ctx context.Context, major, scale int) (base, bin string, c *pgcluste
 // against 13–18 servers.
 func pgbenchPath() string { return "/usr/lib/postgresql/15/bin/pgbench" }
 
-func run(scale, tables, runs int, only string, load int, profile string) error {
+func run(scale, tables, runs int, only string, load int, profile string, syscalls bool) error {
 	ctx := context.Background()
 	t0 := time.Now()
 	base, bin, c, err := setup(ctx, 15, scale)
@@ -146,9 +162,16 @@ func run(scale, tables, runs int, only string, load int, profile string) error {
 		defer stop()
 		fmt.Printf("load: %d pgbench clients writing throughout\n", load)
 	}
-	fmt.Println()
-	fmt.Printf("%-12s %10s %10s %7s | %10s %10s %7s | %9s %9s %7s | %10s %10s %7s\n", "mode", "wall ours", "theirs", "ratio", "cpu ours", "theirs", "ratio", "rss ours", "theirs", "ratio", "out ours", "theirs", "ratio")
 	conn := c.ConnString("postgres")
+	// One uncompressed backup first: the data volume every CPU-per-GB
+	// figure divides by, and the page cache warmed.
+	warm, err := measure(base, filepath.Join(c.BinDir(), "pg_basebackup"), []string{"-d", conn, "-N", "-c", "fast", "-Ft", "-X", "fetch", "-D", "-"}, false, nil)
+	if err != nil {
+		return fmt.Errorf("warm-up backup: %w", err)
+	}
+	fmt.Printf("backup: %.1f MB of tar per backup (pg_basebackup -Ft -X fetch)\n\n", float64(warm.bytes)/1e6)
+	fmt.Printf("%-12s %10s %10s %7s | %10s %10s %7s | %9s %9s %7s | %10s %10s %7s\n", "mode", "wall ours", "theirs", "ratio", "cpu ours", "theirs", "ratio", "rss ours", "theirs", "ratio", "out ours", "theirs", "ratio")
+	var io []string
 	for _, m := range modes {
 		if only != "" && !contains(strings.Split(only, ","), m.name) {
 			continue
@@ -176,8 +199,41 @@ func run(scale, tables, runs int, only string, load int, profile string) error {
 			o.cpu.Round(10*time.Millisecond), t.cpu.Round(10*time.Millisecond), ratio(o.cpu, t.cpu),
 			o.rss>>20, t.rss>>20, float64(o.rss)/float64(t.rss),
 			float64(o.bytes)/1e6, float64(t.bytes)/1e6, float64(o.bytes)/float64(max(t.bytes, 1)))
+		row, err := ioRow(base, bin, c, conn, m, o, t, warm.bytes, syscalls)
+		if err != nil {
+			return err
+		}
+		io = append(io, row)
+	}
+	fmt.Printf("\n%-12s %9s %9s | %11s %11s | %11s %11s | %9s %9s\n", "mode", "cpu/GB us", "theirs", "B/read us", "theirs", "B/write us", "theirs", "io calls", "theirs")
+	for _, r := range io {
+		fmt.Println(r)
+	}
+	if !syscalls {
+		fmt.Println("(system calls not counted: strace missing or -syscalls=false)")
 	}
 	return nil
+}
+
+// ioRow formats a mode's client CPU per GB of tar data and, when
+// syscalls is set, the bytes per read and write call of one more run of
+// each tool under strace.
+func ioRow(base, bin string, c *pgcluster.Cluster, conn string, m mode, o, t sample, data int64, syscalls bool) (string, error) {
+	perGB := func(s sample) string { return fmt.Sprintf("%.2fs", s.cpu.Seconds()/(float64(data)/1e9)) }
+	row := fmt.Sprintf("%-12s %9s %9s", m.name, perGB(o), perGB(t))
+	if !syscalls {
+		return row, nil
+	}
+	ours, err := countIO(base, bin, append([]string{"-d", conn, "-N", "-c", "fast"}, m.ours...), m.file, os.Environ())
+	if err != nil {
+		return "", fmt.Errorf("%s (ours, strace): %w", m.name, err)
+	}
+	theirs, err := countIO(base, filepath.Join(c.BinDir(), "pg_basebackup"), append([]string{"-d", conn, "-N", "-c", "fast"}, m.theirs...), m.file, nil)
+	if err != nil {
+		return "", fmt.Errorf("%s (pg_basebackup, strace): %w", m.name, err)
+	}
+	return row + fmt.Sprintf(" | %11s %11s | %11s %11s | %9d %9d", perCall(ours.readBytes, ours.reads), perCall(theirs.readBytes, theirs.reads),
+		perCall(ours.writeBytes, ours.writes), perCall(theirs.writeBytes, theirs.writes), ours.reads+ours.writes, theirs.reads+theirs.writes), nil
 }
 
 // measure runs one backup and returns its figures; output goes to a fresh
