@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,11 +22,22 @@ import (
 // The fleet case: n small clusters backed up at once, by ONE process of
 // ours using the library (this program re-executed as a driver, so its
 // CPU and peak RSS are its own) against n pg_basebackup processes.
-const fleetConnsEnv = "PGSB_FLEET_CONNS" // the driver's connection strings, one a line
+const (
+	fleetConnsEnv   = "PGSB_FLEET_CONNS"   // the driver's connection strings, one a line
+	fleetProfileEnv = "PGSB_FLEET_PROFILE" // -cpuprofile's prefix for the driver
+)
+
+// fleetModes: none; zstd with the library's defaults; zstd-small with
+// what the README advises for many streams (WindowSize 4 MiB, Workers 1).
+// pg_basebackup runs with client-zstd for both zstd modes.
+var fleetModes = []string{"none", "zstd", "zstd-small"}
 
 // runFleet starts n clusters at the given scale, then measures each
 // compression (none, zstd) runs times, alternating the tools.
-func runFleet(n, scale, runs int, only string) error {
+func runFleet(n, scale, runs int, only, profile string) error {
+	if profile != "" {
+		os.Setenv(fleetProfileEnv, profile)
+	}
 	ctx := context.Background()
 	base, err := os.MkdirTemp("", "pgsb-fleet-")
 	if err != nil {
@@ -51,7 +63,7 @@ func runFleet(n, scale, runs int, only string) error {
 	fmt.Printf("fleet: %d clusters, pgbench scale %d each, started in %v\n", n, scale, time.Since(t0).Round(time.Second))
 	fmt.Printf("machine: %s, %d CPUs, %s; %d runs per tool, alternating; medians; both write -Ft files, -N\n\n", host, numCPU(), time.Now().UTC().Format("2006-01-02"), runs)
 	fmt.Printf("%-11s %9s %9s %6s | %9s %9s %6s | %8s %8s %8s %6s | %9s %9s\n", "fleet", "wall ours", "theirs", "ratio", "cpu ours", "theirs", "ratio", "rss ours", "sum", "peak", "ours/sum", "out ours", "theirs")
-	for _, z := range []string{"none", "zstd"} {
+	for _, z := range fleetModes {
 		if only != "" && !contains(strings.Split(only, ","), z) {
 			continue
 		}
@@ -161,7 +173,7 @@ func fleetTheirs(base, bin string, conns []string, z string) (fleetSample, error
 	for i, conn := range conns {
 		args := []string{"-d", conn, "-N", "-c", "fast", "-Ft", "-X", "fetch", "-D", filepath.Join(out, fmt.Sprint(i))}
 		if z != "none" {
-			args = append(args, "--compress=client-"+z)
+			args = append(args, "--compress=client-zstd")
 		}
 		cmds[i] = exec.Command(filepath.Join(bin, "pg_basebackup"), args...)
 		cmds[i].Stdout, cmds[i].Stderr = &outputs[i], &outputs[i]
@@ -215,12 +227,26 @@ func medianFleet(s []fleetSample) fleetSample {
 // each into dir/<i>/base.tar[.zst], and fails if any backup fails.
 func fleetDriver(dir, z string) error {
 	ctx := context.Background()
+	if p := os.Getenv(fleetProfileEnv); p != "" {
+		f, err := os.Create(p + "." + z)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	conns := strings.Split(os.Getenv(fleetConnsEnv), "\n")
 	var opts basebackup.Options
 	opts.Checkpoint = basebackup.CheckpointFast
 	opts.WAL = basebackup.WALFetch
-	if z == "zstd" {
+	switch z {
+	case "zstd":
 		opts.Compression = tarstream.CompressionOptions{Method: tarstream.Zstd}
+	case "zstd-small":
+		opts.Compression = tarstream.CompressionOptions{Method: tarstream.Zstd, WindowSize: 4 << 20, Workers: 1}
 	}
 	errs := make([]error, len(conns))
 	var wg sync.WaitGroup

@@ -82,7 +82,7 @@ func main() {
 	case *driver != "":
 		err = fleetDriver(*driver, *driverZ)
 	case *fleet > 0:
-		err = runFleet(*fleet, *scale, *runs, *only)
+		err = runFleet(*fleet, *scale, *runs, *only, *profile)
 	case *incr:
 		err = runIncremental(*scale)
 	default:
