@@ -61,8 +61,8 @@ func runFleet(n, scale, runs int, only, profile string) error {
 	}
 	host, _ := os.Hostname()
 	fmt.Printf("fleet: %d clusters, pgbench scale %d each, started in %v\n", n, scale, time.Since(t0).Round(time.Second))
-	fmt.Printf("machine: %s, %d CPUs, %s; %d runs per tool, alternating; medians; both write -Ft files, -N\n\n", host, numCPU(), time.Now().UTC().Format("2006-01-02"), runs)
-	fmt.Printf("%-11s %9s %9s %6s | %9s %9s %6s | %8s %8s %8s %6s | %9s %9s\n", "fleet", "wall ours", "theirs", "ratio", "cpu ours", "theirs", "ratio", "rss ours", "sum", "peak", "ours/sum", "out ours", "theirs")
+	fmt.Printf("machine: %s, %d CPUs, %s; %d runs per tool, alternating; medians; both write -Ft files, -N; zstd: %s\n\n", host, numCPU(), time.Now().UTC().Format("2006-01-02"), runs, tarstream.ZstdImplementation)
+	fmt.Printf("%-17s %9s %9s %6s | %9s %9s %6s | %8s %8s %8s %6s | %9s %9s\n", "fleet", "wall ours", "theirs", "ratio", "cpu ours", "theirs", "ratio", "rss ours", "sum", "peak", "ours/sum", "out ours", "theirs")
 	for _, z := range fleetModes {
 		if only != "" && !contains(strings.Split(only, ","), z) {
 			continue
@@ -80,7 +80,7 @@ func runFleet(n, scale, runs int, only, profile string) error {
 			ours, theirs = append(ours, o), append(theirs, t)
 		}
 		o, t := medianFleet(ours), medianFleet(theirs)
-		fmt.Printf("%-11s %9s %9s %6.2f | %9s %9s %6.2f | %7dM %7dM %7dM %6.2f | %8.1fM %8.1fM\n", fmt.Sprintf("%dx %s", n, z),
+		fmt.Printf("%-17s %9s %9s %6.2f | %9s %9s %6.2f | %7dM %7dM %7dM %6.2f | %8.1fM %8.1fM\n", fmt.Sprintf("%dx %s", n, z),
 			o.wall.Round(10*time.Millisecond), t.wall.Round(10*time.Millisecond), ratio(o.wall, t.wall),
 			o.cpu.Round(10*time.Millisecond), t.cpu.Round(10*time.Millisecond), ratio(o.cpu, t.cpu),
 			o.rssSum>>20, t.rssSum>>20, t.rssPeak>>20, float64(o.rssSum)/float64(t.rssSum),

@@ -7,6 +7,7 @@
 //	go run ./bench -scale 1000 -runs 1 -modes plain,stream -load 2
 //	go run ./bench -incremental -scale 100
 //	go run ./bench -fleet 16 -scale 5
+//	go run -tags libzstd ./bench -modes zstd   (the CLI built with libzstd too)
 //
 // -load N keeps N pgbench clients writing during every backup (the WAL
 // stream mode then has real WAL to stream). -incremental measures an
@@ -39,6 +40,7 @@ import (
 	"time"
 
 	"github.com/pgstreambackup/pgstreambackup/internal/pgcluster"
+	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
 
 type mode struct {
@@ -53,6 +55,7 @@ var modes = []mode{
 	{name: "plain-file", ours: []string{"-Ft", "-X", "fetch"}, theirs: []string{"-Ft", "-X", "fetch"}, file: true},
 	{name: "gzip", ours: []string{"-Ft", "-X", "fetch", "-z"}, theirs: []string{"-Ft", "-X", "fetch", "-z"}, file: true},
 	{name: "zstd", ours: []string{"-Ft", "-X", "fetch", "-Z", "zstd"}, theirs: []string{"-Ft", "-X", "fetch", "-Z", "client-zstd"}, file: true},
+	{name: "zstd-w1", ours: []string{"-Ft", "-X", "fetch", "-Z", "zstd:workers=1"}, theirs: []string{"-Ft", "-X", "fetch", "-Z", "client-zstd"}, file: true},
 	{name: "lz4", ours: []string{"-Ft", "-X", "fetch", "-Z", "lz4"}, theirs: []string{"-Ft", "-X", "fetch", "-Z", "client-lz4"}, file: true},
 	{name: "server-zstd", ours: []string{"-Ft", "-X", "fetch", "-Z", "server-zstd", "--layout=pg_basebackup"}, theirs: []string{"-Ft", "-X", "fetch", "-Z", "server-zstd"}, file: true},
 	{name: "stream", ours: []string{"-Ft", "-X", "stream"}, theirs: []string{"-Ft", "-X", "stream"}, file: true},
@@ -104,7 +107,11 @@ func setup(ctx context.Context, major, scale int) (base, bin string, c *pgcluste
 	}
 	os.Chmod(base, 0o755)
 	bin = filepath.Join(base, "pgstreambackup")
-	if out, err := exec.Command("go", "build", "-o", bin, "./examples/pgstreambackup").CombinedOutput(); err != nil {
+	build := []string{"build", "-o", bin}
+	if strings.Contains(tarstream.ZstdImplementation, "libzstd") { // go run -tags libzstd ./bench
+		build = append(build, "-tags", "libzstd")
+	}
+	if out, err := exec.Command("go", append(build, "./examples/pgstreambackup")...).CombinedOutput(); err != nil {
 		return base, "", nil, fmt.Errorf("building the CLI: %v\n%s", err, out)
 	}
 	// wal_keep_size: under -load, WAL fetch must not lose segments to
@@ -153,7 +160,7 @@ func run(scale, tables, runs int, only string, load int, profile string, syscall
 	size, _ := c.QueryRows(ctx, "postgres", "SELECT pg_size_pretty(sum(pg_database_size(oid))) FROM pg_database")
 	fmt.Printf("dataset: pgbench scale %d + %d small tables, %s, loaded in %v\n", scale, tables, size[0][0], time.Since(t0).Round(time.Second))
 	host, _ := os.Hostname()
-	fmt.Printf("machine: %s, %d CPUs, %s; %d runs per tool, alternating; medians\n", host, numCPU(), time.Now().UTC().Format("2006-01-02"), runs)
+	fmt.Printf("machine: %s, %d CPUs, %s; %d runs per tool, alternating; medians; zstd: %s\n", host, numCPU(), time.Now().UTC().Format("2006-01-02"), runs, tarstream.ZstdImplementation)
 	if load > 0 {
 		stop, err := startLoad(c, load)
 		if err != nil {
