@@ -28,9 +28,18 @@ const (
 )
 
 // fleetModes: none; zstd with the library's defaults; zstd-small with
-// what the README advises for many streams (WindowSize 4 MiB, Workers 1).
+// what the README advises for many streams (WindowSize 4 MiB).
 // pg_basebackup runs with client-zstd for both zstd modes.
+// -modes may also name zstd-async (Workers 2: a goroutine per stream
+// encodes while the next block fills).
 var fleetModes = []string{"none", "zstd", "zstd-small"}
+
+var fleetCompression = map[string]tarstream.CompressionOptions{
+	"none":       {},
+	"zstd":       {Method: tarstream.Zstd},
+	"zstd-small": {Method: tarstream.Zstd, WindowSize: 4 << 20},
+	"zstd-async": {Method: tarstream.Zstd, Workers: 2},
+}
 
 // runFleet starts n clusters at the given scale, then measures each
 // compression (none, zstd) runs times, alternating the tools.
@@ -63,9 +72,13 @@ func runFleet(n, scale, runs int, only, profile string) error {
 	fmt.Printf("fleet: %d clusters, pgbench scale %d each, started in %v\n", n, scale, time.Since(t0).Round(time.Second))
 	fmt.Printf("machine: %s, %d CPUs, %s; %d runs per tool, alternating; medians; both write -Ft files, -N; zstd: %s\n\n", host, numCPU(), time.Now().UTC().Format("2006-01-02"), runs, tarstream.ZstdImplementation)
 	fmt.Printf("%-17s %9s %9s %6s | %9s %9s %6s | %8s %8s %8s %6s | %9s %9s\n", "fleet", "wall ours", "theirs", "ratio", "cpu ours", "theirs", "ratio", "rss ours", "sum", "peak", "ours/sum", "out ours", "theirs")
-	for _, z := range fleetModes {
-		if only != "" && !contains(strings.Split(only, ","), z) {
-			continue
+	modes := fleetModes
+	if only != "" {
+		modes = strings.Split(only, ",")
+	}
+	for _, z := range modes {
+		if _, ok := fleetCompression[z]; !ok {
+			return fmt.Errorf("unknown fleet mode %q", z)
 		}
 		var ours, theirs []fleetSample
 		for i := 0; i < runs; i++ {
@@ -242,12 +255,7 @@ func fleetDriver(dir, z string) error {
 	var opts basebackup.Options
 	opts.Checkpoint = basebackup.CheckpointFast
 	opts.WAL = basebackup.WALFetch
-	switch z {
-	case "zstd":
-		opts.Compression = tarstream.CompressionOptions{Method: tarstream.Zstd}
-	case "zstd-small":
-		opts.Compression = tarstream.CompressionOptions{Method: tarstream.Zstd, WindowSize: 4 << 20, Workers: 1}
-	}
+	opts.Compression = fleetCompression[z]
 	errs := make([]error, len(conns))
 	var wg sync.WaitGroup
 	for i, conn := range conns {

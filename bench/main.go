@@ -55,7 +55,7 @@ var modes = []mode{
 	{name: "plain-file", ours: []string{"-Ft", "-X", "fetch"}, theirs: []string{"-Ft", "-X", "fetch"}, file: true},
 	{name: "gzip", ours: []string{"-Ft", "-X", "fetch", "-z"}, theirs: []string{"-Ft", "-X", "fetch", "-z"}, file: true},
 	{name: "zstd", ours: []string{"-Ft", "-X", "fetch", "-Z", "zstd"}, theirs: []string{"-Ft", "-X", "fetch", "-Z", "client-zstd"}, file: true},
-	{name: "zstd-w1", ours: []string{"-Ft", "-X", "fetch", "-Z", "zstd:workers=1"}, theirs: []string{"-Ft", "-X", "fetch", "-Z", "client-zstd"}, file: true},
+	{name: "zstd-w2", ours: []string{"-Ft", "-X", "fetch", "-Z", "zstd:workers=2"}, theirs: []string{"-Ft", "-X", "fetch", "-Z", "client-zstd"}, file: true},
 	{name: "lz4", ours: []string{"-Ft", "-X", "fetch", "-Z", "lz4"}, theirs: []string{"-Ft", "-X", "fetch", "-Z", "client-lz4"}, file: true},
 	{name: "server-zstd", ours: []string{"-Ft", "-X", "fetch", "-Z", "server-zstd", "--layout=pg_basebackup"}, theirs: []string{"-Ft", "-X", "fetch", "-Z", "server-zstd"}, file: true},
 	{name: "stream", ours: []string{"-Ft", "-X", "stream"}, theirs: []string{"-Ft", "-X", "stream"}, file: true},
