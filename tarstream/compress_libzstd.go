@@ -46,9 +46,20 @@ const ZstdImplementation = "libzstd (cgo)"
 // WindowSize as windowLog (0: the level's, 2 MiB at level 3).
 type libzstdWriter struct {
 	w   io.Writer
-	c   *C.ZSTD_CCtx
+	c   *cctx
 	out []byte
 	err error
+}
+
+// cctx holds libzstd's context apart from the writer, so a writer that is
+// dropped without Close or Abort still frees it when collected.
+type cctx struct{ p *C.ZSTD_CCtx }
+
+func (c *cctx) free() {
+	if c.p != nil {
+		C.ZSTD_freeCCtx(c.p)
+		c.p = nil
+	}
 }
 
 func newZstdEncoder(w io.Writer, o CompressionOptions) (io.WriteCloser, error) {
@@ -56,7 +67,8 @@ func newZstdEncoder(w io.Writer, o CompressionOptions) (io.WriteCloser, error) {
 	if c == nil {
 		return nil, errors.New("tarstream: libzstd: cannot create a compression context")
 	}
-	z := &libzstdWriter{w: w, c: c, out: make([]byte, int(C.ZSTD_CStreamOutSize()))}
+	z := &libzstdWriter{w: w, c: &cctx{c}, out: make([]byte, int(C.ZSTD_CStreamOutSize()))}
+	runtime.AddCleanup(z, (*cctx).free, z.c)
 	level := o.Level
 	if level == 0 {
 		level = 3
@@ -106,7 +118,7 @@ func (z *libzstdWriter) step(src uintptr, n int, in *C.size_t, end bool) error {
 	if end {
 		e = 1
 	}
-	r := C.pgsb_zstd_step(z.c, unsafe.Pointer(&z.out[0]), C.size_t(len(z.out)), &pos, C.uintptr_t(src), C.size_t(n), in, e)
+	r := C.pgsb_zstd_step(z.c.p, unsafe.Pointer(&z.out[0]), C.size_t(len(z.out)), &pos, C.uintptr_t(src), C.size_t(n), in, e)
 	if C.ZSTD_isError(r) != 0 {
 		z.err = fmt.Errorf("tarstream: libzstd: %s", C.GoString(C.ZSTD_getErrorName(r)))
 		return z.err
@@ -143,10 +155,7 @@ func (z *libzstdWriter) Close() error {
 }
 
 func (z *libzstdWriter) free() {
-	if z.c != nil {
-		C.ZSTD_freeCCtx(z.c)
-		z.c = nil
-	}
+	z.c.free()
 	if z.err == nil {
 		z.err = errors.New("tarstream: write after Close")
 	}
