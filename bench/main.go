@@ -6,11 +6,19 @@
 //	go run ./bench -scale 10 -modes plain,zstd -tables 20000
 //	go run ./bench -scale 1000 -runs 1 -modes plain,stream -load 2
 //	go run ./bench -incremental -scale 100
+//	go run ./bench -fleet 16 -scale 5
+//	go run -tags libzstd ./bench -modes zstd   (the CLI built with libzstd too)
 //
 // -load N keeps N pgbench clients writing during every backup (the WAL
 // stream mode then has real WAL to stream). -incremental measures an
 // incremental backup (PostgreSQL 17 from .cache/pg) against a full one
 // after changing about 5% of the blocks, instead of the comparison.
+// -fleet N backs up N clusters at once: one process of ours (the library,
+// N goroutines) against N pg_basebackup processes, without and with zstd.
+//
+// Beside wall time, CPU, peak RSS and size, each mode reports client CPU
+// per GB of tar data and bytes per read and write system call (one more
+// run of each tool under strace, not timed).
 //
 // It starts a throwaway PostgreSQL 15 cluster (Debian's, which has
 // pg_basebackup and pgbench), loads pgbench data at the given scale (and
@@ -32,6 +40,7 @@ import (
 	"time"
 
 	"github.com/pgstreambackup/pgstreambackup/internal/pgcluster"
+	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
 
 type mode struct {
@@ -46,6 +55,7 @@ var modes = []mode{
 	{name: "plain-file", ours: []string{"-Ft", "-X", "fetch"}, theirs: []string{"-Ft", "-X", "fetch"}, file: true},
 	{name: "gzip", ours: []string{"-Ft", "-X", "fetch", "-z"}, theirs: []string{"-Ft", "-X", "fetch", "-z"}, file: true},
 	{name: "zstd", ours: []string{"-Ft", "-X", "fetch", "-Z", "zstd"}, theirs: []string{"-Ft", "-X", "fetch", "-Z", "client-zstd"}, file: true},
+	{name: "zstd-w2", ours: []string{"-Ft", "-X", "fetch", "-Z", "zstd:workers=2"}, theirs: []string{"-Ft", "-X", "fetch", "-Z", "client-zstd"}, file: true},
 	{name: "lz4", ours: []string{"-Ft", "-X", "fetch", "-Z", "lz4"}, theirs: []string{"-Ft", "-X", "fetch", "-Z", "client-lz4"}, file: true},
 	{name: "server-zstd", ours: []string{"-Ft", "-X", "fetch", "-Z", "server-zstd", "--layout=pg_basebackup"}, theirs: []string{"-Ft", "-X", "fetch", "-Z", "server-zstd"}, file: true},
 	{name: "stream", ours: []string{"-Ft", "-X", "stream"}, theirs: []string{"-Ft", "-X", "stream"}, file: true},
@@ -64,13 +74,22 @@ func main() {
 	only := flag.String("modes", "", "comma-separated modes (default: all)")
 	load := flag.Int("load", 0, "pgbench clients writing during the backups")
 	profile := flag.String("cpuprofile", "", "write a pprof CPU profile of our CLI's last run per mode to PREFIX.<mode>")
+	syscalls := flag.Bool("syscalls", true, "count I/O system calls (one more run per tool and mode, under strace)")
 	incr := flag.Bool("incremental", false, "measure an incremental backup (PostgreSQL 17) after ~5% of blocks changed")
+	fleet := flag.Int("fleet", 0, "instead: back up this many clusters (pgbench -scale each, e.g. 5) at once, one process of ours against as many pg_basebackup processes; -modes none,zstd")
+	driver := flag.String("fleet-driver", "", "internal: run as the fleet's measured process, writing into this directory")
+	driverZ := flag.String("fleet-z", "none", "internal: the fleet driver's compression")
 	flag.Parse()
 	var err error
-	if *incr {
+	switch {
+	case *driver != "":
+		err = fleetDriver(*driver, *driverZ)
+	case *fleet > 0:
+		err = runFleet(*fleet, *scale, *runs, *only, *profile)
+	case *incr:
 		err = runIncremental(*scale)
-	} else {
-		err = run(*scale, *tables, *runs, *only, *load, *profile)
+	default:
+		err = run(*scale, *tables, *runs, *only, *load, *profile, *syscalls && haveStrace())
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -88,7 +107,11 @@ func setup(ctx context.Context, major, scale int) (base, bin string, c *pgcluste
 	}
 	os.Chmod(base, 0o755)
 	bin = filepath.Join(base, "pgstreambackup")
-	if out, err := exec.Command("go", "build", "-o", bin, "./examples/pgstreambackup").CombinedOutput(); err != nil {
+	build := []string{"build", "-o", bin}
+	if strings.Contains(tarstream.ZstdImplementation, "libzstd") { // go run -tags libzstd ./bench
+		build = append(build, "-tags", "libzstd")
+	}
+	if out, err := exec.Command("go", append(build, "./examples/pgstreambackup")...).CombinedOutput(); err != nil {
 		return base, "", nil, fmt.Errorf("building the CLI: %v\n%s", err, out)
 	}
 	// wal_keep_size: under -load, WAL fetch must not lose segments to
@@ -116,7 +139,7 @@ func setup(ctx context.Context, major, scale int) (base, bin string, c *pgcluste
 // against 13–18 servers.
 func pgbenchPath() string { return "/usr/lib/postgresql/15/bin/pgbench" }
 
-func run(scale, tables, runs int, only string, load int, profile string) error {
+func run(scale, tables, runs int, only string, load int, profile string, syscalls bool) error {
 	ctx := context.Background()
 	t0 := time.Now()
 	base, bin, c, err := setup(ctx, 15, scale)
@@ -137,7 +160,7 @@ func run(scale, tables, runs int, only string, load int, profile string) error {
 	size, _ := c.QueryRows(ctx, "postgres", "SELECT pg_size_pretty(sum(pg_database_size(oid))) FROM pg_database")
 	fmt.Printf("dataset: pgbench scale %d + %d small tables, %s, loaded in %v\n", scale, tables, size[0][0], time.Since(t0).Round(time.Second))
 	host, _ := os.Hostname()
-	fmt.Printf("machine: %s, %d CPUs, %s; %d runs per tool, alternating; medians\n", host, numCPU(), time.Now().UTC().Format("2006-01-02"), runs)
+	fmt.Printf("machine: %s, %d CPUs, %s; %d runs per tool, alternating; medians; zstd: %s\n", host, numCPU(), time.Now().UTC().Format("2006-01-02"), runs, tarstream.ZstdImplementation)
 	if load > 0 {
 		stop, err := startLoad(c, load)
 		if err != nil {
@@ -146,9 +169,16 @@ func run(scale, tables, runs int, only string, load int, profile string) error {
 		defer stop()
 		fmt.Printf("load: %d pgbench clients writing throughout\n", load)
 	}
-	fmt.Println()
-	fmt.Printf("%-12s %10s %10s %7s | %10s %10s %7s | %9s %9s %7s | %10s %10s %7s\n", "mode", "wall ours", "theirs", "ratio", "cpu ours", "theirs", "ratio", "rss ours", "theirs", "ratio", "out ours", "theirs", "ratio")
 	conn := c.ConnString("postgres")
+	// One uncompressed backup first: the data volume every CPU-per-GB
+	// figure divides by, and the page cache warmed.
+	warm, err := measure(base, filepath.Join(c.BinDir(), "pg_basebackup"), []string{"-d", conn, "-N", "-c", "fast", "-Ft", "-X", "fetch", "-D", "-"}, false, nil)
+	if err != nil {
+		return fmt.Errorf("warm-up backup: %w", err)
+	}
+	fmt.Printf("backup: %.1f MB of tar per backup (pg_basebackup -Ft -X fetch)\n\n", float64(warm.bytes)/1e6)
+	fmt.Printf("%-12s %10s %10s %7s | %10s %10s %7s | %9s %9s %7s | %10s %10s %7s\n", "mode", "wall ours", "theirs", "ratio", "cpu ours", "theirs", "ratio", "rss ours", "theirs", "ratio", "out ours", "theirs", "ratio")
+	var io []string
 	for _, m := range modes {
 		if only != "" && !contains(strings.Split(only, ","), m.name) {
 			continue
@@ -176,8 +206,41 @@ func run(scale, tables, runs int, only string, load int, profile string) error {
 			o.cpu.Round(10*time.Millisecond), t.cpu.Round(10*time.Millisecond), ratio(o.cpu, t.cpu),
 			o.rss>>20, t.rss>>20, float64(o.rss)/float64(t.rss),
 			float64(o.bytes)/1e6, float64(t.bytes)/1e6, float64(o.bytes)/float64(max(t.bytes, 1)))
+		row, err := ioRow(base, bin, c, conn, m, o, t, warm.bytes, syscalls)
+		if err != nil {
+			return err
+		}
+		io = append(io, row)
+	}
+	fmt.Printf("\n%-12s %9s %9s | %11s %11s | %11s %11s | %9s %9s\n", "mode", "cpu/GB us", "theirs", "B/read us", "theirs", "B/write us", "theirs", "io calls", "theirs")
+	for _, r := range io {
+		fmt.Println(r)
+	}
+	if !syscalls {
+		fmt.Println("(system calls not counted: strace missing or -syscalls=false)")
 	}
 	return nil
+}
+
+// ioRow formats a mode's client CPU per GB of tar data and, when
+// syscalls is set, the bytes per read and write call of one more run of
+// each tool under strace.
+func ioRow(base, bin string, c *pgcluster.Cluster, conn string, m mode, o, t sample, data int64, syscalls bool) (string, error) {
+	perGB := func(s sample) string { return fmt.Sprintf("%.2fs", s.cpu.Seconds()/(float64(data)/1e9)) }
+	row := fmt.Sprintf("%-12s %9s %9s", m.name, perGB(o), perGB(t))
+	if !syscalls {
+		return row, nil
+	}
+	ours, err := countIO(base, bin, append([]string{"-d", conn, "-N", "-c", "fast"}, m.ours...), m.file, os.Environ())
+	if err != nil {
+		return "", fmt.Errorf("%s (ours, strace): %w", m.name, err)
+	}
+	theirs, err := countIO(base, filepath.Join(c.BinDir(), "pg_basebackup"), append([]string{"-d", conn, "-N", "-c", "fast"}, m.theirs...), m.file, nil)
+	if err != nil {
+		return "", fmt.Errorf("%s (pg_basebackup, strace): %w", m.name, err)
+	}
+	return row + fmt.Sprintf(" | %11s %11s | %11s %11s | %9d %9d", perCall(ours.readBytes, ours.reads), perCall(theirs.readBytes, theirs.reads),
+		perCall(ours.writeBytes, ours.writes), perCall(theirs.writeBytes, theirs.writes), ours.reads+ours.writes, theirs.reads+theirs.writes), nil
 }
 
 // measure runs one backup and returns its figures; output goes to a fresh
