@@ -2,8 +2,6 @@ package basebackup
 
 import (
 	"time"
-
-	"github.com/pgstreambackup/pgstreambackup/internal/replproto"
 )
 
 // ProgressPhase is the stage a backup is in.
@@ -119,7 +117,7 @@ func (a *Archives) progress(force bool) {
 	}
 	a.prog.lastCall = now
 	p := Progress{Phase: PhaseData, BytesDone: a.res.BytesReceived, BytesTotal: -1, Archives: len(a.rows), Elapsed: now.Sub(a.started), Done: a.serverDone && a.finished && !a.prog.streamOwnsDone}
-	if a.major >= replproto.MinMajorNewSyntax && a.res.ServerProgress > 0 {
+	if a.res.ServerProgress > 0 { // 15+
 		p.BytesDone = a.res.ServerProgress
 	}
 	for i, s := range a.seen {

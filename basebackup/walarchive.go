@@ -97,3 +97,33 @@ func noEOF(err error) error {
 	}
 	return err
 }
+
+// streamedWAL waits for the WAL up to the end position, hands the files
+// to the sink and returns the pg_wal.tar archive (nil with WALSinkOnly).
+func (a *Archives) streamedWAL() (*Archive, error) {
+	a.log.Info("waiting for WAL streaming to reach the end position", "end_lsn", a.res.EndLSN)
+	files, err := a.walRecv.Stop(a.ctx, a.res.EndLSN, a.res.EndTimeline)
+	if err != nil {
+		return nil, a.fail(fmt.Errorf("basebackup: WAL streaming: %w", err))
+	}
+	for _, f := range files {
+		a.res.WALFiles = append(a.res.WALFiles, f.Name)
+		if a.opts.WALSink == nil {
+			continue
+		}
+		r, err := os.Open(f.Path)
+		if err != nil {
+			return nil, a.fail(fmt.Errorf("basebackup: spooled WAL: %w", err))
+		}
+		err = a.opts.WALSink(f, io.LimitReader(r, f.Size))
+		r.Close()
+		if err != nil {
+			return nil, a.fail(fmt.Errorf("basebackup: WALSink(%s): %w", f.Name, err))
+		}
+	}
+	if a.opts.WALSinkOnly {
+		return nil, nil
+	}
+	a.walTar = newWALArchive(files)
+	return &Archive{Kind: ArchiveWAL, Name: "pg_wal.tar"}, nil
+}
