@@ -85,7 +85,8 @@ type Archives struct {
 // idle and reusable) or Close. ctx governs the whole backup: cancelling it
 // makes the next call fail and closes conn. After a server error, conn is
 // left idle and usable; after a connection error or cancellation it is
-// closed.
+// closed. While the backup runs, Archives reads conn's network connection
+// directly (conn.Conn(), after conn.SyncConn), not through pgconn.
 func StartArchives(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Archives, error) {
 	return startArchives(ctx, conn, opts, false)
 }
