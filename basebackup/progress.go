@@ -3,7 +3,6 @@ package basebackup
 import (
 	"time"
 
-	"github.com/pgstreambackup/pgstreambackup/internal/replproto"
 	"github.com/pgstreambackup/pgstreambackup/wal"
 )
 
@@ -127,7 +126,7 @@ func (a *Archives) progress(force bool) {
 	a.prog.lastCall = now
 	p := Progress{Phase: PhaseData, BytesDone: a.res.BytesReceived, BytesTotal: -1, Archives: len(a.rows), Elapsed: now.Sub(a.started), Done: a.serverDone && a.finished && !a.prog.streamOwnsDone,
 		StartLSN: a.res.StartLSN, Timeline: a.res.StartTimeline, EndLSN: a.res.EndLSN}
-	if a.major >= replproto.MinMajorNewSyntax && a.res.ServerProgress > 0 {
+	if a.res.ServerProgress > 0 { // 15+
 		p.BytesDone = a.res.ServerProgress
 	}
 	for i, s := range a.seen {

@@ -97,3 +97,34 @@ func noEOF(err error) error {
 	}
 	return err
 }
+
+// streamedWAL waits for the WAL up to the end position, hands the files
+// to the sink and returns the pg_wal.tar archive (nil with WALStreaming.SinkOnly).
+func (a *Archives) streamedWAL() (*Archive, error) {
+	a.log.Info("waiting for WAL streaming to reach the end position", "end_lsn", a.res.EndLSN)
+	files, err := a.walRecv.Stop(a.ctx, a.res.EndLSN, a.res.EndTimeline)
+	if err != nil {
+		return nil, a.fail(fmt.Errorf("%w: %w", ErrWALStreaming, err))
+	}
+	for _, f := range files {
+		a.res.WALFiles = append(a.res.WALFiles, f.Name)
+		sink := a.opts.WALStreaming.Sink
+		if sink == nil {
+			continue
+		}
+		r, err := os.Open(f.Path)
+		if err != nil {
+			return nil, a.fail(fmt.Errorf("basebackup: spooled WAL: %w", err))
+		}
+		err = sink(f, io.LimitReader(r, f.Size))
+		r.Close()
+		if err != nil {
+			return nil, a.fail(fmt.Errorf("basebackup: WALStreaming.Sink(%s): %w", f.Name, err))
+		}
+	}
+	if a.opts.WALStreaming.SinkOnly {
+		return nil, nil
+	}
+	a.walTar = newWALArchive(files)
+	return &Archive{Kind: ArchiveWAL, Name: "pg_wal.tar"}, nil
+}
