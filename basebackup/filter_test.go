@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
 	"github.com/pgstreambackup/pgstreambackup/label"
 )
 
@@ -196,3 +197,21 @@ func TestTail(t *testing.T) {
 }
 
 func isZero(b []byte) bool { return strings.Trim(string(b), "\x00") == "" }
+
+func TestVerifyFilter(t *testing.T) {
+	c := newInlineVerifier(ChecksumDefault)
+	_, err := walkFake(&chain{filters: []filter{&verifyFilter{c: c}}}, nil,
+		fakeArchive{base(), fakeTar(t, fakeMember{name: "PG_VERSION", content: "15\n"}, fakeMember{name: "global/", typ: tar.TypeDir}, fakeMember{name: "empty"})},
+		fakeArchive{&Archive{Kind: ArchiveWAL, Name: "pg_wal.tar"}, fakeTar(t, fakeMember{name: "000000010000000000000002", content: "wal"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := []manifest.File{{Path: "PG_VERSION", Size: 3}, {Path: "empty"}}
+	if err := c.Check(&manifest.Manifest{Files: files}); err != nil {
+		t.Errorf("check against the files that passed: %v", err)
+	}
+	files[0].Size = 4
+	if err := c.Check(&manifest.Manifest{Files: files}); err == nil || !strings.Contains(err.Error(), "PG_VERSION") {
+		t.Errorf("check against a wrong size: err = %v", err)
+	}
+}
