@@ -11,6 +11,10 @@ import (
 	"github.com/pgstreambackup/pgstreambackup/label"
 )
 
+// maxTarLinkTarget is the longest symlink target a 13–15 server writes
+// into a tar header; a longer one fails the backup on the server.
+const maxTarLinkTarget = 99
+
 // mapFilter stands in for the server's tablespace_map before 16, when
 // the stream asks for none (see minMajorInPlaceListed): it writes the map
 // right after backup_label, as the server would have, drops the data

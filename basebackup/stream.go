@@ -13,10 +13,6 @@ import (
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
 
-// maxTarLinkTarget is the longest symlink target a 13–15 server writes
-// into a tar header; a longer one fails the backup on the server.
-const maxTarLinkTarget = 99
-
 // maxSmallFile bounds backup_label and tablespace_map, which the stream
 // keeps in memory as they pass.
 const maxSmallFile = 1 << 20
