@@ -156,6 +156,8 @@ func startArchives(ctx context.Context, conn *pgconn.PgConn, opts Options, forSt
 	var ignored error
 	if !forStream {
 		ignored = opts.checkArchiveOptions()
+	} else if opts.Target != "" && opts.Target != "client" {
+		ignored = &OptionsError{Problems: []error{fmt.Errorf("basebackup: Options.Target %q: the server keeps the backup, there is no stream to return: use StartArchives", opts.Target)}}
 	}
 	if err := errors.Join(opts.Validate(), ignored, opts.checkDirs(forStream)); err != nil {
 		return nil, err
@@ -218,7 +220,7 @@ func startArchives(ctx context.Context, conn *pgconn.PgConn, opts Options, forSt
 		// server keeps every segment from the backup's start on.
 		a.walRecv, err = wal.NewReceiver(ctx, opts.WALConn, wal.ReceiverOptions{
 			SystemID: sysID, Slot: opts.WALSlot, CreateSlot: opts.WALCreateSlot, NoSlot: opts.WALNoSlot,
-			SpoolDir: opts.WALSpoolDir, Logger: opts.Logger,
+			SpoolDir: opts.WALSpoolDir, Logger: opts.Logger, StatusInterval: opts.WALStatusInterval,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("basebackup: preparing WAL streaming: %w", err)
@@ -283,7 +285,7 @@ func (a *Archives) start() error {
 	if err != nil {
 		return err
 	}
-	a.res.StartLSN = pglogrepl.LSN(pos.LSN)
+	a.res.StartLSN = pos.LSN
 	a.res.StartTimeline = pos.Timeline
 	a.log.Info("checkpoint completed; backup started", "start_lsn", a.res.StartLSN, "timeline", pos.Timeline)
 	if a.walRecv != nil {
@@ -573,7 +575,7 @@ func (a *Archives) announced(b []byte) (*Archive, error) {
 			return nil, a.fail(protocolErrorf("archive %q sent twice", na.Name))
 		}
 		ar := a.archiveFor(i)
-		if c := a.opts.ServerCompression.Method; c != tarstream.None {
+		if c := a.opts.ServerCompression.method(); c != tarstream.None {
 			ar.Name += c.Extension()
 			ar.Compression = c
 		}
@@ -680,7 +682,7 @@ func (a *Archives) finish() error {
 	if err != nil {
 		return err
 	}
-	a.res.EndLSN = pglogrepl.LSN(pos.LSN)
+	a.res.EndLSN = pos.LSN
 	a.res.EndTimeline = pos.Timeline
 	a.finishing = true
 	msg, err := a.recv("waiting for the end of the backup")
@@ -730,7 +732,7 @@ func (a *Archives) streamedWAL() (*Archive, error) {
 	a.log.Info("waiting for WAL streaming to reach the end position", "end_lsn", a.res.EndLSN)
 	files, err := a.walRecv.Stop(a.ctx, a.res.EndLSN, a.res.EndTimeline)
 	if err != nil {
-		return nil, a.fail(fmt.Errorf("basebackup: WAL streaming: %w", err))
+		return nil, a.fail(fmt.Errorf("%w: %w", ErrWALStreaming, err))
 	}
 	for _, f := range files {
 		a.res.WALFiles = append(a.res.WALFiles, f.Name)
@@ -832,7 +834,7 @@ func (a *Archives) recv(op string) (pgproto3.BackendMessage, error) {
 			select {
 			case err, ok := <-a.walRecv.Err():
 				if ok && err != nil {
-					return nil, a.fail(fmt.Errorf("basebackup: WAL streaming failed: %w", err))
+					return nil, a.fail(fmt.Errorf("%w: %w", ErrWALStreaming, err))
 				}
 			default:
 			}

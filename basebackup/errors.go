@@ -30,6 +30,9 @@ var (
 	// failure during base backup" error (SQLSTATE XX001); the underlying
 	// *pgconn.PgError stays reachable with errors.As.
 	ErrChecksumFailure = errors.New("basebackup: server reported page checksum failures")
+	// ErrWALStreaming: the WAL streamed on the second connection
+	// (WALStream) failed, e.g. the walsender was terminated.
+	ErrWALStreaming = errors.New("basebackup: WAL streaming failed")
 )
 
 // OptionsError lists every problem Options.Validate found.
@@ -75,8 +78,7 @@ func (e *ServerVersionError) Is(target error) bool { return target == ErrUnsuppo
 
 // protocolErrorf wraps ErrProtocol around a formatted error. It passes
 // format and args to fmt.Errorf unchanged, so go vet checks its callers'
-// verbs (an LSN held as uint64 given to %s is a vet error; write it with
-// lsnfmt.Format).
+// verbs (LSNs are wal.LSN, which %s prints as X/Y).
 func protocolErrorf(format string, args ...any) error {
 	return fmt.Errorf("%w: %w", ErrProtocol, fmt.Errorf(format, args...))
 }

@@ -199,7 +199,7 @@ func TestTail(t *testing.T) {
 func isZero(b []byte) bool { return strings.Trim(string(b), "\x00") == "" }
 
 func TestVerifyFilter(t *testing.T) {
-	c := newInlineVerifier(ChecksumDefault)
+	c := newInlineVerifier(manifest.ChecksumDefault)
 	_, err := walkFake(&chain{filters: []filter{&verifyFilter{c: c}}}, nil,
 		fakeArchive{base(), fakeTar(t, fakeMember{name: "PG_VERSION", content: "15\n"}, fakeMember{name: "global/", typ: tar.TypeDir}, fakeMember{name: "empty"})},
 		fakeArchive{&Archive{Kind: ArchiveWAL, Name: "pg_wal.tar"}, fakeTar(t, fakeMember{name: "000000010000000000000002", content: "wal"})})

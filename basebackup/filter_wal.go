@@ -33,7 +33,7 @@ func (f *walFilter) data(m *member, p []byte, left int64, n next) error {
 }
 
 func (f *walFilter) finish(r *Result, n next) error {
-	if err := f.c.present(); err != nil {
+	if err := f.c.present(uint64(r.StartLSN), uint64(r.EndLSN)); err != nil {
 		return err
 	}
 	return n.finish(r)

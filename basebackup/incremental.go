@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
-	"github.com/pgstreambackup/pgstreambackup/internal/lsnfmt"
 )
 
 // ErrIncrementalRefused matches every reason an incremental backup
@@ -46,7 +45,7 @@ func (a *Archives) prepareIncremental(ctx context.Context, sysID uint64) error {
 		return err
 	}
 	if prior.SystemIdentifier != sysID {
-		return fmt.Errorf("%w: the prior backup's manifest is from the cluster with system identifier %d, this server's is %d",
+		return fmt.Errorf("%w: system identifier in backup manifest is %d, but database system identifier is %d (the prior backup is of another cluster)",
 			ErrIncrementalRefused, prior.SystemIdentifier, sysID)
 	}
 	res, err := a.conn.Exec(ctx, "SHOW summarize_wal").ReadAll()
@@ -72,7 +71,7 @@ func (a *Archives) prepareIncremental(ctx context.Context, sysID uint64) error {
 		return a.connErr("uploading the prior backup's manifest", err)
 	}
 	a.log.Debug("prior backup manifest uploaded", "bytes", len(a.opts.Incremental),
-		"prior_start_lsn", lsnfmt.Format(prior.WALRanges[len(prior.WALRanges)-1].StartLSN))
+		"prior_start_lsn", prior.WALRanges[len(prior.WALRanges)-1].StartLSN)
 	return nil
 }
 

@@ -8,12 +8,11 @@ import (
 
 // newInlineVerifier returns the collector for Options.VerifyManifest,
 // hashing with the algorithm the manifest was requested with.
-func newInlineVerifier(a ChecksumAlgorithm) *manifest.Collector {
-	name := a.String()
-	if a == ChecksumDefault {
-		name = "CRC32C"
+func newInlineVerifier(a manifest.ChecksumAlgorithm) *manifest.Collector {
+	if a == manifest.ChecksumDefault {
+		a = manifest.ChecksumCRC32C // the server's default
 	}
-	c, _ := manifest.NewCollector(name) // names come from our own enum
+	c, _ := manifest.NewCollector(a) // Options.Validate checked a
 	return c
 }
 

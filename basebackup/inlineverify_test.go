@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup"
+	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
 	"github.com/pgstreambackup/pgstreambackup/internal/pgcluster"
 	"github.com/pgstreambackup/pgstreambackup/internal/pgmock"
 	"github.com/pgstreambackup/pgstreambackup/internal/pgtest"
@@ -24,9 +25,9 @@ func TestVerifyManifestInline(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			c := pgtest.Start(t, major, pgcluster.Options{})
-			algs := []basebackup.ChecksumAlgorithm{basebackup.ChecksumDefault}
+			algs := []manifest.ChecksumAlgorithm{manifest.ChecksumDefault}
 			if major == pgtest.Majors(t)[0] {
-				algs = append(algs, basebackup.ChecksumNone, basebackup.ChecksumSHA224, basebackup.ChecksumSHA512)
+				algs = append(algs, manifest.ChecksumNone, manifest.ChecksumSHA224, manifest.ChecksumSHA512)
 			}
 			for _, alg := range algs {
 				conn, err := c.ConnectReplication(ctx)

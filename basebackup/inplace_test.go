@@ -58,7 +58,7 @@ func TestBackupInPlaceTablespace(t *testing.T) {
 				defer conn.Close(context.Background())
 				opts := basebackup.Options{Checkpoint: basebackup.CheckpointFast}
 				if inline { // and every manifest path hex-encoded
-					opts.VerifyManifest, opts.Manifest, opts.ManifestChecksums = true, basebackup.ManifestForceEncode, basebackup.ChecksumSHA256
+					opts.VerifyManifest, opts.Manifest, opts.ManifestChecksums = true, basebackup.ManifestForceEncode, manifest.ChecksumSHA256
 				}
 				s, err := basebackup.Backup(ctx, conn, opts)
 				if err != nil {

@@ -83,7 +83,7 @@ func TestBackupRestoreGNUTar(t *testing.T) {
 			if hookLabel == nil || hookLabel.Label != opts.Label {
 				t.Errorf("OnBackupLabel got %+v, want label %q", hookLabel, opts.Label)
 			}
-			if res.Label == nil || res.Label.Label != opts.Label || res.Label.StartWALLocation != uint64(res.StartLSN) {
+			if res.Label == nil || res.Label.Label != opts.Label || res.Label.StartWALLocation != res.StartLSN {
 				t.Errorf("Result.Label = %+v, start %s", res.Label, res.StartLSN)
 			}
 			if res.EndLSN <= res.StartLSN || res.StartTimeline != 1 || res.EndTimeline != 1 || res.ServerMajor != major || res.SystemID == 0 {

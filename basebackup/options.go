@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
 	"github.com/pgstreambackup/pgstreambackup/internal/replproto"
 	"github.com/pgstreambackup/pgstreambackup/internal/spooldir"
 	"github.com/pgstreambackup/pgstreambackup/label"
@@ -47,6 +48,9 @@ type Options struct {
 	WALSlot       string
 	WALCreateSlot bool
 	WALNoSlot     bool
+	// WALStatusInterval is the streaming connection's standby status
+	// interval (wal.ReceiverOptions.StatusInterval); 0: its default.
+	WALStatusInterval time.Duration
 	// WALSpoolDir is the directory streamed segments wait in until the
 	// end of the backup; empty means os.TempDir(). It must exist (it is
 	// checked before any I/O and never created). Any number of
@@ -119,9 +123,20 @@ type Options struct {
 	// incremental and Combine need this backup's).
 	Incremental []byte
 
+	// Target, when set (PostgreSQL 15+, BASE_BACKUP TARGET), makes the
+	// server keep the backup instead of sending it: "server" stores it in
+	// the server-side directory TargetDetail (superuser or
+	// pg_write_server_files), "blackhole" discards it; an extension may
+	// add others. "" and "client" send it to us. StartArchives only: the
+	// archives it then returns carry no bytes (the server sends their
+	// names and progress only), WAL must be WALFetch or WALNone and there
+	// is no client-side compression.
+	Target       string
+	TargetDetail string
+
 	// ManifestChecksums selects the manifest's file checksum algorithm;
 	// the zero value is the server default (CRC32C).
-	ManifestChecksums ChecksumAlgorithm
+	ManifestChecksums manifest.ChecksumAlgorithm
 
 	// VerifyChecksums controls the server's page-checksum verification
 	// (on by default when the cluster has data checksums).
@@ -234,6 +249,27 @@ type ServerCompression struct {
 	Workers int
 	// Long enables zstd long-distance matching (PostgreSQL 16+).
 	Long bool
+	// Spec, when set, is sent instead of the fields above, unchecked:
+	// "METHOD[:DETAIL]" as pg_basebackup relays -Z server-METHOD[:DETAIL],
+	// for the server to judge (it refuses what it does not accept before
+	// any data, with its own message). Method must then be None; archive
+	// names and Archive.Compression follow METHOD when it is gzip, lz4 or
+	// zstd.
+	Spec string
+}
+
+// method is the compression the server applies: Method, or Spec's.
+func (c ServerCompression) method() tarstream.Compression {
+	if c.Spec == "" {
+		return c.Method
+	}
+	name, _, _ := strings.Cut(c.Spec, ":")
+	for _, m := range []tarstream.Compression{tarstream.Gzip, tarstream.LZ4, tarstream.Zstd} {
+		if m.String() == name {
+			return m
+		}
+	}
+	return tarstream.None
 }
 
 // detail returns COMPRESSION_DETAIL ("" when everything is default).
@@ -253,6 +289,9 @@ func (c ServerCompression) detail() string {
 
 func (c ServerCompression) validate() []error {
 	var errs []error
+	if c.Spec != "" && (c.Method != tarstream.None || c.Level != 0 || c.Workers != 0 || c.Long) {
+		errs = append(errs, errors.New("Options.ServerCompression: Spec excludes Method, Level, Workers and Long"))
+	}
 	lo, hi := 0, 0
 	switch c.Method {
 	case tarstream.None:
@@ -314,60 +353,6 @@ const (
 	ManifestForceEncode                     // a manifest with every path hex-encoded
 )
 
-// ChecksumAlgorithm is a manifest file checksum algorithm.
-type ChecksumAlgorithm int
-
-const (
-	ChecksumDefault ChecksumAlgorithm = iota // the server's default, CRC32C
-	ChecksumNone
-	ChecksumCRC32C
-	ChecksumSHA224
-	ChecksumSHA256
-	ChecksumSHA384
-	ChecksumSHA512
-)
-
-var checksumNames = [...]string{"", "NONE", "CRC32C", "SHA224", "SHA256", "SHA384", "SHA512"}
-
-// String returns the algorithm's name as PostgreSQL spells it ("" for the
-// default).
-func (a ChecksumAlgorithm) String() string {
-	if a < 0 || int(a) >= len(checksumNames) {
-		return fmt.Sprintf("ChecksumAlgorithm(%d)", int(a))
-	}
-	return checksumNames[a]
-}
-
-// ParseChecksumAlgorithm parses a PostgreSQL checksum algorithm name (NONE,
-// CRC32C, SHA224, SHA256, SHA384, SHA512), case-insensitively.
-func ParseChecksumAlgorithm(s string) (ChecksumAlgorithm, error) {
-	for i, n := range checksumNames {
-		if i > 0 && equalFoldASCII(s, n) {
-			return ChecksumAlgorithm(i), nil
-		}
-	}
-	return 0, fmt.Errorf("basebackup: unknown manifest checksum algorithm %q: must be NONE, CRC32C, SHA224, SHA256, SHA384 or SHA512", s)
-}
-
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'a' <= x && x <= 'z' {
-			x -= 'a' - 'A'
-		}
-		if 'a' <= y && y <= 'z' {
-			y -= 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
-
 // Verify is a tri-state for server-side page checksum verification.
 type Verify int
 
@@ -398,8 +383,8 @@ func (o Options) Validate() error {
 		if o.WALConn == nil {
 			bad("Options.WAL is WALStream but Options.WALConn (the second replication connection) is nil")
 		}
-		if err := (wal.ReceiverOptions{Slot: o.WALSlot, CreateSlot: o.WALCreateSlot, NoSlot: o.WALNoSlot}).Validate(); err != nil {
-			bad("Options.WALSlot/WALCreateSlot/WALNoSlot: %w", err)
+		if err := (wal.ReceiverOptions{Slot: o.WALSlot, CreateSlot: o.WALCreateSlot, NoSlot: o.WALNoSlot, StatusInterval: o.WALStatusInterval}).Validate(); err != nil {
+			bad("Options.WALSlot/WALCreateSlot/WALNoSlot/WALStatusInterval: %w", err)
 		}
 		if o.WALSinkOnly && o.WALSink == nil {
 			bad("Options.WALSinkOnly needs Options.WALSink")
@@ -416,9 +401,9 @@ func (o Options) Validate() error {
 	if o.Manifest < ManifestOn || o.Manifest > ManifestForceEncode {
 		bad("Options.Manifest: unknown value %d", o.Manifest)
 	}
-	if o.ManifestChecksums < ChecksumDefault || o.ManifestChecksums > ChecksumSHA512 {
-		bad("Options.ManifestChecksums: unknown algorithm %d", o.ManifestChecksums)
-	} else if o.ManifestChecksums != ChecksumDefault && o.Manifest == ManifestOff {
+	if err := o.ManifestChecksums.Validate(); err != nil {
+		bad("Options.ManifestChecksums: %v", err)
+	} else if o.ManifestChecksums != manifest.ChecksumDefault && o.Manifest == ManifestOff {
 		bad("Options.ManifestChecksums %s: requires a manifest, but Options.Manifest is ManifestOff", o.ManifestChecksums)
 	}
 	if o.VerifyChecksums < VerifyDefault || o.VerifyChecksums > VerifyOff {
@@ -453,6 +438,7 @@ func (o Options) Validate() error {
 			bad("Options.Incremental: %w", err)
 		}
 	}
+	errs = append(errs, o.targetProblems()...)
 	if o.ManifestMemoryLimit < -1 {
 		bad("Options.ManifestMemoryLimit %d: must be -1 (no limit), 0 (default) or positive", o.ManifestMemoryLimit)
 	}
@@ -463,6 +449,24 @@ func (o Options) Validate() error {
 		return nil
 	}
 	return &OptionsError{Problems: errs}
+}
+
+// targetProblems checks Target against the options it excludes.
+func (o Options) targetProblems() []error {
+	if o.Target == "" || o.Target == "client" {
+		if o.TargetDetail != "" {
+			return []error{errors.New("Options.TargetDetail needs Options.Target (\"server\"...)")}
+		}
+		return nil
+	}
+	var errs []error
+	if o.WAL == WALStream {
+		errs = append(errs, fmt.Errorf("Options.Target %q: WAL cannot be streamed when a backup target is used (WALFetch or WALNone)", o.Target))
+	}
+	if o.Compression.Method != tarstream.None {
+		errs = append(errs, fmt.Errorf("Options.Target %q: client-side compression is not possible when a backup target is used (ServerCompression is)", o.Target))
+	}
+	return errs
 }
 
 // params resolves the options into wire parameters for a server of the
@@ -492,13 +496,18 @@ func (o Options) params(major int, tablespaceMap bool) (replproto.BaseBackupPara
 	case ManifestForceEncode:
 		p.Manifest = "force-encode"
 	}
-	if o.ManifestChecksums != ChecksumDefault {
+	if o.ManifestChecksums != manifest.ChecksumDefault {
 		p.ManifestChecksums = o.ManifestChecksums.String()
 	}
 	if major < replproto.MinMajor || major > replproto.MaxMajor {
 		return p, &ServerVersionError{Major: major}
 	}
-	if sc := o.ServerCompression; sc.Method != tarstream.None {
+	if sc := o.ServerCompression; sc.Spec != "" {
+		if major < 15 {
+			return p, &ServerVersionError{Major: major, Option: "Options.ServerCompression", NeedMajor: 15}
+		}
+		p.CompressionSpec = sc.Spec
+	} else if sc.Method != tarstream.None {
 		if major < 15 {
 			return p, &ServerVersionError{Major: major, Option: "Options.ServerCompression", NeedMajor: 15}
 		}
@@ -507,6 +516,12 @@ func (o Options) params(major int, tablespaceMap bool) (replproto.BaseBackupPara
 		}
 		p.Compression = sc.Method.String()
 		p.CompressionDetail = sc.detail()
+	}
+	if o.Target != "" && o.Target != "client" {
+		if major < replproto.MinMajorNewSyntax {
+			return p, &ServerVersionError{Major: major, Option: "Options.Target (backup targets)", NeedMajor: replproto.MinMajorNewSyntax}
+		}
+		p.Target, p.TargetDetail = o.Target, o.TargetDetail
 	}
 	if o.Incremental != nil {
 		if major < replproto.MinMajorIncremental {

@@ -4,13 +4,19 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
+	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
 
 func TestValidateDefaults(t *testing.T) {
 	if err := (Options{}).Validate(); err != nil {
 		t.Fatalf("zero Options invalid: %v", err)
 	}
-	ok := Options{Label: "nightly", MaxRate: MinMaxRate, Manifest: ManifestForceEncode, ManifestChecksums: ChecksumSHA512, Checkpoint: CheckpointFast, WAL: WALNone, Wait: WaitNo, VerifyChecksums: VerifyOff}
+	ok := Options{Label: "nightly", MaxRate: MinMaxRate, Manifest: ManifestForceEncode, ManifestChecksums: manifest.ChecksumSHA512, Checkpoint: CheckpointFast, WAL: WALNone, Wait: WaitNo, VerifyChecksums: VerifyOff}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("Validate(%+v) = %v", ok, err)
 	}
@@ -21,7 +27,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		Label:             "it's\nbad",
 		MaxRate:           1000,
 		Manifest:          ManifestOff,
-		ManifestChecksums: ChecksumSHA256,
+		ManifestChecksums: manifest.ChecksumSHA256,
 		Checkpoint:        Checkpoint(9),
 		WAL:               WALMethod(-1),
 		MaxManifestSize:   -1,
@@ -56,21 +62,6 @@ func TestValidateLabel(t *testing.T) {
 		if (err == nil) != ok {
 			t.Errorf("Validate(Label=%.20q) = %v, want ok=%v", l, err, ok)
 		}
-	}
-}
-
-func TestParseChecksumAlgorithm(t *testing.T) {
-	for in, want := range map[string]ChecksumAlgorithm{"none": ChecksumNone, "crc32c": ChecksumCRC32C, "SHA224": ChecksumSHA224, "sha256": ChecksumSHA256, "Sha384": ChecksumSHA384, "SHA512": ChecksumSHA512} {
-		got, err := ParseChecksumAlgorithm(in)
-		if err != nil || got != want {
-			t.Errorf("ParseChecksumAlgorithm(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	if _, err := ParseChecksumAlgorithm("md5"); err == nil || !strings.Contains(err.Error(), `"md5"`) {
-		t.Errorf("ParseChecksumAlgorithm(md5) = %v", err)
-	}
-	if _, err := ParseChecksumAlgorithm(""); err == nil {
-		t.Error("ParseChecksumAlgorithm(\"\") succeeded")
 	}
 }
 
@@ -110,5 +101,40 @@ func TestParseMajor(t *testing.T) {
 		if _, err := parseMajor(in); err == nil {
 			t.Errorf("parseMajor(%q) succeeded", in)
 		}
+	}
+}
+
+// TestTargetAndSpecOptions: Target and ServerCompression.Spec reach the
+// command on 15+, need 15, and exclude what pg_basebackup excludes.
+func TestTargetAndSpecOptions(t *testing.T) {
+	p, err := Options{WAL: WALNone, Target: "server", TargetDetail: "/srv/b", ServerCompression: ServerCompression{Spec: "gzip:"}}.params(15, true)
+	if err != nil || p.Target != "server" || p.TargetDetail != "/srv/b" || p.CompressionSpec != "gzip:" || p.Compression != "" {
+		t.Errorf("params = %+v, %v", p, err)
+	}
+	if p, err := (Options{Target: "client"}).params(15, true); err != nil || p.Target != "" {
+		t.Errorf("Target client: %+v, %v", p, err)
+	}
+	for _, o := range []Options{{WAL: WALNone, Target: "blackhole"}, {ServerCompression: ServerCompression{Spec: "zstd"}}} {
+		var ve *ServerVersionError
+		if _, err := o.params(14, true); !errors.As(err, &ve) || ve.NeedMajor != 15 {
+			t.Errorf("params(14) of %+v = %v, want ServerVersionError for 15", o, err)
+		}
+	}
+	for _, o := range []Options{
+		{WAL: WALStream, WALConn: &pgconn.PgConn{}, Target: "blackhole"},
+		{WAL: WALNone, Target: "blackhole", Compression: tarstream.CompressionOptions{Method: tarstream.Gzip}},
+		{TargetDetail: "/x"},
+		{ServerCompression: ServerCompression{Spec: "gzip", Method: tarstream.Gzip}},
+		{WAL: WALStream, WALConn: &pgconn.PgConn{}, WALStatusInterval: -time.Second},
+	} {
+		if err := o.Validate(); err == nil {
+			t.Errorf("Validate(%+v) = nil", o)
+		}
+	}
+	if err := (Options{WAL: WALStream, WALConn: &pgconn.PgConn{}, WALStatusInterval: time.Second}).Validate(); err != nil {
+		t.Errorf("a valid WALStatusInterval: %v", err)
+	}
+	if m := (ServerCompression{Spec: "lz4:level=1"}).method(); m != tarstream.LZ4 {
+		t.Errorf("Spec lz4 method = %v", m)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/pgstreambackup/pgstreambackup/internal/replproto"
+	"github.com/pgstreambackup/pgstreambackup/wal"
 )
 
 // ProgressPhase is the stage a backup is in.
@@ -72,6 +73,12 @@ type Progress struct {
 	ETAKnown bool
 	// Done is set on the last call, once the server confirmed the end.
 	Done bool
+	// StartLSN and Timeline are the server's start position, known from
+	// the first PhaseData call on (zero before); EndLSN is its end
+	// position, known on the PhaseWAL and Done calls.
+	StartLSN wal.LSN
+	Timeline uint32
+	EndLSN   wal.LSN
 }
 
 // progressState keeps what makes the figures monotonic.
@@ -118,7 +125,8 @@ func (a *Archives) progress(force bool) {
 		return
 	}
 	a.prog.lastCall = now
-	p := Progress{Phase: PhaseData, BytesDone: a.res.BytesReceived, BytesTotal: -1, Archives: len(a.rows), Elapsed: now.Sub(a.started), Done: a.serverDone && a.finished && !a.prog.streamOwnsDone}
+	p := Progress{Phase: PhaseData, BytesDone: a.res.BytesReceived, BytesTotal: -1, Archives: len(a.rows), Elapsed: now.Sub(a.started), Done: a.serverDone && a.finished && !a.prog.streamOwnsDone,
+		StartLSN: a.res.StartLSN, Timeline: a.res.StartTimeline, EndLSN: a.res.EndLSN}
 	if a.major >= replproto.MinMajorNewSyntax && a.res.ServerProgress > 0 {
 		p.BytesDone = a.res.ServerProgress
 	}

@@ -1,11 +1,12 @@
 package basebackup
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -22,15 +23,42 @@ type RecoveryConfig struct {
 	PrimarySlotName string
 }
 
+// libpqKeys is libpq's connection options in PQconninfo's order
+// (PostgreSQL 18's fe-connect.c), the order pg_basebackup -R writes them.
+var libpqKeys = strings.Fields(`service user password passfile channel_binding connect_timeout
+	host hostaddr port client_encoding options application_name fallback_application_name
+	keepalives keepalives_idle keepalives_interval keepalives_count tcp_user_timeout sslmode
+	sslnegotiation sslcompression sslcert sslkey sslcertmode sslpassword sslrootcert sslcrl
+	sslcrldir sslsni requirepeer require_auth min_protocol_version max_protocol_version
+	ssl_min_protocol_version ssl_max_protocol_version gssencmode krbsrvname gsslib gssdelegation
+	replication target_session_attrs load_balance_hosts scram_client_key scram_server_key
+	oauth_issuer oauth_client_id oauth_client_secret oauth_scope sslkeylogfile`)
+
 // ConnInfo formats libpq keyword/value pairs: a value stays bare when it
 // is only [A-Za-z0-9_.], otherwise it is single-quoted with ' and \
-// backslash-escaped. Keys are sorted for a stable result.
+// backslash-escaped. Keys come in libpq's PQconninfo order, as
+// pg_basebackup -R writes them, with dbname last (where pg_basebackup 17+
+// appends it); keys libpq does not know come before dbname, sorted.
 func ConnInfo(params map[string]string) string {
+	rank := func(k string) int {
+		if k == "dbname" {
+			return len(libpqKeys) + 1
+		}
+		if i := slices.Index(libpqKeys, k); i >= 0 {
+			return i
+		}
+		return len(libpqKeys)
+	}
 	keys := make([]string, 0, len(params))
 	for k := range params {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.SortFunc(keys, func(a, b string) int {
+		if c := cmp.Compare(rank(a), rank(b)); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
 	var b strings.Builder
 	for _, k := range keys {
 		v := params[k]

@@ -3,13 +3,13 @@ package basebackup
 import "testing"
 
 func TestConnInfoQuoting(t *testing.T) {
-	got := ConnInfo(map[string]string{"host": "/run/pg sock", "port": "5433", "user": "o'brien", "password": `a\b`, "sslmode": "prefer", "application_name": ""})
-	want := `application_name='' host='/run/pg sock' password='a\\b' port=5433 sslmode=prefer user='o\'brien'`
+	got := ConnInfo(map[string]string{"host": "/run/pg sock", "port": "5433", "user": "o'brien", "password": `a\b`, "sslmode": "prefer", "application_name": "", "dbname": "app", "zz_unknown": "1"})
+	want := `user='o\'brien' password='a\\b' host='/run/pg sock' port=5433 application_name='' sslmode=prefer zz_unknown=1 dbname=app`
 	if got != want {
 		t.Errorf("ConnInfo = %s\nwant      %s", got, want)
 	}
 	text, err := RecoveryConfig{PrimaryConnInfo: map[string]string{"user": "o'brien", "host": "db"}, PrimarySlotName: "s1"}.Text()
-	if err != nil || text != "primary_conninfo = 'host=db user=''o\\\\''brien'''\nprimary_slot_name = 's1'\n" {
+	if err != nil || text != "primary_conninfo = 'user=''o\\\\''brien'' host=db'\nprimary_slot_name = 's1'\n" {
 		t.Errorf("Text = %q, %v", text, err)
 	}
 	if _, err := (RecoveryConfig{}).Text(); err == nil {

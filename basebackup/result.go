@@ -3,17 +3,16 @@ package basebackup
 import (
 	"time"
 
-	"github.com/jackc/pglogrepl"
-
 	"github.com/pgstreambackup/pgstreambackup/label"
+	"github.com/pgstreambackup/pgstreambackup/wal"
 )
 
 // Result describes a finished backup. It is available from Stream.Result
 // (or Archives.Result) only after the stream returned io.EOF.
 type Result struct {
-	StartLSN      pglogrepl.LSN // backup start (REDO of the start checkpoint)
+	StartLSN      wal.LSN // backup start (REDO of the start checkpoint)
 	StartTimeline uint32
-	EndLSN        pglogrepl.LSN // the backup is consistent once recovery reaches this LSN
+	EndLSN        wal.LSN // the backup is consistent once recovery reaches this LSN
 	EndTimeline   uint32
 	SystemID      uint64 // from IDENTIFY_SYSTEM
 	ServerVersion string // server_version as reported, e.g. "15.18 (Debian 15.18-0+deb12u1)"

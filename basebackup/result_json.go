@@ -6,10 +6,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/jackc/pglogrepl"
-
-	"github.com/pgstreambackup/pgstreambackup/internal/lsnfmt"
 	"github.com/pgstreambackup/pgstreambackup/label"
+	"github.com/pgstreambackup/pgstreambackup/wal"
 )
 
 // ResultSchema is the version of Result's JSON form, written as
@@ -62,8 +60,8 @@ type tablespaceJSON struct {
 func (r Result) MarshalJSON() ([]byte, error) {
 	j := resultJSON{
 		Schema:   ResultSchema,
-		StartLSN: lsnfmt.Format(uint64(r.StartLSN)), StartTimeline: r.StartTimeline,
-		EndLSN: lsnfmt.Format(uint64(r.EndLSN)), EndTimeline: r.EndTimeline,
+		StartLSN: r.StartLSN.String(), StartTimeline: r.StartTimeline,
+		EndLSN: r.EndLSN.String(), EndTimeline: r.EndTimeline,
 		SystemID:      strconv.FormatUint(r.SystemID, 10),
 		ServerVersion: r.ServerVersion, ServerMajor: r.ServerMajor,
 		BackupLabel:  string(r.LabelRaw),
@@ -93,11 +91,11 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 	if j.Schema != ResultSchema {
 		return fmt.Errorf("basebackup: Result JSON schema %d, this version reads %d", j.Schema, ResultSchema)
 	}
-	start, err := lsnfmt.Parse(j.StartLSN)
+	start, err := wal.ParseLSN(j.StartLSN)
 	if err != nil {
 		return fmt.Errorf("basebackup: Result JSON start_lsn: %w", err)
 	}
-	end, err := lsnfmt.Parse(j.EndLSN)
+	end, err := wal.ParseLSN(j.EndLSN)
 	if err != nil {
 		return fmt.Errorf("basebackup: Result JSON end_lsn: %w", err)
 	}
@@ -106,8 +104,8 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("basebackup: Result JSON system_identifier: %w", err)
 	}
 	*r = Result{
-		StartLSN: pglogrepl.LSN(start), StartTimeline: j.StartTimeline,
-		EndLSN: pglogrepl.LSN(end), EndTimeline: j.EndTimeline,
+		StartLSN: start, StartTimeline: j.StartTimeline,
+		EndLSN: end, EndTimeline: j.EndTimeline,
 		SystemID: sysid, ServerVersion: j.ServerVersion, ServerMajor: j.ServerMajor,
 		ManifestSize: j.ManifestSize, WALFiles: j.WALFiles, WALSegmentSize: j.WALSegmentSize,
 		ManifestVerified: j.ManifestVerified, ChecksumFailures: j.ChecksumFailures,

@@ -57,3 +57,30 @@ func TestResultJSON(t *testing.T) {
 		t.Error("schema 2 read")
 	}
 }
+
+// TestResultJSONBytes pins the stored form byte for byte (schema 1 as
+// first written, when LSNs were pglogrepl.LSN): a change of the LSN type
+// or of a field must not change what is already stored.
+func TestResultJSONBytes(t *testing.T) {
+	r := basebackup.Result{
+		StartLSN: 0xA05000028, StartTimeline: 2, EndLSN: 0xA05000138, EndTimeline: 2,
+		SystemID: 7712491731758650814, ServerVersion: "15.18", ServerMajor: 15,
+		Tablespaces: []basebackup.Tablespace{{OID: 16384, Location: "/srv/ts", Size: 7}},
+		Duration:    2 * time.Second,
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"schema":1,"start_lsn":"A/5000028","start_timeline":2,"end_lsn":"A/5000138","end_timeline":2,"system_identifier":"7712491731758650814","server_version":"15.18","server_major":15,"tablespaces":[{"oid":16384,"location":"/srv/ts","size":7}],"manifest_size":0,"manifest_verified":false,"bytes_received":0,"bytes_written":0,"tar_bytes":0,"server_progress":0,"duration":"2s","duration_ns":2000000000}`
+	if string(b) != want {
+		t.Errorf("JSON changed:\n got %s\nwant %s", b, want)
+	}
+	var back basebackup.Result
+	for field, lsn := range map[string]string{"start_lsn": "A/5000028", "end_lsn": "A/5000138"} {
+		in := strings.Replace(want, lsn, "A-5", 1)
+		if err := json.Unmarshal([]byte(in), &back); err == nil || !strings.Contains(err.Error(), field) || !strings.Contains(err.Error(), `"A-5"`) {
+			t.Errorf("%s A-5 read: %v", field, err)
+		}
+	}
+}

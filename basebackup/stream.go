@@ -9,7 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/pgstreambackup/pgstreambackup/internal/lsnfmt"
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
 
@@ -429,8 +428,8 @@ func (s *Stream) finish() error {
 
 // checkConsistency cross-checks the label against the result sets.
 func checkConsistency(r *Result) error {
-	if uint64(r.StartLSN) != r.Label.StartWALLocation {
-		return protocolErrorf("backup_label START WAL LOCATION %s differs from the start position %s", lsnfmt.Format(r.Label.StartWALLocation), r.StartLSN)
+	if r.StartLSN != r.Label.StartWALLocation {
+		return protocolErrorf("backup_label START WAL LOCATION %s differs from the start position %s", r.Label.StartWALLocation, r.StartLSN)
 	}
 	if r.Label.StartTimeline != 0 && r.Label.StartTimeline != r.StartTimeline {
 		return protocolErrorf("backup_label START TIMELINE %d differs from the start timeline %d", r.Label.StartTimeline, r.StartTimeline)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
+	"github.com/pgstreambackup/pgstreambackup/internal/lsnfmt"
 	"github.com/pgstreambackup/pgstreambackup/internal/spooldir"
 	"github.com/pgstreambackup/pgstreambackup/label"
 	"github.com/pgstreambackup/pgstreambackup/wal"
@@ -44,6 +45,9 @@ type walCheck struct {
 	name        string
 	segSize     uint64
 	segments    int
+	// seen holds the number of every segment that passed, so present can
+	// tell a stream missing one of the segments its backup needs.
+	seen map[uint64]bool
 }
 
 // isWALMember reports whether a stream member name (pg_wal/...) is a WAL
@@ -67,6 +71,14 @@ func (w *walCheck) begin(name string, size int64) error {
 		return fmt.Errorf("%w: %s: %w", ErrWALInvalid, name, err)
 	}
 	w.pc, w.name = pc, name
+	_, segno, err := wal.ParseSegmentName(seg, w.segSize)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrWALInvalid, name, err)
+	}
+	if w.seen == nil {
+		w.seen = make(map[uint64]bool)
+	}
+	w.seen[segno] = true
 	if w.decode {
 		if w.spool == "" {
 			if w.spool, err = spooldir.Create("Options.WALSpoolDir", w.spoolParent, "pgstreambackup-verify-wal-"); err != nil {
@@ -117,10 +129,28 @@ func (w *walCheck) end() error {
 	return nil
 }
 
-// present fails a stream that should carry WAL and carried no segment.
-func (w *walCheck) present() error {
-	if w.requireWAL && w.segments == 0 {
+// present fails a stream that should carry WAL and did not carry every
+// segment from the one holding start to the one holding the last byte
+// before end (the segments the server includes, see do_pg_backup_stop):
+// without one of them the backup cannot reach consistency, whatever the
+// server said. The timeline of each segment is the page checker's
+// business; here only the numbers are counted.
+func (w *walCheck) present(start, end uint64) error {
+	if !w.requireWAL {
+		return nil
+	}
+	if w.segments == 0 {
 		return fmt.Errorf("%w: the stream carried no WAL segment, though the backup was to include its WAL", ErrWALInvalid)
+	}
+	if end <= start {
+		return nil
+	}
+	first, last := start/w.segSize, (end-1)/w.segSize
+	for segno := first; segno <= last; segno++ {
+		if !w.seen[segno] {
+			return fmt.Errorf("%w: the stream lacks the WAL segment starting at %s: the backup needs every segment from %s to %s",
+				ErrWALInvalid, lsnfmt.Format(segno*w.segSize), lsnfmt.Format(start), lsnfmt.Format(end))
+		}
 	}
 	return nil
 }

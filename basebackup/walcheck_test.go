@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup"
-	"github.com/pgstreambackup/pgstreambackup/internal/lsnfmt"
 	"github.com/pgstreambackup/pgstreambackup/internal/pgcluster"
 	"github.com/pgstreambackup/pgstreambackup/internal/pgmock"
 	"github.com/pgstreambackup/pgstreambackup/internal/pgtest"
+	"github.com/pgstreambackup/pgstreambackup/wal"
 )
 
 // TestWALCheckedAsItPasses: a replayed real backup (WAL fetched) whose
@@ -79,6 +79,61 @@ func TestWALCheckedAsItPasses(t *testing.T) {
 	}
 }
 
+// TestWALOmittedByServer: a replayed real backup (WAL fetched) in which the
+// server's WAL segment member was renamed to a name that is not a segment
+// (its header checksum fixed, so the tar is well formed): the stream was
+// to carry its WAL and carried none, so it fails with ErrWALInvalid and
+// never completes the tar, with or without VerifyManifest.
+func TestWALOmittedByServer(t *testing.T) {
+	major := pgtest.Majors(t)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c := pgtest.Start(t, major, pgcluster.Options{})
+	fetch := cutOpts
+	fetch.WAL = basebackup.WALFetch
+	tr := recordTranscriptWith(t, ctx, c, fetch)
+	forged := alter(tr, func(m [][]byte) [][]byte {
+		patchArchive(t, m, major, func(all []byte) {
+			h := bytes.Index(all, []byte("pg_wal/0000000"))
+			if h < 0 || h%512 != 0 {
+				t.Fatalf("no WAL segment header in the replay (at %d)", h)
+			}
+			all[h+len("pg_wal/")] = 'X' // not hex: no longer a segment name
+			fixTarChecksum(all[h : h+512])
+		})
+		return m
+	})
+	verified := fetch
+	verified.VerifyManifest = true
+	for _, opts := range []basebackup.Options{fetch, verified} {
+		srv, err := pgmock.NewServer(forged, pgmock.Cut{Messages: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := connectTo(ctx, srv.Port())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := runBackup(ctx, conn, opts)
+		conn.Close(ctx)
+		srv.Close()
+		if !errors.Is(err, basebackup.ErrWALInvalid) || tarComplete(out) {
+			t.Errorf("WAL omitted (verify %v): %v, complete tar %v", opts.VerifyManifest, err, tarComplete(out))
+		}
+		t.Logf("WAL omitted (verify %v): %v", opts.VerifyManifest, err)
+	}
+}
+
+// fixTarChecksum recomputes a ustar header's checksum field.
+func fixTarChecksum(h []byte) {
+	copy(h[148:156], "        ")
+	sum := 0
+	for _, b := range h {
+		sum += int(b)
+	}
+	copy(h[148:156], fmt.Sprintf("%06o\x00 ", sum))
+}
+
 var startWAL = regexp.MustCompile(`START WAL LOCATION: ([0-9A-F]+/[0-9A-F]+)`)
 
 // flipTarByte flips one byte of the archive data in the messages: at(start
@@ -91,7 +146,7 @@ func flipTarByte(t *testing.T, m [][]byte, major int, at func(start uint64, segD
 		if lm == nil {
 			t.Fatal("no backup_label in the replay")
 		}
-		start, err := lsnfmt.Parse(string(lm[1]))
+		start, err := wal.ParseLSN(string(lm[1]))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,7 +154,7 @@ func flipTarByte(t *testing.T, m [][]byte, major int, at func(start uint64, segD
 		if h < 0 {
 			t.Fatal("no WAL segment in the replay")
 		}
-		pos := at(start, h+512)
+		pos := at(uint64(start), h+512)
 		if pos >= len(all) {
 			t.Fatal("offset past the archive")
 		}

@@ -86,7 +86,7 @@ func TestWALDamageMatrix(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := m.WALRanges[0]
-			first, last := r.StartLSN/matrixSegSize, (r.EndLSN-1)/matrixSegSize
+			first, last := wal.SegmentNo(r.StartLSN, matrixSegSize), wal.SegmentNo(r.EndLSN-1, matrixSegSize)
 			seg := func(n uint64) string { return wal.SegmentName(r.Timeline, n, matrixSegSize) }
 			segPath := func(d string, n uint64) string { return filepath.Join(d, "pg_wal", seg(n)) }
 			t.Logf("WAL range %s, segments %s..%s", fmtRange(r), seg(first), seg(last))
@@ -191,7 +191,7 @@ func TestWALDamageMatrix(t *testing.T) {
 }
 
 func fmtRange(r manifest.WALRange) string {
-	return fmt.Sprintf("%s..%s on timeline %d", wal.LSN(r.StartLSN), wal.LSN(r.EndLSN), r.Timeline)
+	return fmt.Sprintf("%s..%s on timeline %d", r.StartLSN, r.EndLSN, r.Timeline)
 }
 
 // untarTo extracts a stream without tablespaces into dir.

@@ -10,11 +10,16 @@ import (
 	"github.com/pgstreambackup/pgstreambackup/internal/lsnfmt"
 )
 
+// LSN is a WAL position, the same type as wal.LSN (label imports only the
+// standard library, so the type lives in an internal package): it prints
+// as "X/Y" with %s and %v, in JSON and in log/slog.
+type LSN = lsnfmt.LSN
+
 // BackupLabel is the content of a backup_label file.
 type BackupLabel struct {
-	StartWALLocation   uint64 // START WAL LOCATION: the REDO point recovery starts from
+	StartWALLocation   LSN    // START WAL LOCATION: the REDO point recovery starts from
 	StartWALFile       string // the 24-hex-digit segment holding it
-	CheckpointLocation uint64 // CHECKPOINT LOCATION
+	CheckpointLocation LSN    // CHECKPOINT LOCATION
 	BackupMethod       string // BACKUP METHOD: "streamed" for BASE_BACKUP
 	BackupFrom         string // BACKUP FROM: "primary", "standby", or "master" (PostgreSQL 13)
 	StartTime          string // START TIME, raw: its zone is the server's log_timezone
@@ -25,7 +30,7 @@ type BackupLabel struct {
 	// (PostgreSQL 17+ incremental backups); then IncrementalFromLSN and
 	// IncrementalFromTLI name the backup it is based on.
 	Incremental        bool
-	IncrementalFromLSN uint64
+	IncrementalFromLSN LSN
 	IncrementalFromTLI uint32
 }
 
@@ -184,8 +189,8 @@ func (l *BackupLabel) Format() ([]byte, error) {
 		return nil, errors.New("label: StartWALFile must be a 24-hex-digit segment name")
 	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "%s: %s (file %s)\n", keyStartWAL, lsnfmt.Format(l.StartWALLocation), l.StartWALFile)
-	fmt.Fprintf(&b, "%s: %s\n", keyCheckpoint, lsnfmt.Format(l.CheckpointLocation))
+	fmt.Fprintf(&b, "%s: %s (file %s)\n", keyStartWAL, l.StartWALLocation, l.StartWALFile)
+	fmt.Fprintf(&b, "%s: %s\n", keyCheckpoint, l.CheckpointLocation)
 	opt := func(k, v string) {
 		if v != "" {
 			fmt.Fprintf(&b, "%s: %s\n", k, v)
@@ -199,7 +204,7 @@ func (l *BackupLabel) Format() ([]byte, error) {
 		fmt.Fprintf(&b, "%s: %d\n", keyStartTLI, l.StartTimeline)
 	}
 	if l.Incremental {
-		fmt.Fprintf(&b, "%s: %s\n%s: %d\n", keyIncrFromLSN, lsnfmt.Format(l.IncrementalFromLSN), keyIncrFromTLI, l.IncrementalFromTLI)
+		fmt.Fprintf(&b, "%s: %s\n%s: %d\n", keyIncrFromLSN, l.IncrementalFromLSN, keyIncrFromTLI, l.IncrementalFromTLI)
 	}
 	return b.Bytes(), nil
 }

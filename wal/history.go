@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/pgstreambackup/pgstreambackup/internal/lsnfmt"
 )
 
 // HistoryEntry is one line of a timeline history file: Timeline was left
@@ -34,11 +32,11 @@ func ParseHistory(b []byte) ([]HistoryEntry, error) {
 		if err != nil || tli == 0 {
 			return nil, fmt.Errorf("wal: history line %d: invalid timeline %q", i+1, f[0])
 		}
-		lsn, err := lsnfmt.Parse(strings.TrimSpace(f[1]))
+		lsn, err := ParseLSN(strings.TrimSpace(f[1]))
 		if err != nil {
 			return nil, fmt.Errorf("wal: history line %d: %v", i+1, err)
 		}
-		e := HistoryEntry{Timeline: uint32(tli), SwitchPoint: LSN(lsn)}
+		e := HistoryEntry{Timeline: uint32(tli), SwitchPoint: lsn}
 		if len(f) == 3 {
 			e.Reason = f[2]
 		}

@@ -398,7 +398,7 @@ func (r *Receiver) loop(ctx context.Context) ([]SpooledFile, error) {
 				if err != nil {
 					return nil, fmt.Errorf("wal: %w", err)
 				}
-				if err := r.write(x.WALStart, x.WALData); err != nil {
+				if err := r.write(LSN(x.WALStart), x.WALData); err != nil {
 					return nil, err
 				}
 			case pglogrepl.PrimaryKeepaliveMessageByteID:

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgstreambackup/pgstreambackup/internal/pgcluster"
@@ -115,7 +114,7 @@ func TestReceiverRefusesForeignWAL(t *testing.T) {
 				t.Fatalf("receiver's system identifier %s, server's %s", got, rows[0][0])
 			}
 			r.sysID++
-			start, err := pglogrepl.ParseLSN(rows[0][1])
+			start, err := ParseLSN(rows[0][1])
 			if err != nil {
 				t.Fatal(err)
 			}

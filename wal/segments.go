@@ -5,11 +5,19 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pglogrepl"
+	"github.com/pgstreambackup/pgstreambackup/internal/lsnfmt"
 )
 
-// LSN is a WAL position.
-type LSN = pglogrepl.LSN
+// LSN is a WAL position, the one LSN type of this module (label,
+// manifest, incremental and basebackup use it too). It prints as
+// PostgreSQL writes it, "X/Y" in hex, with %s and %v, in JSON and other
+// text encodings (MarshalText, UnmarshalText) and in log/slog
+// (LogValue); it scans from and writes to a pg_lsn column through
+// database/sql (Scan, Value). ParseLSN reads it.
+type LSN = lsnfmt.LSN
+
+// ParseLSN reads an LSN written "X/Y", each part 1 to 8 hex digits.
+func ParseLSN(s string) (LSN, error) { return lsnfmt.Parse(s) }
 
 // Segment sizes PostgreSQL allows (initdb --wal-segsize): powers of two
 // from 1 MB to 1 GB.

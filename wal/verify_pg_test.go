@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pgstreambackup/pgstreambackup/internal/lsnfmt"
 	"github.com/pgstreambackup/pgstreambackup/internal/pgcluster"
 	"github.com/pgstreambackup/pgstreambackup/internal/pgtest"
 )
@@ -24,7 +23,7 @@ func queryLSN(t *testing.T, c *pgcluster.Cluster, sql string) LSN {
 	if err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
-	l, err := lsnfmt.Parse(rows[0][0])
+	l, err := ParseLSN(rows[0][0])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
-	"github.com/pgstreambackup/pgstreambackup/internal/lsnfmt"
 	"github.com/pgstreambackup/pgstreambackup/label"
 )
 
@@ -137,7 +136,7 @@ func checkChain(chain []*backup) error {
 	first := chain[0]
 	if first.label.Incremental {
 		return fmt.Errorf("%w: backup at \"%s\" is an incremental backup, but the first backup should be a full backup (it was taken on top of the backup that started at %s): the chain must start with a full backup",
-			ErrChain, first.name, lsnfmt.Format(first.label.IncrementalFromLSN))
+			ErrChain, first.name, first.label.IncrementalFromLSN)
 	}
 	for i, b := range chain[1:] {
 		prev := chain[i]
@@ -157,7 +156,7 @@ func checkChain(chain []*backup) error {
 		}
 		if b.label.IncrementalFromLSN != prev.label.StartWALLocation {
 			return fmt.Errorf("%w: backup at \"%s\" starts at LSN %s, but expected %s (the backup after it in the chain, %s, was taken on top of the backup that started there): a backup is missing in between, or the order is wrong",
-				ErrChain, prev.name, lsnfmt.Format(prev.label.StartWALLocation), lsnfmt.Format(b.label.IncrementalFromLSN), b.name)
+				ErrChain, prev.name, prev.label.StartWALLocation, b.label.IncrementalFromLSN, b.name)
 		}
 	}
 	return nil

@@ -20,9 +20,9 @@ import (
 
 // CombineOptions control Combine.
 type CombineOptions struct {
-	// ManifestChecksums is the checksum algorithm of the new manifest:
-	// CRC32C (default when empty), SHA224, SHA256, SHA384, SHA512 or NONE.
-	ManifestChecksums string
+	// ManifestChecksums is the checksum algorithm of the new manifest;
+	// manifest.ChecksumDefault is CRC32C, pg_combinebackup's default.
+	ManifestChecksums manifest.ChecksumAlgorithm
 	// NoSync skips flushing the output to disk.
 	NoSync bool
 	// DryRun checks the chain and every input file that would be read,
@@ -126,21 +126,18 @@ type CombineResult struct {
 // locations its archive names), except in-place tablespaces (a directory
 // pg_tblspc/<oid> in a directory input), copied inside the output.
 func Combine(ctx context.Context, inputs []string, output string, opts CombineOptions) (*CombineResult, error) {
-	alg := opts.ManifestChecksums
-	if alg == "" {
-		alg = "CRC32C"
+	if err := opts.ManifestChecksums.Validate(); err != nil {
+		return nil, fmt.Errorf("incremental: CombineOptions.ManifestChecksums: %w", err)
 	}
-	alg = strings.ToUpper(alg)
-	if opts.NoManifest {
+	alg := opts.ManifestChecksums.String()
+	switch {
+	case opts.NoManifest:
 		alg = "NONE" // no manifest, no checksums
+	case opts.ManifestChecksums == manifest.ChecksumDefault:
+		alg = "CRC32C"
 	}
 	if opts.CopyMethod < CopyRead || opts.CopyMethod > CopyFileRange {
 		return nil, fmt.Errorf("incremental: CombineOptions.CopyMethod: unknown %v", opts.CopyMethod)
-	}
-	if alg != "NONE" {
-		if _, err := checksum.New(alg); err != nil {
-			return nil, fmt.Errorf("incremental: CombineOptions.ManifestChecksums: %w", err)
-		}
 	}
 	if len(inputs) == 0 {
 		return nil, fmt.Errorf("%w: no backups given", ErrChain)

@@ -14,6 +14,7 @@ import (
 	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
 	"github.com/pgstreambackup/pgstreambackup/internal/checksum"
 	"github.com/pgstreambackup/pgstreambackup/label"
+	"github.com/pgstreambackup/pgstreambackup/wal"
 )
 
 // block returns a block filled with one byte.
@@ -36,7 +37,7 @@ func incrWith(trunc uint32, blocks map[uint32]byte) []byte {
 // fakeBackup writes a backup directory of a made-up 17 cluster: its files,
 // backup_label (incremental on top of the backup starting at from, when
 // from > 0), pg_control, PG_VERSION and a CRC32C manifest.
-func fakeBackup(t *testing.T, dir string, sysID, start, from uint64, files map[string][]byte) {
+func fakeBackup(t *testing.T, dir string, sysID uint64, start, from wal.LSN, files map[string][]byte) {
 	t.Helper()
 	ctl := make([]byte, 8192)
 	for i := 0; i < 8; i++ {

@@ -2,18 +2,13 @@ package manifest
 
 import (
 	"bytes"
+	"fmt"
 	"hash"
 	"sort"
 	"strings"
 
 	"github.com/pgstreambackup/pgstreambackup/internal/checksum"
 )
-
-// AnyAlgorithm makes a Collector hash every file with each algorithm a
-// manifest may use, for a stream whose manifest comes after its files
-// and cannot be read first: five hashes of every byte, and their sums
-// kept until the check (176 bytes a file).
-const AnyAlgorithm = "ANY"
 
 var allAlgorithms = []string{"CRC32C", "SHA224", "SHA256", "SHA384", "SHA512"}
 
@@ -40,18 +35,24 @@ type seenFile struct {
 	sums []byte // the sums of c.algorithms, concatenated
 }
 
-// NewCollector hashes with a manifest algorithm name (CRC32C, SHA224,
-// SHA256, SHA384, SHA512), with all of them for AnyAlgorithm, or records
-// sizes only for "" or "NONE".
-func NewCollector(algorithm string) (*Collector, error) {
+// NewCollector hashes every file with algorithm, records sizes only
+// for ChecksumNone, or, for ChecksumDefault, hashes with each algorithm
+// a manifest may use, for a stream whose manifest comes after its files
+// and cannot be read first: five hashes of every byte, and their sums
+// kept until the check (176 bytes a file). An unknown value is an
+// error.
+func NewCollector(algorithm ChecksumAlgorithm) (*Collector, error) {
+	if err := algorithm.Validate(); err != nil {
+		return nil, fmt.Errorf("manifest: NewCollector: %w", err)
+	}
 	c := &Collector{seen: map[string]seenFile{}}
 	switch algorithm {
-	case "", "NONE":
+	case ChecksumNone:
 		return c, nil
-	case AnyAlgorithm:
+	case ChecksumDefault:
 		c.algorithms = allAlgorithms
 	default:
-		c.algorithms = []string{algorithm}
+		c.algorithms = []string{algorithm.String()}
 	}
 	for _, a := range c.algorithms {
 		h, err := checksum.New(a)

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"sort"
 	"sync"
+
+	"github.com/pgstreambackup/pgstreambackup/wal"
 )
 
 // Manifest is a parsed backup_manifest.
@@ -38,14 +40,27 @@ type File struct {
 // WALRange is the WAL a backup needs on one timeline.
 type WALRange struct {
 	Timeline uint32
-	StartLSN uint64
-	EndLSN   uint64
+	StartLSN wal.LSN
+	EndLSN   wal.LSN
 }
 
 // ErrSyntax wraps every parse error.
 var ErrSyntax = errors.New("manifest: invalid backup manifest")
 
 var checksumLengths = map[string]int{"CRC32C": 4, "SHA224": 28, "SHA256": 32, "SHA384": 48, "SHA512": 64}
+
+// checksumAlgorithm is the algorithm of the first file with a checksum
+// (the server uses one for all), ChecksumNone without any.
+func (m *Manifest) checksumAlgorithm() ChecksumAlgorithm {
+	for _, f := range m.Files {
+		if f.ChecksumAlgorithm != "" {
+			if a, err := ParseChecksumAlgorithm(f.ChecksumAlgorithm); err == nil {
+				return a
+			}
+		}
+	}
+	return ChecksumNone
+}
 
 // Lookup returns the position in m.Files of the entry for path, or -1.
 // m.Files must not change between lookups (Parse's result never does).

@@ -15,7 +15,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/pgstreambackup/pgstreambackup/internal/lsnfmt"
+	"github.com/pgstreambackup/pgstreambackup/wal"
 )
 
 // maxLine bounds one manifest line (the server writes one file a line;
@@ -401,13 +401,13 @@ func parseWALRanges(dec *json.Decoder) ([]WALRange, error) {
 		r.Timeline = uint32(t)
 		for _, f := range []struct {
 			key string
-			dst *uint64
+			dst *wal.LSN
 		}{{"Start-LSN", &r.StartLSN}, {"End-LSN", &r.EndLSN}} {
 			var s string
 			if err := json.Unmarshal(o[f.key], &s); err != nil {
 				return nil, bad("WAL range %d: missing %s", i, f.key)
 			}
-			if *f.dst, err = lsnfmt.Parse(s); err != nil {
+			if *f.dst, err = wal.ParseLSN(s); err != nil {
 				return nil, bad("WAL range %d: could not parse %s %q", i, f.key, s)
 			}
 		}

@@ -39,6 +39,13 @@ type StreamOptions struct {
 	WALSegmentSize int64
 	// MaxProblems caps the problems listed (DefaultMaxProblems when 0).
 	MaxProblems int
+	// Checksums is the algorithm the stream's own manifest uses, for a
+	// stream that cannot be read twice (not an io.ReadSeeker): files
+	// are then hashed with it only. ChecksumDefault hashes with every
+	// algorithm; an algorithm other than the manifest's leaves the
+	// checksums unverified (a problem each). Ignored with Manifest or
+	// SkipChecksums.
+	Checksums ChecksumAlgorithm
 	// TempDir is where the stream's WAL segments wait for the check,
 	// in a private subdirectory removed before VerifyStream returns
 	// (default os.TempDir()). Any number of verifications may share it.
@@ -57,12 +64,16 @@ type StreamOptions struct {
 // With the stream's own manifest, which comes last, the files are hashed
 // before its algorithm is known: when r is an io.ReadSeeker (a file) the
 // manifest is read first and the stream read again from where it was;
-// otherwise every file is hashed with every algorithm (AnyAlgorithm).
+// otherwise every file is hashed with opts.Checksums, by default with
+// every algorithm.
 // WAL segments are copied to a private directory under opts.TempDir for
 // the check, so disk use is the stream's WAL and memory stays bounded.
 // The error is a *VerifyError listing the problems, or what made the
 // stream unreadable.
 func VerifyStream(ctx context.Context, r io.Reader, opts StreamOptions) error {
+	if err := opts.Checksums.Validate(); err != nil {
+		return fmt.Errorf("manifest: StreamOptions.Checksums: %w", err)
+	}
 	m := opts.Manifest
 	if m == nil && !opts.SkipChecksums {
 		if rs, ok := r.(io.ReadSeeker); ok {
@@ -72,17 +83,11 @@ func VerifyStream(ctx context.Context, r io.Reader, opts StreamOptions) error {
 			}
 		}
 	}
-	algorithm := AnyAlgorithm
+	algorithm := opts.Checksums
 	if opts.SkipChecksums {
-		algorithm = ""
+		algorithm = ChecksumNone
 	} else if m != nil {
-		algorithm = ""
-		for _, f := range m.Files {
-			if f.ChecksumAlgorithm != "" {
-				algorithm = f.ChecksumAlgorithm
-				break
-			}
-		}
+		algorithm = m.checksumAlgorithm()
 	}
 	c, err := NewCollector(algorithm)
 	if err != nil {

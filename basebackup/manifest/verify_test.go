@@ -40,7 +40,7 @@ func TestVerifyAgreesWithPgVerifybackup(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close(ctx)
-			s, err := basebackup.Backup(ctx, conn, basebackup.Options{Checkpoint: basebackup.CheckpointFast, ManifestChecksums: basebackup.ChecksumSHA256})
+			s, err := basebackup.Backup(ctx, conn, basebackup.Options{Checkpoint: basebackup.CheckpointFast, ManifestChecksums: manifest.ChecksumSHA256})
 			if err != nil {
 				t.Fatal(err)
 			}

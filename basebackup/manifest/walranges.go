@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/pgstreambackup/pgstreambackup/internal/lsnfmt"
 	"github.com/pgstreambackup/pgstreambackup/label"
 	"github.com/pgstreambackup/pgstreambackup/wal"
 )
@@ -45,7 +44,7 @@ func parseMajor(b []byte) int {
 func checkRecords(ctx context.Context, walDir string, ranges []WALRange, segSize uint64, f backupFacts, pl *problemList) error {
 	wr := make([]wal.Range, 0, len(ranges))
 	for _, r := range ranges {
-		wr = append(wr, wal.Range{Timeline: r.Timeline, Start: wal.LSN(r.StartLSN), End: wal.LSN(r.EndLSN)})
+		wr = append(wr, wal.Range{Timeline: r.Timeline, Start: r.StartLSN, End: r.EndLSN})
 	}
 	slices.SortFunc(wr, func(a, b wal.Range) int { return cmp.Compare(a.Start, b.Start) })
 	err := wal.VerifyDir(ctx, walDir, wal.VerifyOptions{Ranges: wr, SegmentSize: segSize, SystemIdentifier: f.systemID, Major: f.major, MaxProblems: pl.max})
@@ -107,16 +106,16 @@ func checkRanges(ranges []WALRange, f backupFacts, pl *problemList) bool {
 	ok := true
 	if first.StartLSN != l.StartWALLocation || (l.StartTimeline != 0 && first.Timeline != l.StartTimeline) {
 		pl.add("backup_manifest", "WAL range starts at %s on timeline %d, but backup_label says START WAL LOCATION %s on timeline %d",
-			lsnfmt.Format(first.StartLSN), first.Timeline, lsnfmt.Format(l.StartWALLocation), l.StartTimeline)
+			first.StartLSN, first.Timeline, l.StartWALLocation, l.StartTimeline)
 		ok = false
 	}
-	var last uint64
+	var last wal.LSN
 	for _, r := range ranges {
 		last = max(last, r.EndLSN)
 	}
 	if l.CheckpointLocation < first.StartLSN || l.CheckpointLocation >= last {
 		pl.add("backup_manifest", "WAL range %s..%s does not hold backup_label's CHECKPOINT LOCATION %s",
-			lsnfmt.Format(first.StartLSN), lsnfmt.Format(last), lsnfmt.Format(l.CheckpointLocation))
+			first.StartLSN, last, l.CheckpointLocation)
 		ok = false
 	}
 	return ok
@@ -166,10 +165,10 @@ func checkSegmentsPresent(walDir string, ranges []WALRange, segSize uint64, pl *
 		}
 	}
 	for _, r := range ranges {
-		first := wal.SegmentNo(wal.LSN(r.StartLSN), segSize)
+		first := wal.SegmentNo(r.StartLSN, segSize)
 		last := first
 		if r.EndLSN > r.StartLSN {
-			last = wal.SegmentNo(wal.LSN(r.EndLSN-1), segSize)
+			last = wal.SegmentNo(r.EndLSN-1, segSize)
 		}
 		present := 0
 		for k := range sizes {
@@ -184,7 +183,7 @@ func checkSegmentsPresent(walDir string, ranges []WALRange, segSize uint64, pl *
 			}
 			if pl.full() || missing > 1<<20 {
 				n := int(min(missing, 1<<30))
-				pl.addN(n, "pg_wal/"+wal.SegmentName(r.Timeline, seg, segSize), "and %d more segments of timeline %d up to %s are needed but missing", n-1, r.Timeline, lsnfmt.Format(r.EndLSN))
+				pl.addN(n, "pg_wal/"+wal.SegmentName(r.Timeline, seg, segSize), "and %d more segments of timeline %d up to %s are needed but missing", n-1, r.Timeline, r.EndLSN)
 				break
 			}
 			pl.add("pg_wal/"+wal.SegmentName(r.Timeline, seg, segSize), "is needed for timeline %d but missing", r.Timeline)

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
-
-	"github.com/pgstreambackup/pgstreambackup/internal/lsnfmt"
 )
 
 // LastModified formats a modification time as manifests write it.
@@ -69,7 +67,7 @@ func (m *Manifest) Marshal() ([]byte, error) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, "\n{ \"Timeline\": %d, \"Start-LSN\": \"%s\", \"End-LSN\": \"%s\" }", r.Timeline, lsnfmt.Format(r.StartLSN), lsnfmt.Format(r.EndLSN))
+		fmt.Fprintf(&b, "\n{ \"Timeline\": %d, \"Start-LSN\": \"%s\", \"End-LSN\": \"%s\" }", r.Timeline, r.StartLSN, r.EndLSN)
 	}
 	b.WriteString("\n],\n")
 	sum := sha256.Sum256(b.Bytes())

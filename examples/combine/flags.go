@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"github.com/pgstreambackup/pgstreambackup/internal/pgcli"
 	"io"
-	"strings"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup/incremental"
+	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
 	"github.com/pgstreambackup/pgstreambackup/internal/getopt"
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
@@ -78,7 +78,7 @@ func parseArgs(args []string, stdout, stderr io.Writer) (c *config, status int, 
 		c.log.Errorf(format, args...)
 		return nil, 1, true
 	}
-	checksums := "CRC32C"
+	checksums := manifest.ChecksumCRC32C
 	for _, o := range opts {
 		switch o.Short {
 		case 'd':
@@ -101,12 +101,11 @@ func parseArgs(args []string, stdout, stderr io.Writer) (c *config, status int, 
 			}
 			c.opts.TablespaceMapping[old] = nw
 		case optManifestChecksums:
-			switch a := strings.ToUpper(o.Arg); a {
-			case "NONE", "CRC32C", "SHA224", "SHA256", "SHA384", "SHA512":
-				checksums = a
-			default:
+			a, err := manifest.ParseChecksumAlgorithm(o.Arg)
+			if err != nil {
 				return fail("unrecognized checksum algorithm: \"%s\"", o.Arg)
 			}
+			checksums = a
 		case optNoManifest:
 			c.opts.NoManifest = true
 		case optSyncMethod:

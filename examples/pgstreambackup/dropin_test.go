@@ -264,8 +264,43 @@ func TestCLIPlainGroupAccess(t *testing.T) {
 			if rows, err := restored.QueryRows(ctx, "app1", "SELECT count(*) FROM in_ts"); err != nil || rows[0][0] != "5000" {
 				t.Errorf("restored: %v %v", rows, err)
 			}
+			// -Ft: the same files (base.tar, <oid>.tar, pg_wal.tar,
+			// backup_manifest) with the same modes as pg_basebackup's.
+			oursT, theirsT := filepath.Join(work, "ours tar"), filepath.Join(work, "theirs tar")
+			if err := run(ctx, []string{"-d", conn, "-D", oursT, "-Ft", "-c", "fast"}, &bytes.Buffer{}, &stderr); err != nil {
+				t.Fatalf("-Ft: %v\n%s", err, stderr.String())
+			}
+			if out, err := refRun(t, pgbb, "-d", conn, "-D", theirsT, "-Ft", "-c", "fast"); err != nil {
+				t.Fatalf("pg_basebackup -Ft: %v\n%s", err, out)
+			}
+			got, want := dirModes(t, oursT), dirModes(t, theirsT)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("-Ft files and modes:\nours:   %v\ntheirs: %v", got, want)
+			}
 		})
 	}
+}
+
+// dirModes lists a directory's own mode and its entries' names and modes.
+func dirModes(t *testing.T, dir string) map[string]os.FileMode {
+	t.Helper()
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]os.FileMode{".": fi.Mode().Perm()}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m[e.Name()] = info.Mode().Perm()
+	}
+	return m
 }
 
 // confSetting returns the value of the last "name = '...'" line of a
@@ -291,6 +326,22 @@ func confSetting(t *testing.T, path, name string) string {
 // connPairs splits a primary_conninfo made of key=value and
 // key='quoted value' pairs, sorted.
 func connPairs(s string) []string {
+	pairs := connPairsInOrder(s)
+	slices.Sort(pairs)
+	return pairs
+}
+
+// connKeys is the keys of a primary_conninfo in their order.
+func connKeys(s string) []string {
+	var keys []string
+	for _, p := range connPairsInOrder(s) {
+		k, _, _ := strings.Cut(p, "=")
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+func connPairsInOrder(s string) []string {
 	var pairs []string
 	for s = strings.TrimSpace(s); s != ""; s = strings.TrimSpace(s) {
 		k, rest, _ := strings.Cut(s, "=")
@@ -308,7 +359,6 @@ func connPairs(s string) []string {
 		}
 		pairs = append(pairs, k+"="+v)
 	}
-	slices.Sort(pairs)
 	return pairs
 }
 
@@ -339,13 +389,19 @@ func TestCLIRecoveryConfLikePgBasebackup18(t *testing.T) {
 				if out, err := refRun(t, pgbb, append([]string{"-D", theirs, "-R", "-X", "none", "-c", "fast", "--no-manifest"}, tc...)...); err != nil {
 					t.Fatalf("pg_basebackup %q: %v\n%s", tc, err, out)
 				}
-				got := connPairs(confSetting(t, filepath.Join(ours, "postgresql.auto.conf"), "primary_conninfo"))
-				want := connPairs(confSetting(t, filepath.Join(theirs, "postgresql.auto.conf"), "primary_conninfo"))
+				oursCI := confSetting(t, filepath.Join(ours, "postgresql.auto.conf"), "primary_conninfo")
+				theirsCI := confSetting(t, filepath.Join(theirs, "postgresql.auto.conf"), "primary_conninfo")
+				got, want := connPairs(oursCI), connPairs(theirsCI)
+				gotKeys, wantKeys := connKeys(oursCI), connKeys(theirsCI)
 				if major < 14 { // libpq 13 refuses sslsni: not written for a server of 13
 					want = slices.DeleteFunc(want, func(p string) bool { return p == "sslsni=1" })
+					wantKeys = slices.DeleteFunc(wantKeys, func(k string) bool { return k == "sslsni" })
 				}
 				if !slices.Equal(got, want) {
 					t.Errorf("%q: primary_conninfo pairs differ\nours:  %v\ntheirs: %v", tc, got, want)
+				}
+				if !slices.Equal(gotKeys, wantKeys) { // libpq's PQconninfo order, dbname last
+					t.Errorf("%q: primary_conninfo key order differs\nours:  %v\ntheirs: %v", tc, gotKeys, wantKeys)
 				}
 			}
 			// A copy streams from the source with what -R wrote (its WAL
@@ -459,8 +515,14 @@ func TestCLICompressSpecsLikePgBasebackup18(t *testing.T) {
 					t.Errorf("-Z %s: accepted; pg_basebackup 18 says %s", spec, bytes.TrimSpace(out))
 					continue
 				}
-				if !strings.Contains(string(out), err.Error()) {
-					t.Errorf("-Z %s: our message %q, pg_basebackup 18's %q", spec, err, bytes.TrimSpace(out))
+				// A bad client-side spec is reported as the options are
+				// read (on stderr); the server's refusal comes back as err.
+				msg := err.Error()
+				if errors.Is(err, errUsage) {
+					msg = strings.TrimPrefix(strings.TrimSpace(stderr.String()), "pgstreambackup: error: ")
+				}
+				if !strings.Contains(string(out), "pg_basebackup: error: "+msg) {
+					t.Errorf("-Z %s: our message %q, pg_basebackup 18's %q", spec, msg, bytes.TrimSpace(out))
 				}
 			}
 			spec := "client-zstd:level=1,long"

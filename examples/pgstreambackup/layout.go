@@ -16,20 +16,30 @@ import (
 
 // writeArchives writes pg_basebackup -Ft's layout with the archive layer:
 // base.tar, <oid>.tar, pg_wal.tar (client- or server-compressed names as
-// pg_basebackup gives them), each under a .partial name until the server
-// confirmed the end, and backup_manifest last.
-func writeArchives(ctx context.Context, conn *pgconn.PgConn, opts basebackup.Options, cfg *config) (*basebackup.Result, error) {
-	// Client compression is applied here, archive by archive.
+// pg_basebackup gives them: what the server compressed is kept as it
+// came), each under a .partial name until the server confirmed the end,
+// and backup_manifest.tmp (renamed by the caller after the sync). With -R
+// the recovery configuration goes into base.tar, as pg_basebackup puts it.
+func writeArchives(ctx context.Context, conn *pgconn.PgConn, opts basebackup.Options, o *output) (*basebackup.Result, error) {
+	// Client compression and -R are applied here, archive by archive.
 	aopts := opts
 	aopts.Compression = tarstream.CompressionOptions{}
+	aopts.RecoveryConfig = nil
+	var recovery string
+	if opts.RecoveryConfig != nil {
+		text, err := opts.RecoveryConfig.Text()
+		if err != nil {
+			return nil, err
+		}
+		recovery = text
+	}
 	a, err := basebackup.StartArchives(ctx, conn, aopts)
 	if err != nil {
 		return nil, err
 	}
 	defer a.Close()
 	var written []string
-	manifestTmp := filepath.Join(cfg.pgdata, "backup_manifest.tmp")
-	haveManifest := false
+	dir := o.cfg.pgdata
 	for {
 		ar, err := a.Next()
 		if errors.Is(err, io.EOF) {
@@ -39,18 +49,27 @@ func writeArchives(ctx context.Context, conn *pgconn.PgConn, opts basebackup.Opt
 			return nil, err
 		}
 		if ar.Kind == basebackup.ArchiveManifest {
-			// Streamed to disk (it can be large), renamed after the end.
-			if err := writeFileAtomic(manifestTmp, a, 0o600, !cfg.noSync); err != nil {
+			// Streamed to disk (it can be large), renamed after the sync.
+			if err := o.writeFile(filepath.Join(dir, "backup_manifest.tmp"), a); err != nil {
 				return nil, err
 			}
-			haveManifest = true
 			continue
+		}
+		comp := opts.Compression
+		if ar.Kind == basebackup.ArchiveWAL && comp.Method != tarstream.Gzip {
+			// pg_basebackup compresses pg_wal.tar with gzip only: with
+			// lz4 or zstd it is a plain tar.
+			comp = tarstream.CompressionOptions{}
 		}
 		name := ar.Name
 		if ar.Compression == tarstream.None {
-			name += opts.Compression.Method.Extension()
+			name += comp.Method.Extension()
 		}
-		if err := writeArchive(a, filepath.Join(cfg.pgdata, name+".partial"), opts, ar, !cfg.noSync); err != nil {
+		var inject string
+		if ar.Kind == basebackup.ArchiveBase {
+			inject = recovery
+		}
+		if err := o.writeArchive(a, filepath.Join(dir, name+".partial"), comp, ar, inject); err != nil {
 			return nil, err
 		}
 		written = append(written, name)
@@ -60,38 +79,34 @@ func writeArchives(ctx context.Context, conn *pgconn.PgConn, opts basebackup.Opt
 		return nil, err
 	}
 	for _, n := range written {
-		if err := os.Rename(filepath.Join(cfg.pgdata, n+".partial"), filepath.Join(cfg.pgdata, n)); err != nil {
-			return nil, err
-		}
-	}
-	if haveManifest {
-		if err := os.Rename(manifestTmp, filepath.Join(cfg.pgdata, "backup_manifest")); err != nil {
-			return nil, err
-		}
-	}
-	if !cfg.noSync {
-		if err := syncDir(cfg.pgdata); err != nil {
+		if err := os.Rename(filepath.Join(dir, n+".partial"), filepath.Join(dir, n)); err != nil {
 			return nil, err
 		}
 	}
 	return res, nil
 }
 
-func writeArchive(r io.Reader, path string, opts basebackup.Options, ar *basebackup.Archive, sync bool) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+// writeArchive writes one archive to path: compressed by the client
+// when the server did not, with recovery (non-empty) injected into it.
+func (o *output) writeArchive(r io.Reader, path string, comp tarstream.CompressionOptions, ar *basebackup.Archive, recovery string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, o.fileMode())
 	if err != nil {
 		return err
 	}
 	var w io.Writer = f
 	var cw tarstream.CompressWriter
-	if ar.Compression == tarstream.None && opts.Compression.Method != tarstream.None {
-		if cw, err = tarstream.NewCompressWriter(f, opts.Compression); err != nil {
+	if ar.Compression == tarstream.None && comp.Method != tarstream.None {
+		if cw, err = tarstream.NewCompressWriter(f, comp); err != nil {
 			f.Close()
 			return err
 		}
 		w = cw
 	}
-	_, err = io.Copy(w, r)
+	if recovery != "" {
+		err = injectRecovery(w, r, recovery, int64(o.fileMode()))
+	} else {
+		_, err = io.Copy(w, r)
+	}
 	if err == nil && cw != nil {
 		err = cw.Close()
 	} else if cw != nil {
@@ -101,5 +116,5 @@ func writeArchive(r io.Reader, path string, opts basebackup.Options, ar *basebac
 		f.Close()
 		return fmt.Errorf("writing %s: %w", filepath.Base(path), err)
 	}
-	return syncClose(f, sync)
+	return o.closeFile(f)
 }

@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -17,12 +19,32 @@ import (
 
 func TestFlagErrors(t *testing.T) {
 	tests := map[string][]string{
-		"no target directory specified":                           {"-Ft"},
-		`invalid output format "x"`:                               {"-D", "d", "-Fx"},
-		"--no-manifest and --manifest-checksums are incompatible": {"-D", "d", "--no-manifest", "--manifest-checksums=SHA256"},
-		"new directory is not an absolute path":                   {"-D", "d", "-T", "/a=b"},
-		"only possible in plain format":                           {"-D", "d", "-Ft", "-T", "/a=/b"},
-		"--no-manifest and --incremental are incompatible":        {"-D", "d", "--no-manifest", "-i", "m"},
+		"must specify output directory or backup target":                      {"-Ft"},
+		`invalid output format "x"`:                                           {"-D", "d", "-Fx"},
+		"--no-manifest and --manifest-checksums are incompatible":             {"-D", "d", "--no-manifest", "--manifest-checksums=SHA256"},
+		"new directory is not an absolute path":                               {"-D", "d", "-T", "/a=b"},
+		"cannot specify both format and backup target":                        {"-D", "d", "-Ft", "-t", "blackhole"},
+		"cannot specify both output directory and backup target":              {"-D", "d", "-t", "blackhole", "-Xfetch"},
+		"WAL cannot be streamed when a backup target is specified":            {"-t", "blackhole"},
+		"client-side compression is not possible when a backup":               {"-t", "blackhole", "-Xnone", "-Z", "client-gzip"},
+		"WAL directory location can only be specified in plain":               {"-D", "d", "-Ft", "--waldir=/w"},
+		"WAL directory location must be an absolute path":                     {"-D", "d", "--waldir=w"},
+		"WAL directory location cannot be specified along with":               {"-t", "server:/x", "-Xnone", "--waldir=/w"},
+		"-s/--status-interval must be in range 0..2147483":                    {"-D", "d", "-s", "2147484"},
+		`invalid value "1x" for option -s/--status-interval`:                  {"-D", "d", "-s1x"},
+		"unrecognized sync method: foo":                                       {"-D", "d", "--sync-method=foo"},
+		`too many command-line arguments (first is "a")`:                      {"-D", "d", "a"},
+		"--progress and --no-estimate-size are incompatible":                  {"-D", "d", "-P", "--no-estimate-size"},
+		"--no-slot cannot be used with slot name":                             {"-D", "d", "-C", "-S", "s", "--no-slot"},
+		"invalid option -- 'x'\n":                                             {"-D", "d", "-x"},
+		"unrecognized option '--foo'\n":                                       {"-D", "d", "--foo"},
+		"option '--ver' is ambiguous; possibilities: '--version' '--verbose'": {"-D", "d", "--ver"},
+		"option requires an argument -- 'D'\n":                                {"-D"},
+		"option '--pgdata' requires an argument":                              {"--pgdata"},
+		"option '--verbose' doesn't allow an argument":                        {"-D", "d", "--verbose=2"},
+		"-R writes into base.tar, which server-side compression":              {"-D", "d", "-Ft", "-R", "-Z", "server-gzip"},
+		"--verify-manifest checks the one stream":                             {"-D", "d", "-Ft", "--verify-manifest"},
+		"--no-manifest and --incremental are incompatible":                    {"-D", "d", "--no-manifest", "-i", "m"},
 	}
 	for want, args := range tests {
 		var stderr bytes.Buffer
@@ -42,15 +64,41 @@ func TestFlagErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.options(nil); err == nil || !strings.Contains(err.Error(), "--incremental: open /nonexistent/backup_manifest") {
+	if _, err := c.options(nil); err == nil || !strings.Contains(err.Error(), `could not open file "/nonexistent/backup_manifest"`) {
 		t.Errorf("missing prior manifest: %v", err)
+	}
+	// getopt's forms: combined short flags, attached and separate values,
+	// --opt=value, --opt value, unique abbreviations, operands anywhere
+	// refused, options after "--help" (only the hint).
+	c, err = parseFlags([]string{"-vPNR", "-Ft", "-D", "x", "--checkpoint", "FAST", "--lab=my label", "--max-r", "64k", "-Xf", "-s", "5", "--man=sha512", "--no-e", "--wal-m=none"}, &bytes.Buffer{})
+	if err == nil && (c.verbose != 1 || !c.progress || !c.noSync || !c.writeRecoveryConf || c.format != "t" || c.pgdata != "x" || !c.fastCheckpoint ||
+		c.label != "my label" || c.maxRate != 64<<10 || c.walMethod != "none" || c.statusInterval != 5 || c.manifestChecksums != "sha512" || !c.noEstimate) {
+		t.Errorf("getopt forms: %+v", c)
+	}
+	if err != nil && !strings.Contains(err.Error(), "usage") {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	if _, err := parseFlags([]string{"-D", "x", "--help"}, &stderr); err == nil || stderr.String() != "pgstreambackup: hint: Try \"pgstreambackup --help\" for more information.\n" {
+		t.Errorf("--help after another option: %v %q", err, stderr.String())
+	}
+	if c, err := parseFlags([]string{"-D", "x", "-Ft"}, &bytes.Buffer{}); err != nil || c.layout != "pg_basebackup" {
+		t.Errorf("-Ft layout: %+v %v", c, err)
+	}
+	if c, err := parseFlags([]string{"-D", "-", "-Ft", "-Xnone"}, &bytes.Buffer{}); err != nil || c.layout != "stream" {
+		t.Errorf("-D - layout: %+v %v", c, err)
+	}
+	if c, err := parseFlags([]string{"-t", "server:/srv/b", "-Xfetch", "-Z", "gzip"}, &bytes.Buffer{}); err != nil || c.format != "p" {
+		t.Errorf("-t server: %+v %v", c, err)
+	} else if o, err := c.options(nil); err != nil || o.Target != "server" || o.TargetDetail != "/srv/b" || o.ServerCompression.Method.String() != "gzip" || o.Compression.Method != 0 {
+		t.Errorf("-t server options: %+v %v", o, err)
 	}
 	for spec, want := range map[string]string{
 		"gzip": "c:gzip/0", "client-zstd:level=5,workers=2": "c:zstd/5/2", "server-zstd:level=3,long": "s:zstd/3/0/true",
 		"server-gzip:5": "s:gzip/5/0/false", "lz4:1": "c:lz4/1", "5": "c:gzip/5", "0": "none", "none": "none",
 		"client-zstd:level=1,long": "c:zstd/1", "gzip:-1": "c:gzip/0", "server-5": "s:gzip/5/0/false",
 	} {
-		srv, cl, err := parseCompress(spec)
+		srv, cl, err := parseCompress(spec, false)
 		got := "none"
 		if cl.Method != 0 {
 			got = fmt.Sprintf("c:%s/%d", cl.Method, cl.Level)
@@ -64,9 +112,16 @@ func TestFlagErrors(t *testing.T) {
 			t.Errorf("parseCompress(%q) = %s, %v; want %s", spec, got, err, want)
 		}
 	}
-	for _, bad := range []string{"brotli", "gzip:level=x", "10", "zstd:foo", "gzip:12", "none:1", "gzip:", "server-gzip:", "gzip:workers=3", "lz4:long", "gzip:0", "zstd:long=maybe"} {
-		if _, _, err := parseCompress(bad); err == nil {
+	for _, bad := range []string{"brotli", "gzip:level=x", "10", "zstd:foo", "gzip:12", "none:1", "gzip:", "gzip:workers=3", "lz4:long", "gzip:0", "zstd:long=maybe"} {
+		if _, _, err := parseCompress(bad, false); err == nil {
 			t.Errorf("parseCompress(%q) succeeded", bad)
+		}
+	}
+	// A server-side spec our check refuses is relayed for the server to
+	// refuse, as pg_basebackup relays it.
+	for spec, want := range map[string]string{"server-gzip:": "gzip:", "server-extrasquishy": "extrasquishy", "server-gzip:level=236": "gzip:level=236"} {
+		if srv, cl, err := parseCompress(spec, false); err != nil || srv.Spec != want || srv.Method != 0 || cl.Method != 0 {
+			t.Errorf("parseCompress(%q) = %+v, %+v, %v; want Spec %q", spec, srv, cl, err, want)
 		}
 	}
 	for in, ok := range map[string]bool{"32": true, "31": false, "1048576": true, "1048577": false, "10M": true, "2000M": false, "x": false} {
@@ -91,9 +146,10 @@ func TestCLI(t *testing.T) {
 	work := pgtest.TempDir(t)
 	conn := c.ConnString("postgres")
 
-	// -Ft into a directory: base.tar + backup_manifest.
+	// -Ft --layout=stream into a directory: base.tar (everything) +
+	// backup_manifest.
 	tarDir := filepath.Join(work, "tar")
-	if err := run(ctx, []string{"-d", conn, "-D", tarDir, "-Ft", "-c", "fast", "-l", "cli test"}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+	if err := run(ctx, []string{"-d", conn, "-D", tarDir, "-Ft", "--layout=stream", "-c", "fast", "-l", "cli test"}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"base.tar", "backup_manifest"} {
@@ -117,7 +173,19 @@ func TestCLI(t *testing.T) {
 	// -Fp with tablespace mapping, then start it.
 	plain := filepath.Join(work, "plain")
 	newTs := filepath.Join(work, "new ts")
-	if err := run(ctx, []string{"-d", conn, "-D", plain, "-Fp", "-c", "fast", "-T", tsDir + "=" + newTs, "-v"}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+	// --waldir: pg_wal is a link to it, as pg_basebackup makes it;
+	// --sync-method=syncfs flushes with syncfs(2).
+	walDir := filepath.Join(work, "wal dir")
+	if err := run(ctx, []string{"-d", conn, "-D", plain, "-Fp", "-c", "fast", "-T", tsDir + "=" + newTs, "-v", "--waldir", walDir, "--sync-method=syncfs"}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if target, err := os.Readlink(filepath.Join(plain, "pg_wal")); err != nil || target != walDir {
+		t.Errorf("--waldir: pg_wal -> %q, %v; want %q", target, err, walDir)
+	}
+	if segs, _ := filepath.Glob(filepath.Join(walDir, "0000000*")); len(segs) == 0 {
+		t.Errorf("--waldir: no WAL segment in %s", walDir)
+	}
+	if err := c.Chown(walDir); err != nil { // the restored server runs as postgres
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(filepath.Join(plain, "postgresql.auto.conf")); err == nil && strings.Contains(string(b), "primary_conninfo") {
@@ -129,13 +197,17 @@ func TestCLI(t *testing.T) {
 		t.Errorf("restored in_ts: %v %v", rows, err)
 	}
 
-	// --layout pg_basebackup with client gzip: base.tar.gz, <oid>.tar.gz,
-	// pg_wal.tar.gz, backup_manifest; restored the way pg_basebackup -Ft
-	// backups are (tablespace_map edited to the new location).
+	// -Ft's default layout with client gzip and -R: base.tar.gz (with
+	// the recovery configuration), <oid>.tar.gz, pg_wal.tar.gz,
+	// backup_manifest; restored the way pg_basebackup -Ft backups are
+	// (GNU tar, tablespace_map edited to the new location), it starts as
+	// a standby. -v -P write pg_basebackup's lines.
 	lay := filepath.Join(work, "layout")
-	if err := run(ctx, []string{"-d", conn, "-D", lay, "-Ft", "-z", "--layout=pg_basebackup", "-c", "fast"}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+	var vp bytes.Buffer
+	if err := run(ctx, []string{"-d", conn, "-D", lay, "-Ftar", "-zRvP", "--checkpoint=fast"}, &bytes.Buffer{}, &vp); err != nil {
 		t.Fatal(err)
 	}
+	checkVerboseProgress(t, vp.String(), 2)
 	entries, _ := os.ReadDir(lay)
 	var names []string
 	for _, e := range entries {
@@ -168,6 +240,9 @@ echo "%[5]s %[4]s" > %[2]s/tablespace_map`, lay, ld, oidTar, lts, oid)
 	if err != nil || rows[0][0] != "5000" || rows[0][1] != lts {
 		t.Errorf("layout restore: %v %v", rows, err)
 	}
+	if rows, err := lr.QueryRows(ctx, "postgres", "SELECT pg_is_in_recovery()"); err != nil || rows[0][0] != "t" {
+		t.Errorf("-Ft -R restored with GNU tar is not a standby: %v %v", rows, err)
+	}
 
 	// -R: the copy starts as a standby of the source.
 	rDir := filepath.Join(work, "replica")
@@ -190,5 +265,55 @@ echo "%[5]s %[4]s" > %[2]s/tablespace_map`, lay, ld, oidTar, lts, oid)
 	}
 	if _, serr := os.Stat(bad); !os.IsNotExist(serr) {
 		t.Errorf("failed run left %s", bad)
+	}
+}
+
+// checkVerboseProgress checks -v -P's output against pg_basebackup's
+// lines: the messages in order, progress lines whose figures never go
+// back, and one final line at 100%.
+func checkVerboseProgress(t *testing.T, out string, tablespaces int) {
+	t.Helper()
+	want := []string{
+		"pgstreambackup: initiating base backup, waiting for checkpoint to complete",
+		"pgstreambackup: checkpoint completed",
+		"pgstreambackup: write-ahead log start point: ",
+		"pgstreambackup: starting background WAL receiver",
+		"pgstreambackup: write-ahead log end point: ",
+		"pgstreambackup: syncing data to disk ...",
+		"pgstreambackup: renaming backup_manifest.tmp to backup_manifest",
+		"pgstreambackup: base backup completed",
+	}
+	rest := out
+	for _, w := range want {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			t.Errorf("-v -P output lacks %q (in order):\n%s", w, out)
+			return
+		}
+		rest = rest[i+len(w):]
+	}
+	progress := regexp.MustCompile(`(?m)^ *(\d+)/(\d+) kB \((\d+)%\), (\d+)/(\d+) tablespaces?(.*)$`)
+	var lastDone, lastTotal int
+	finals := 0
+	lines := progress.FindAllStringSubmatch(out, -1)
+	for _, m := range lines {
+		done, _ := strconv.Atoi(m[1])
+		total, _ := strconv.Atoi(m[2])
+		if done < lastDone || total < lastTotal || done > total {
+			t.Errorf("progress went back or past its total: %q after %d/%d", m[0], lastDone, lastTotal)
+		}
+		lastDone, lastTotal = done, total
+		if m[5] != strconv.Itoa(tablespaces) {
+			t.Errorf("progress line %q: want %d tablespaces", m[0], tablespaces)
+		}
+		if !strings.Contains(m[6], "(") {
+			finals++
+			if m[3] != "100" || m[4] != m[5] {
+				t.Errorf("final progress line %q", m[0])
+			}
+		}
+	}
+	if len(lines) == 0 || finals != 1 {
+		t.Errorf("%d progress lines, %d final ones (want 1):\n%s", len(lines), finals, out)
 	}
 }

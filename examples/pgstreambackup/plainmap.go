@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -65,4 +66,32 @@ func dropTablespaceMap(dir string, sync bool) error {
 		return syncDir(dir)
 	}
 	return nil
+}
+
+// writeFileAtomic writes path under a temporary name, then renames it;
+// the file gets mode perm.
+func writeFileAtomic(path string, data io.Reader, perm os.FileMode, sync bool) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, perm)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(perm); err != nil { // whatever the umask
+		f.Close()
+		return err
+	}
+	if _, err := io.Copy(f, data); err != nil {
+		f.Close()
+		return err
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }

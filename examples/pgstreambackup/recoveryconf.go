@@ -22,9 +22,9 @@ import (
 // PGPASSWORD), never one read from a password file; without it, passfile
 // names the password file libpq would read.
 //
-// Differences from pg_basebackup 18, which writes what its libpq knows:
-// the keys come sorted (basebackup.ConnInfo sorts them; libpq writes them
-// in its own order); sslsni, which libpq 13 refuses, only for a server of
+// The keys come in libpq's PQconninfo order with dbname last, as
+// pg_basebackup writes them (basebackup.ConnInfo). Differences from
+// pg_basebackup 18, which writes what its libpq knows: sslsni, which libpq 13 refuses, only for a server of
 // 14 or later; settings pgconn does not keep (keepalives, sslcrl,
 // requirepeer...) are not written, and target_session_attrs is always
 // "any", channel_binding "prefer".

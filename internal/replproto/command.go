@@ -21,7 +21,15 @@ type BaseBackupParams struct {
 	ManifestChecksums string // MANIFEST_CHECKSUMS; "": server default (CRC32C)
 	Compression       string // 15+: COMPRESSION method ("gzip", "lz4", "zstd"); "": none
 	CompressionDetail string // 15+: COMPRESSION_DETAIL
-	Incremental       bool   // 17+: INCREMENTAL
+	// CompressionSpec (15+), when set, replaces Compression and
+	// CompressionDetail: "METHOD[:DETAIL]" relayed as is, COMPRESSION
+	// METHOD and, after a colon, COMPRESSION_DETAIL DETAIL even when
+	// empty (for the server's own check, as pg_basebackup relays -Z).
+	CompressionSpec        string
+	compressionDetailEmpty bool
+	Incremental            bool   // 17+: INCREMENTAL
+	Target                 string // 15+: TARGET ("server", "blackhole"...); "": 'client'
+	TargetDetail           string // 15+: TARGET_DETAIL (the server's directory for "server")
 }
 
 // Version limits of the options above.
@@ -50,8 +58,24 @@ func BaseBackupCommand(p BaseBackupParams, major int) (string, error) {
 	if p.CompressionDetail != "" && p.Compression == "" {
 		return "", fmt.Errorf("COMPRESSION_DETAIL requires COMPRESSION")
 	}
+	if p.CompressionSpec != "" {
+		if p.Compression != "" || p.CompressionDetail != "" {
+			return "", fmt.Errorf("CompressionSpec excludes Compression and CompressionDetail")
+		}
+		method, detail, hasDetail := strings.Cut(p.CompressionSpec, ":")
+		p.Compression = method
+		if hasDetail {
+			p.CompressionDetail, p.compressionDetailEmpty = detail, detail == ""
+		}
+	}
 	if major < MinMajorNewSyntax && p.Compression != "" {
 		return "", fmt.Errorf("server-side compression needs PostgreSQL %d or later, server is %d", MinMajorNewSyntax, major)
+	}
+	if major < MinMajorNewSyntax && p.Target != "" {
+		return "", fmt.Errorf("backup targets need PostgreSQL %d or later, server is %d", MinMajorNewSyntax, major)
+	}
+	if p.TargetDetail != "" && p.Target == "" {
+		return "", fmt.Errorf("TARGET_DETAIL requires TARGET")
 	}
 	if major < MinMajorIncremental && p.Incremental {
 		return "", fmt.Errorf("incremental backup needs PostgreSQL %d or later, server is %d", MinMajorIncremental, major)
@@ -119,13 +143,22 @@ func BaseBackupCommand(p BaseBackupParams, major int) (string, error) {
 		}
 	}
 	if newSyntax {
-		add("TARGET 'client'")
+		if p.Target == "" {
+			add("TARGET 'client'")
+		} else if err := quoted("TARGET", p.Target); err != nil {
+			return "", err
+		}
+		if p.TargetDetail != "" {
+			if err := quoted("TARGET_DETAIL", p.TargetDetail); err != nil {
+				return "", err
+			}
+		}
 		if p.Compression != "" {
 			if err := quoted("COMPRESSION", p.Compression); err != nil {
 				return "", err
 			}
 		}
-		if p.CompressionDetail != "" {
+		if p.CompressionDetail != "" || p.compressionDetailEmpty {
 			if err := quoted("COMPRESSION_DETAIL", p.CompressionDetail); err != nil {
 				return "", err
 			}

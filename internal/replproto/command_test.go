@@ -25,6 +25,10 @@ func TestBaseBackupCommand(t *testing.T) {
 		{"backslash", BaseBackupParams{Label: `a\b`}, 16, `BASE_BACKUP (LABEL 'a\b', TARGET 'client')`},
 		{"compression", BaseBackupParams{Compression: "zstd", CompressionDetail: "level=3,workers=2"}, 16, "BASE_BACKUP (TARGET 'client', COMPRESSION 'zstd', COMPRESSION_DETAIL 'level=3,workers=2')"},
 		{"incremental", BaseBackupParams{Manifest: "yes", Incremental: true}, 17, "BASE_BACKUP (MANIFEST 'yes', TARGET 'client', INCREMENTAL)"},
+		{"blackhole", BaseBackupParams{Target: "blackhole", TablespaceMap: true}, 15, "BASE_BACKUP (TABLESPACE_MAP, TARGET 'blackhole')"},
+		{"server", BaseBackupParams{Target: "server", TargetDetail: "/srv/it's"}, 18, "BASE_BACKUP (TARGET 'server', TARGET_DETAIL '/srv/it''s')"},
+		{"spec", BaseBackupParams{CompressionSpec: "gzip:"}, 15, "BASE_BACKUP (TARGET 'client', COMPRESSION 'gzip', COMPRESSION_DETAIL '')"},
+		{"spec bare", BaseBackupParams{CompressionSpec: "extrasquishy"}, 15, "BASE_BACKUP (TARGET 'client', COMPRESSION 'extrasquishy')"},
 		{"forceencode", BaseBackupParams{Manifest: "force-encode"}, 13, "BASE_BACKUP MANIFEST 'force-encode'"},
 	}
 	for _, tt := range tests {
@@ -52,6 +56,8 @@ func TestBaseBackupCommandErrors(t *testing.T) {
 		{"checksums without manifest", BaseBackupParams{ManifestChecksums: "CRC32C"}, 15, "requires MANIFEST"},
 		{"detail without compression", BaseBackupParams{CompressionDetail: "1"}, 15, "requires COMPRESSION"},
 		{"compression on 14", BaseBackupParams{Compression: "gzip"}, 14, "PostgreSQL 15"},
+		{"target on 14", BaseBackupParams{Target: "blackhole"}, 14, "PostgreSQL 15"},
+		{"detail without target", BaseBackupParams{TargetDetail: "/x"}, 15, "requires TARGET"},
 		{"incremental on 16", BaseBackupParams{Incremental: true}, 16, "PostgreSQL 17"},
 		{"nul in label", BaseBackupParams{Label: "a\x00b"}, 15, "NUL"},
 		{"bad manifest", BaseBackupParams{Manifest: "maybe"}, 15, "MANIFEST"},

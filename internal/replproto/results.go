@@ -9,7 +9,7 @@ import (
 
 // Position is a row of BASE_BACKUP's start or end result set.
 type Position struct {
-	LSN      uint64
+	LSN      lsnfmt.LSN
 	Timeline uint32
 }
 

@@ -1,0 +1,4 @@
+package main
+
+// sysSyncfs is syncfs(2)'s number on linux/arm64.
+const sysSyncfs = 267
