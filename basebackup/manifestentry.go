@@ -13,7 +13,7 @@ import (
 
 // mapEntryAdder adds a tablespace_map entry to the server's manifest as it
 // streams in, for a stream that carries a tablespace_map the server did
-// not send (13–15, see Stream.synthMap). The entry goes right after
+// not send (13–15, see mapFilter). The entry goes right after
 // backup_label's (where the server puts it), with backup_label's
 // Last-Modified and checksum algorithm, and Manifest-Checksum is
 // recomputed, after checking the server's. Lines are handled one at a

@@ -1,28 +1,15 @@
 package basebackup
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
-	"github.com/pgstreambackup/pgstreambackup/internal/tarfmt"
-	"github.com/pgstreambackup/pgstreambackup/label"
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
-
-// maxTarLinkTarget is the longest symlink target a 13–15 server writes
-// into a tar header; a longer one fails the backup on the server.
-const maxTarLinkTarget = 99
 
 // maxSmallFile bounds backup_label and tablespace_map, which the stream
 // keeps in memory as they pass.
@@ -34,50 +21,21 @@ const maxSmallFile = 1 << 20
 //
 // Stream is not safe for concurrent use.
 type Stream struct {
-	a    *Archives
+	a    archiveSource
+	ctx  context.Context // governs the whole backup
 	opts Options
 
 	out []byte // bytes ready for the caller
-	src []byte // unprocessed bytes of the current archive chunk
 
-	cur      *Archive
-	prefix   string // member name prefix of the current archive
-	hdr      [tarfmt.BlockSize]byte
-	hdrN     int
-	hdrOut   bytes.Buffer // rewritten headers
-	left     int64        // bytes of the current member (data and padding) still to pass
-	dataLeft int64        // data bytes of the current member still to pass
-	ended    bool         // the current archive's end-of-archive marker was seen
-	capture  *[]byte      // where the current member's data is kept, if at all
-
-	labelRaw []byte
-	mapRaw   []byte
-	manifest manifestSpool
-
-	// Before 16 the stream asks for no tablespace_map (see
-	// minMajorInPlaceListed): it writes the map itself, as the server
-	// would have, after backup_label, adds its entry to the manifest,
-	// drops the base archive's pg_tblspc/<oid> symlinks (the tablespaces
-	// come as directories from their own archives) and keeps in-place
-	// tablespaces, which come as directories with the data directory.
-	synthMap   bool
-	mapPending bool           // write tablespace_map at the next member boundary
-	mapEntry   *mapEntryAdder // adds tablespace_map to the manifest
-	inPlace    []uint32       // in-place tablespaces found in the base archive
-
-	// RecoveryConfig: postgresql.auto.conf is held back, then emitted
-	// with the recovery settings appended.
-	autoConf     []byte
-	autoConfHdr  *tar.Header
-	rewriting    bool
-	autoConfSeen bool
-
-	verify *manifest.Collector // Options.VerifyManifest
-	walc   walCheck            // every WAL segment that passes
-
-	// Server-compressed archives are decompressed to be merged.
-	dec  io.ReadCloser
-	dbuf []byte
+	// The byte path: in hands out the server's archives as tar bytes, the
+	// walker cuts them into members, the chain's filters handle them and
+	// its output queues the stream's bytes; tail ends the stream.
+	in     archiveReader
+	cur    *Archive // the archive being walked
+	src    []byte   // unwalked bytes of the current chunk
+	walker tarWalker
+	chain  chain
+	tail   tail
 
 	// Client compression: raw tar bytes go through cw into cbuf.
 	cw     tarstream.CompressWriter
@@ -87,18 +45,12 @@ type Stream struct {
 	res      *Result
 	written  int64
 	tarBytes int64
-	rawDone  bool // the whole tar, trailer included, has been produced
-	// tailParts are the stream's last pieces, handed out after the server
-	// confirmed the end: the manifest (not copied) and the trailer. A
-	// spooled manifest is read from tailFile (tailLeft bytes) first.
-	tailParts [][]byte
-	tailFile  io.Reader
-	tailLeft  int64
-	tailBuf   []byte
-	wbuf      []byte // WriteTo's gathering buffer
-	eof       bool   // and delivered (compressed stream finished)
-	closed    bool
-	err       error // sticky
+	ending   bool   // the server confirmed the end: the tail goes out
+	rawDone  bool   // the whole tar, trailer included, has been produced
+	wbuf     []byte // WriteTo's gathering buffer
+	eof      bool   // and delivered (compressed stream finished)
+	closed   bool
+	err      error // sticky
 }
 
 // Backup starts a base backup on conn and returns it as one tar stream.
@@ -124,37 +76,50 @@ func Backup(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Stream, er
 	if err != nil {
 		return nil, err
 	}
-	s := &Stream{a: a, opts: opts}
-	s.walc = walCheck{sysid: a.res.SystemID, major: a.major, decode: opts.VerifyManifest, spoolParent: opts.WALSpoolDir,
-		requireWAL: opts.WAL == WALFetch || (opts.WAL == WALStream && !opts.WALStreaming.SinkOnly)}
-	s.manifest.dir, s.manifest.limit = opts.ManifestSpoolDir, opts.manifestMemoryLimit()
-	if !a.sentMap {
-		m := label.TablespaceMap{}
-		for _, t := range a.res.Tablespaces {
-			if len(t.Location) > maxTarLinkTarget {
-				a.Close() // no data was read: this aborts the backup
-				return nil, fmt.Errorf("basebackup: tablespace %d's location %q has %d bytes: PostgreSQL %d sends the data directory's pg_tblspc links in tar headers, which hold %d (pg_basebackup -Fp fails the same way), and asking it for tablespace_map instead would silently leave in-place tablespaces out; use a shorter location, or the archive layer (StartArchives, like pg_basebackup -Ft)",
-					t.OID, t.Location, len(t.Location), a.major, maxTarLinkTarget)
-			}
-			m = append(m, label.TablespaceMapEntry{OID: t.OID, Path: t.Location})
-		}
-		raw, err := label.FormatTablespaceMap(m, a.major)
-		if err != nil {
-			a.Close()
-			return nil, fmt.Errorf("basebackup: writing tablespace_map: %w", err)
-		}
-		s.synthMap, s.mapRaw = true, append([]byte{}, raw...)
-		if opts.Manifest != ManifestOff {
-			s.mapEntry = newMapEntryAdder(s.mapRaw, s.manifest.write)
-		}
+	s, err := newStream(a, opts)
+	if err != nil {
+		a.Close() // no data was read: this aborts the backup
+		return nil, err
 	}
+	return s, nil
+}
+
+// newStream builds the byte path over a: the archives' tar bytes pass
+// through the filters in this order, each seeing what the ones before it
+// passed on or injected.
+func newStream(a archiveSource, opts Options) (*Stream, error) {
+	info := a.info()
+	s := &Stream{a: a, ctx: info.ctx, opts: opts, in: archiveReader{src: a}}
+	walc := &walCheck{sysid: info.systemID, major: info.major, decode: opts.VerifyManifest, spoolParent: opts.WALSpoolDir,
+		requireWAL: opts.WAL == WALFetch || (opts.WAL == WALStream && !opts.WALStreaming.SinkOnly)}
+	s.tail = tail{want: opts.Manifest != ManifestOff, walc: walc}
+	s.tail.spool.dir, s.tail.spool.limit = opts.ManifestSpoolDir, opts.manifestMemoryLimit()
+	lf := &labelFilter{onLabel: opts.OnBackupLabel}
+	s.chain.filters = []filter{&renameFilter{}, lf}
+	if !info.sentMap {
+		mf, err := newMapFilter(a.Tablespaces(), info.major, opts.Tablespaces == TablespacesRefuse)
+		if err != nil {
+			return nil, err
+		}
+		lf.mapRaw = mf.raw
+		if s.tail.want {
+			s.tail.mapEntry = newMapEntryAdder(mf.raw, s.tail.spool.write)
+		}
+		s.chain.filters = append(s.chain.filters, mf)
+	}
+	s.chain.filters = append(s.chain.filters, &walFilter{c: walc})
 	if opts.VerifyManifest {
-		s.verify = newInlineVerifier(opts.ManifestChecksums)
+		s.tail.verify = newInlineVerifier(opts.ManifestChecksums)
+		s.chain.filters = append(s.chain.filters, &verifyFilter{c: s.tail.verify})
+	}
+	if opts.RecoveryConfig != nil {
+		text, _ := opts.RecoveryConfig.Text() // validated with the options
+		s.chain.filters = append(s.chain.filters, &recoveryFilter{text: text})
 	}
 	if opts.Compression.Method != tarstream.None {
 		s.cbuf = &swapBuffer{}
+		var err error
 		if s.cw, err = tarstream.NewCompressWriter(s.cbuf, opts.Compression); err != nil {
-			a.Close()
 			return nil, fmt.Errorf("basebackup: %w", err) // unreachable: Validate checked the options
 		}
 	}
@@ -197,8 +162,7 @@ func (s *Stream) WriteTo(w io.Writer) (int64, error) {
 			err = io.ErrShortWrite
 		}
 		if err != nil {
-			s.fail(fmt.Errorf("basebackup: writing the stream: %w", err))
-			s.a.Close()
+			s.abort(fmt.Errorf("basebackup: writing the stream: %w", err))
 			return s.err
 		}
 		return nil
@@ -291,26 +255,29 @@ func (s *Stream) Close() error {
 	return s.a.Close()
 }
 
-// release stops decoders and encoders without finishing their streams.
+// release stops the decoder, the filters and the encoder without
+// finishing their streams.
 func (s *Stream) release() {
-	s.manifest.close(s.succeeded()) // then the Result owns the spool file
-	s.walc.close()
-	if s.dec != nil {
-		s.dec.Close()
-		s.dec = nil
-	}
+	s.tail.close(s.succeeded()) // then the Result owns a spooled manifest
+	s.chain.close()
+	s.in.close()
 	if s.cw != nil && !s.cwDone {
 		s.cw.Abort()
 		s.cwDone = true
 	}
 }
 
-func (s *Stream) fail(err error) {
+// abort ends the stream with err, the one way a stream fails: the first
+// error sticks, pending bytes are dropped, what the stream holds is
+// released, and a backup the server has not finished is aborted.
+func (s *Stream) abort(err error) {
 	if s.err == nil {
 		s.err = err
 	}
 	s.out, s.src = nil, nil
+	s.chain.out.reset()
 	s.release()
+	s.a.abort(s.err)
 }
 
 // fill produces the next bytes for the caller in s.out, or sets eof or
@@ -321,10 +288,9 @@ func (s *Stream) fill() {
 	// Once the server confirmed the end, what is left is local work
 	// (spooled WAL, the manifest) that no network read watches: a
 	// cancelled ctx must still stop it. Before that, pgconn watches ctx.
-	if s.a.serverDone && !s.eof {
-		if err := s.a.ctx.Err(); err != nil {
-			s.fail(fmt.Errorf("basebackup: %w", err))
-			s.a.Close()
+	if s.a.confirmed() && !s.eof {
+		if err := s.ctx.Err(); err != nil {
+			s.abort(fmt.Errorf("basebackup: %w", err))
 			return
 		}
 	}
@@ -345,7 +311,7 @@ func (s *Stream) fill() {
 			}
 			s.cwDone = true
 			if err := s.cw.Close(); err != nil {
-				s.fail(fmt.Errorf("basebackup: finishing compression: %w", err))
+				s.abort(fmt.Errorf("basebackup: finishing compression: %w", err))
 				return
 			}
 			break
@@ -354,7 +320,7 @@ func (s *Stream) fill() {
 		if len(s.out) > 0 {
 			s.tarBytes += int64(len(s.out))
 			if _, err := s.cw.Write(s.out); err != nil {
-				s.fail(fmt.Errorf("basebackup: compressing: %w", err))
+				s.abort(fmt.Errorf("basebackup: compressing: %w", err))
 				return
 			}
 			s.out = nil
@@ -367,531 +333,82 @@ func (s *Stream) fill() {
 
 // advance does one step of work: it fills s.out, or changes state.
 func (s *Stream) advance() {
-	if s.tailFile != nil {
-		n, err := s.tailFile.Read(s.tailBuf[:min(int64(len(s.tailBuf)), s.tailLeft)])
-		s.out, s.tailLeft = s.tailBuf[:n], s.tailLeft-int64(n)
-		if s.tailLeft == 0 {
-			s.tailFile = nil
-		} else if err != nil || n == 0 {
-			if err == nil || err == io.EOF {
-				err = io.ErrUnexpectedEOF // the spool file is shorter than what was written
-			}
-			s.fail(fmt.Errorf("basebackup: reading the spooled backup manifest (%d bytes missing): %w", s.tailLeft, err))
-		}
+	if b, ok := s.chain.out.pop(); ok {
+		s.out = b
 		return
 	}
-	if len(s.tailParts) > 0 {
-		s.out, s.tailParts = s.tailParts[0], s.tailParts[1:]
-		s.rawDone = len(s.tailParts) == 0
-		return
-	}
-	if s.cur == nil {
-		s.nextArchive()
-		return
-	}
-	if len(s.src) == 0 && s.dec != nil {
-		n, err := s.dec.Read(s.dbuf)
-		s.src = s.dbuf[:n]
-		if err == io.EOF {
-			s.dec.Close()
-			s.dec = nil
-			// Nothing may follow the compressed stream in the archive.
-			if c, err := s.a.nextChunk(); err != io.EOF {
-				if err == nil {
-					err = protocolErrorf("archive %s has %d bytes after its compressed stream", s.cur.Name, len(c))
-				}
-				s.fail(err)
-				s.a.fail(s.err)
-				return
-			}
-			if n == 0 {
-				s.endArchive()
-				return
-			}
-		} else if err != nil {
-			s.fail(fmt.Errorf("basebackup: decompressing %s: %w", s.cur.Name, err))
-			s.a.fail(s.err)
-			return
-		}
-		if n == 0 {
-			return
-		}
-	}
-	if len(s.src) == 0 {
-		c, err := s.a.nextChunk()
-		if err == io.EOF {
-			s.endArchive()
-			return
-		}
-		if err != nil {
-			s.fail(err)
-			return
-		}
-		if s.cur.Kind == ArchiveManifest {
-			write := s.manifest.write
-			if s.mapEntry != nil {
-				write = s.mapEntry.write
-			}
-			if err := write(c); err != nil {
-				s.fail(err)
-			}
-			return
-		}
-		s.src = c
-	}
-	s.walkTar()
-}
-
-func (s *Stream) nextArchive() {
-	ar, err := s.a.Next()
-	if err == io.EOF {
-		s.finish()
-		return
+	var err error
+	switch {
+	case s.ending:
+		s.out, s.rawDone, err = s.tail.next()
+	case s.cur == nil:
+		err = s.nextArchive()
+	case len(s.src) == 0:
+		err = s.nextChunk()
+	default:
+		s.src, err = s.walker.step(s.src, s.chain.first())
 	}
 	if err != nil {
-		s.fail(err)
-		return
+		s.abort(err)
+	}
+}
+
+// nextArchive starts the next archive, or the end of the stream.
+func (s *Stream) nextArchive() error {
+	ar, err := s.in.next()
+	if err == io.EOF {
+		return s.finish()
+	}
+	if err != nil {
+		return err
 	}
 	s.cur = ar
-	s.prefix = ""
-	s.hdrN, s.left, s.dataLeft, s.ended, s.capture = 0, 0, 0, false, nil
-	if ar.Compression != tarstream.None {
-		if s.dbuf == nil {
-			s.dbuf = make([]byte, 256<<10)
-		}
-		dec, c, err := tarstream.NewDecompressingReader(s.a)
-		if err == nil && c != ar.Compression {
-			dec.Close()
-			err = protocolErrorf("archive %s is not %s-compressed", ar.Name, ar.Compression)
-		}
-		if err != nil {
-			s.fail(fmt.Errorf("basebackup: archive %s: %w", ar.Name, err))
-			s.a.fail(s.err)
-			return
-		}
-		s.dec = dec
+	if ar.Kind == ArchiveManifest {
+		return nil
 	}
-	switch ar.Kind {
-	case ArchiveTablespace:
-		s.prefix = "pg_tblspc/" + strconv.FormatUint(uint64(ar.Tablespace.OID), 10) + "/"
-		s.emitHeader(&tar.Header{Name: s.prefix, Typeflag: tar.TypeDir, Mode: 0700})
-	case ArchiveWAL:
-		s.prefix = "pg_wal/"
-	}
+	s.walker.start(ar)
+	return s.chain.first().archive(ar)
 }
 
-func (s *Stream) endArchive() {
-	if s.cur.Kind != ArchiveManifest && !s.ended {
-		s.fail(protocolErrorf("archive %s ended without its tar end-of-archive marker", s.cur.Name))
-		s.a.fail(s.err)
-		return
-	}
-	s.cur = nil
-}
-
-// walkTar passes the current archive's bytes through, member by member:
-// data is forwarded untouched (no copy), headers are checked, tablespace
-// members renamed under pg_tblspc/<oid>/, and the archive's own trailer is
-// dropped (the stream's single trailer comes at the very end).
-func (s *Stream) walkTar() {
-	if s.ended {
-		if !tarfmt.IsZero(s.src) {
-			s.fail(protocolErrorf("archive %s has data after its end-of-archive marker", s.cur.Name))
-			s.a.fail(s.err)
+// nextChunk takes the current archive's next bytes: the manifest's go to
+// the tail, the others to the walker.
+func (s *Stream) nextChunk() error {
+	c, err := s.in.chunk()
+	if err == io.EOF {
+		ar := s.cur
+		s.cur = nil
+		if ar.Kind == ArchiveManifest {
+			return nil
 		}
-		s.src = nil
-		return
-	}
-	if s.left > 0 {
-		n := int64(len(s.src))
-		if n > s.left {
-			n = s.left
-		}
-		chunk := s.src[:n]
-		s.src = s.src[n:]
-		s.left -= n
-		if s.rewriting {
-			d := min(n, s.dataLeft)
-			s.autoConf = append(s.autoConf, chunk[:d]...)
-			s.verifyData(chunk[:d], s.dataLeft-d)
-			s.dataLeft -= d
-			if s.left == 0 {
-				s.rewriting = false
-				s.emitAutoConf(s.autoConfHdr)
-			}
-			return
-		}
-		if s.dataLeft > 0 {
-			d := min(n, s.dataLeft)
-			s.dataLeft -= d
-			s.verifyData(chunk[:d], s.dataLeft)
-			if !s.walData(chunk[:d], s.dataLeft) {
-				return
-			}
-			if s.capture != nil {
-				*s.capture = append(*s.capture, chunk[:d]...)
-				if s.dataLeft == 0 {
-					s.captured()
-				}
-			}
-		}
-		s.out = chunk
-		return
-	}
-	if s.mapPending && s.hdrN == 0 {
-		s.mapPending = false
-		s.emitMap()
-		return
-	}
-	k := copy(s.hdr[s.hdrN:], s.src)
-	s.hdrN += k
-	s.src = s.src[k:]
-	if s.hdrN < tarfmt.BlockSize {
-		return
-	}
-	s.hdrN = 0
-	if tarfmt.IsZero(s.hdr[:]) {
-		s.ended = true
-		return
-	}
-	h, err := tarfmt.Parse(&s.hdr)
-	if err != nil {
-		s.fail(protocolErrorf("archive %s: %v", s.cur.Name, err))
-		s.a.fail(s.err)
-		return
-	}
-	switch h.Typeflag {
-	case tarfmt.TypeReg, tarfmt.TypeRegA, tarfmt.TypeDir, tarfmt.TypeSymlink:
-	default:
-		s.fail(protocolErrorf("archive %s: member %q has unexpected tar type %q", s.cur.Name, h.Name, h.Typeflag))
-		s.a.fail(s.err)
-		return
-	}
-	s.left = tarfmt.PaddedSize(h.Size)
-	s.dataLeft = h.Size
-	s.capture = nil
-	if s.synthMap && s.cur.Kind == ArchiveBase {
-		if drop, err := s.baseTablespaceMember(h); err != nil {
-			s.fail(err)
-			s.a.fail(s.err)
-			return
-		} else if drop {
-			return
-		}
-	}
-	if name := s.prefix + strings.TrimPrefix(h.Name, "./"); (h.Typeflag == tarfmt.TypeReg || h.Typeflag == tarfmt.TypeRegA) && isWALMember(name) {
-		if err := s.walc.begin(name, h.Size); err != nil {
-			s.fail(err)
-			s.a.fail(s.err)
-			return
-		}
-	}
-	if s.verify != nil && s.cur.Kind != ArchiveWAL && (h.Typeflag == tarfmt.TypeReg || h.Typeflag == tarfmt.TypeRegA) {
-		s.verify.Begin(s.prefix+strings.TrimPrefix(h.Name, "./"), h.Size)
-		if h.Size == 0 {
-			s.verify.End()
-		}
-	}
-	if s.opts.RecoveryConfig != nil && s.cur.Kind == ArchiveBase && h.Name == "postgresql.auto.conf" && h.Typeflag != tarfmt.TypeDir {
-		if h.Size > maxSmallFile || s.autoConfSeen {
-			s.fail(protocolErrorf("archive %s: unexpected postgresql.auto.conf of %d bytes", s.cur.Name, h.Size))
-			s.a.fail(s.err)
-			return
-		}
-		th, err := tar.NewReader(bytes.NewReader(s.hdr[:])).Next()
-		if err != nil {
-			s.fail(protocolErrorf("archive %s: %v", s.cur.Name, err))
-			s.a.fail(s.err)
-			return
-		}
-		s.autoConfSeen, s.autoConfHdr = true, th
-		if h.Size == 0 {
-			s.emitAutoConf(th)
-			return
-		}
-		s.rewriting = true
-		return
-	}
-	if s.cur.Kind == ArchiveBase {
-		switch h.Name {
-		case "backup_label":
-			s.capture = &s.labelRaw
-			s.mapPending = s.synthMap
-		case "tablespace_map":
-			s.capture = &s.mapRaw
-		}
-		if s.capture != nil {
-			if h.Size > maxSmallFile || *s.capture != nil {
-				s.fail(protocolErrorf("archive %s: unexpected %s member of %d bytes", s.cur.Name, h.Name, h.Size))
-				s.a.fail(s.err)
-				return
-			}
-			*s.capture = make([]byte, 0, h.Size)
-			if h.Size == 0 {
-				s.captured()
-			}
-		}
-	}
-	if s.prefix == "" {
-		s.out = s.hdr[:]
-		return
-	}
-	th, err := tar.NewReader(bytes.NewReader(s.hdr[:])).Next()
-	if err != nil {
-		s.fail(protocolErrorf("archive %s: %v", s.cur.Name, err))
-		s.a.fail(s.err)
-		return
-	}
-	th.Name = s.prefix + th.Name
-	th.Format = tar.FormatUnknown
-	s.emitHeader(th)
-}
-
-// emitMap writes the tablespace_map the server was not asked for.
-func (s *Stream) emitMap() {
-	if s.verify != nil {
-		s.verify.Begin("tablespace_map", int64(len(s.mapRaw)))
-		s.verify.Write(s.mapRaw)
-		s.verify.End()
-	}
-	s.emitMember(&tar.Header{Name: "tablespace_map", Typeflag: tar.TypeReg, Mode: 0600, Size: int64(len(s.mapRaw))}, s.mapRaw)
-}
-
-// baseTablespaceMember handles a member of the base archive under
-// pg_tblspc/ when the server was not asked for tablespace_map (13–15):
-// the symlink of a tablespace of the header is checked against its
-// location and dropped (drop); the directory of an in-place tablespace,
-// which only this archive carries, passes.
-func (s *Stream) baseTablespaceMember(h tarfmt.Header) (drop bool, err error) {
-	name := strings.TrimSuffix(strings.TrimPrefix(h.Name, "./"), "/")
-	after, ok := strings.CutPrefix(name, "pg_tblspc/")
-	if !ok {
-		return false, nil
-	}
-	first, rest, _ := strings.Cut(after, "/")
-	v, perr := strconv.ParseUint(first, 10, 32)
-	if perr != nil || v == 0 || strconv.FormatUint(v, 10) != first {
-		return false, nil // not a tablespace: passes as the server sent it
-	}
-	oid := uint32(v)
-	for _, t := range s.a.res.Tablespaces {
-		if t.OID != oid {
-			continue
-		}
-		if rest != "" || h.Typeflag != tarfmt.TypeSymlink {
-			return false, protocolErrorf("archive %s: member %q is under tablespace %d, which has its own archive", s.cur.Name, h.Name, oid)
-		}
-		if h.Linkname != t.Location {
-			return false, protocolErrorf("archive %s: %s links to %q, the tablespace header says %q", s.cur.Name, name, h.Linkname, t.Location)
-		}
-		return true, nil
-	}
-	if h.Typeflag == tarfmt.TypeSymlink {
-		return false, protocolErrorf("archive %s: symlink %q -> %q for a tablespace the header does not list", s.cur.Name, h.Name, h.Linkname)
-	}
-	if s.opts.Tablespaces == TablespacesRefuse {
-		return false, fmt.Errorf("basebackup: the server has the in-place tablespace %d (%s) and Options.Tablespaces is TablespacesRefuse", oid, inPlaceLocation(oid))
-	}
-	if !slices.Contains(s.inPlace, oid) {
-		s.inPlace = append(s.inPlace, oid)
-	}
-	return false, nil
-}
-
-func inPlaceLocation(oid uint32) string {
-	return "pg_tblspc/" + strconv.FormatUint(uint64(oid), 10)
-}
-
-// verifyData feeds member data to the inline verifier; left is what
-// remains of the member after p.
-func (s *Stream) verifyData(p []byte, left int64) {
-	if s.verify == nil || !s.verify.Open() {
-		return
-	}
-	s.verify.Write(p)
-	if left == 0 {
-		s.verify.End()
-	}
-}
-
-// walData feeds member data to the WAL check; left is what remains of
-// the member after p. It reports false when the stream failed.
-func (s *Stream) walData(p []byte, left int64) bool {
-	err := s.walc.write(p)
-	if err == nil && left == 0 {
-		err = s.walc.end()
+		return s.walker.end()
 	}
 	if err != nil {
-		s.fail(err)
-		s.a.fail(s.err)
-		return false
+		return err
 	}
-	return true
+	if s.cur.Kind == ArchiveManifest {
+		return s.tail.write(c)
+	}
+	s.src = c
+	return nil
 }
 
-// captured is called when backup_label or tablespace_map passed whole.
-func (s *Stream) captured() {
-	if s.capture != &s.labelRaw {
-		return
-	}
-	l, err := label.ParseBackupLabel(s.labelRaw)
-	if err != nil {
-		s.fail(protocolErrorf("backup_label: %v", err))
-		s.a.fail(s.err)
-		return
-	}
-	if s.opts.OnBackupLabel != nil {
-		if err := s.opts.OnBackupLabel(append([]byte(nil), s.labelRaw...), l); err != nil {
-			s.fail(fmt.Errorf("basebackup: OnBackupLabel: %w", err))
-			s.a.Close()
-		}
-	}
-}
-
-// emitAutoConf emits postgresql.auto.conf (hdr from the archive, or nil
-// when the archive had none) with the recovery settings appended.
-func (s *Stream) emitAutoConf(hdr *tar.Header) {
-	text, _ := s.opts.RecoveryConfig.Text() // validated with the options
-	content := append(s.autoConf, "\n# recovery configuration written by pgstreambackup\n"+text...)
-	if hdr == nil {
-		hdr = &tar.Header{Name: "postgresql.auto.conf", Mode: 0600}
-	}
-	hdr.Size, hdr.Typeflag, hdr.Format = int64(len(content)), tar.TypeReg, tar.FormatUnknown
-	s.emitMember(hdr, content)
-}
-
-// emitMember encodes a whole small member (header, content, padding)
-// into s.out.
-func (s *Stream) emitMember(h *tar.Header, content []byte) {
-	s.encode(h, content, true)
-}
-
-// emitHeader encodes only h (plus PAX records if the name needs them);
-// the member's data follows from the archive.
-func (s *Stream) emitHeader(h *tar.Header) {
-	s.encode(h, nil, false)
-}
-
-func (s *Stream) encode(h *tar.Header, content []byte, whole bool) {
-	if h.Uname == "" {
-		h.Uname, h.Gname = "postgres", "postgres"
-	}
-	if h.ModTime.IsZero() {
-		h.ModTime = time.Now().Truncate(time.Second)
-	}
-	s.hdrOut.Reset()
-	tw := tar.NewWriter(&s.hdrOut)
-	err := tw.WriteHeader(h)
-	if err == nil && whole {
-		if _, err = tw.Write(content); err == nil {
-			err = tw.Flush() // pads the member; no trailer
-		}
-	}
-	// Without whole, tw is abandoned before the member's data.
-	if err != nil {
-		s.fail(fmt.Errorf("basebackup: encoding tar member %q: %w", h.Name, err))
-		s.a.Close()
-		return
-	}
-	s.out = s.hdrOut.Bytes()
-}
-
-// finish runs once the server confirmed the end: it checks what the stream
-// carried, then appends backup_manifest and the end-of-archive trailer.
-func (s *Stream) finish() {
+// finish runs once the server confirmed the end: the filters check what
+// the stream carried and add their last members, then the tail appends
+// backup_manifest and the end-of-archive trailer.
+func (s *Stream) finish() error {
 	res, err := s.a.Result()
 	if err != nil {
-		s.fail(err)
-		return
+		return err
 	}
-	if s.labelRaw == nil {
-		s.fail(protocolErrorf("the data directory archive had no backup_label"))
-		return
+	if err := s.chain.first().finish(res); err != nil {
+		return err
 	}
-	res.LabelRaw = s.labelRaw
-	if res.Label, err = label.ParseBackupLabel(s.labelRaw); err != nil {
-		s.fail(protocolErrorf("backup_label: %v", err))
-		return
+	if err := s.tail.finish(s.ctx, res, &s.chain.out); err != nil {
+		return err
 	}
-	if s.mapRaw == nil {
-		s.fail(protocolErrorf("the data directory archive had no tablespace_map"))
-		return
-	}
-	if res.TablespaceMap, err = label.ParseTablespaceMap(s.mapRaw, res.ServerMajor); err != nil {
-		s.fail(protocolErrorf("tablespace_map: %v", err))
-		return
-	}
-	if err := checkConsistency(res); err != nil {
-		s.fail(err)
-		return
-	}
-	if err := s.walc.present(uint64(res.StartLSN), uint64(res.EndLSN)); err != nil {
-		s.fail(err)
-		return
-	}
-	var tail bytes.Buffer
-	if s.opts.RecoveryConfig != nil {
-		tw := tar.NewWriter(&tail)
-		now := time.Now().Truncate(time.Second)
-		if !s.autoConfSeen {
-			text, _ := s.opts.RecoveryConfig.Text()
-			tw.WriteHeader(&tar.Header{Name: "postgresql.auto.conf", Typeflag: tar.TypeReg, Mode: 0600, Size: int64(len(text)), ModTime: now, Uname: "postgres", Gname: "postgres"})
-			tw.Write([]byte(text))
-		}
-		tw.WriteHeader(&tar.Header{Name: "standby.signal", Typeflag: tar.TypeReg, Mode: 0600, ModTime: now, Uname: "postgres", Gname: "postgres"})
-		tw.Flush()
-	}
-	for _, oid := range s.inPlace {
-		res.Tablespaces = append(res.Tablespaces, Tablespace{OID: oid, Location: inPlaceLocation(oid), Size: -1})
-	}
-	if s.opts.Manifest != ManifestOff {
-		if !s.manifest.seen {
-			s.fail(protocolErrorf("the server sent no backup manifest"))
-			return
-		}
-		if s.mapEntry != nil {
-			if err := s.mapEntry.close(); err != nil {
-				s.fail(err)
-				return
-			}
-		}
-		if s.verify != nil {
-			raw, err := s.manifest.bytes()
-			var m *manifest.Manifest
-			if err == nil {
-				m, err = checkInline(s.verify, raw)
-			}
-			if err == nil {
-				err = s.walc.verify(s.a.ctx, m, res.Label)
-			}
-			if err != nil {
-				s.fail(err)
-				return
-			}
-			res.ManifestVerified = true
-		}
-		res.ManifestSize = s.manifest.size
-		res.manifest = s.manifest.hold()
-		tw := tar.NewWriter(&tail)
-		h := &tar.Header{Name: "backup_manifest", Typeflag: tar.TypeReg, Mode: 0600, Size: s.manifest.size,
-			ModTime: time.Now().Truncate(time.Second), Uname: "postgres", Gname: "postgres"}
-		if err := tw.WriteHeader(h); err != nil { // tw is abandoned: the content goes out as is
-			s.fail(fmt.Errorf("basebackup: encoding backup_manifest header: %w", err))
-			return
-		}
-		if s.manifest.spilled() {
-			s.tailFile, s.tailLeft, s.tailBuf = s.manifest.reader(), s.manifest.size, make([]byte, 64<<10)
-		} else {
-			s.tailParts = append(s.tailParts, s.manifest.mem) // not copied
-		}
-		pad := int(tarfmt.PaddedSize(s.manifest.size) - s.manifest.size)
-		s.tailParts = append(s.tailParts, make([]byte, pad))
-	}
-	// The end-of-archive trailer.
-	s.tailParts = append(s.tailParts, make([]byte, 2*tarfmt.BlockSize))
-	s.res = res
+	s.res, s.ending = res, true
 	s.a.progressDone()
-	s.out = tail.Bytes()
+	return nil
 }
 
 // checkConsistency cross-checks the label against the result sets.
