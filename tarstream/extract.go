@@ -244,14 +244,14 @@ func newExtractor(ctx context.Context, dir string, opts ExtractOptions) (*extrac
 	}
 	for oid, loc := range opts.Tablespaces {
 		if oid == 0 {
-			errs = append(errs, errors.New("Tablespaces: OID 0"))
+			errs = append(errs, errors.New("option Tablespaces: OID 0"))
 		}
 		if !filepath.IsAbs(loc) && loc != inPlaceLocation(oid) {
-			errs = append(errs, fmt.Errorf("Tablespaces: tablespace %d: location %q is neither absolute nor %q", oid, loc, inPlaceLocation(oid)))
+			errs = append(errs, fmt.Errorf("option Tablespaces: tablespace %d: location %q is neither absolute nor %q", oid, loc, inPlaceLocation(oid)))
 		}
 	}
 	if opts.TablespacesInPlace && (len(opts.TablespaceMapping) > 0 || opts.AllowArchiveLocations) {
-		errs = append(errs, errors.New("TablespacesInPlace excludes TablespaceMapping and AllowArchiveLocations"))
+		errs = append(errs, errors.New("option TablespacesInPlace excludes TablespaceMapping and AllowArchiveLocations"))
 	}
 	if opts.ServerMajor != 0 && opts.ServerMajor < 10 {
 		errs = append(errs, fmt.Errorf("ServerMajor %d: must be 10 or later (0: unknown)", opts.ServerMajor))

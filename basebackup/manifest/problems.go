@@ -75,15 +75,6 @@ func (l *problemList) addN(n int, path, format string, args ...any) {
 	l.Omitted += n
 }
 
-// merge adds the problems of err when it is a *VerifyError and reports
-// whether it was one.
-func (l *problemList) merge(err *VerifyError) {
-	for _, p := range err.Problems {
-		l.add(p.Path, "%s", p.Message)
-	}
-	l.Omitted += err.Omitted
-}
-
 func (l *problemList) full() bool { return len(l.Problems) >= l.max }
 
 func (l *problemList) err() error {

@@ -164,7 +164,7 @@ func memberName(name string) string {
 }
 
 func isRegular(h *tar.Header) bool {
-	return h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeRegA //nolint:staticcheck // TypeRegA still occurs in old archives
+	return h.Typeflag == tar.TypeReg // archive/tar reads TypeRegA as TypeReg
 }
 
 // streamVerifier is one pass over a stream.

@@ -71,7 +71,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "pgstreambackup: error: cancelled by %v\n", sig)
 		pprof.StopCPUProfile()
 		signal.Reset(sig)
-		syscall.Kill(os.Getpid(), sig)
+		killSelf(sig)
 		time.Sleep(time.Second)
 		os.Exit(128 + int(sig))
 	}
