@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pgstreambackup/pgstreambackup/label"
 )
 
 // IncompleteMarker is the file Extract creates first in the target
@@ -197,11 +199,11 @@ type extractor struct {
 	ts      map[uint32]*tsState
 	tsOrder []uint32
 
-	mapSeen  bool           // a tablespace_map member was written
-	mapRaw   []byte         // its content
-	mapTime  time.Time      // its mtime
-	mapEarly []tsMapEntry   // parsed as it arrived, when unambiguous
-	mapOIDs  map[uint32]int // OID -> index in mapEarly, nil until parsed
+	mapSeen  bool                // a tablespace_map member was written
+	mapRaw   []byte              // its content
+	mapTime  time.Time           // its mtime
+	mapEarly label.TablespaceMap // parsed as it arrived, when unambiguous
+	mapOIDs  map[uint32]int      // OID -> index in mapEarly, nil until parsed
 
 	manifestSeen bool // a backup_manifest member was written
 	pgVersion    int  // major from PG_VERSION, 0 if unknown
