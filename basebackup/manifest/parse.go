@@ -191,33 +191,8 @@ func parseJSON(dec *json.Decoder, lines int) (*Manifest, error) {
 			}
 			continue
 		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, bad("%s: %v", key, err)
-		}
-		switch key {
-		case "PostgreSQL-Backup-Manifest-Version":
-			v, err := strconv.Atoi(string(raw))
-			if err != nil {
-				return nil, bad("manifest version not an integer")
-			}
-			if v != 1 && v != 2 {
-				return nil, bad("unexpected manifest version %d", v)
-			}
-			m.Version = v
-		case "System-Identifier":
-			id, err := strconv.ParseUint(string(raw), 10, 64)
-			if err != nil {
-				return nil, bad("system identifier not an integer")
-			}
-			m.SystemIdentifier = id
-		case "Manifest-Checksum":
-			var s string
-			if err := json.Unmarshal(raw, &s); err != nil {
-				return nil, bad("Manifest-Checksum: %v", err)
-			}
-		default:
-			return nil, bad("unrecognized top-level field %q", key)
+		if err := parseScalarField(dec, key, m); err != nil {
+			return nil, err
 		}
 	}
 	if _, err := dec.Token(); err != nil {
@@ -226,22 +201,65 @@ func parseJSON(dec *json.Decoder, lines int) (*Manifest, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, bad("data after the manifest object")
 	}
+	if err := checkTopLevel(m, seen); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// parseScalarField reads the value of top-level field key (one that is
+// not an array) into m.
+func parseScalarField(dec *json.Decoder, key string, m *Manifest) error {
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return bad("%s: %v", key, err)
+	}
+	switch key {
+	case "PostgreSQL-Backup-Manifest-Version":
+		v, err := strconv.Atoi(string(raw))
+		if err != nil {
+			return bad("manifest version not an integer")
+		}
+		if v != 1 && v != 2 {
+			return bad("unexpected manifest version %d", v)
+		}
+		m.Version = v
+	case "System-Identifier":
+		id, err := strconv.ParseUint(string(raw), 10, 64)
+		if err != nil {
+			return bad("system identifier not an integer")
+		}
+		m.SystemIdentifier = id
+	case "Manifest-Checksum":
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return bad("Manifest-Checksum: %v", err)
+		}
+	default:
+		return bad("unrecognized top-level field %q", key)
+	}
+	return nil
+}
+
+// checkTopLevel checks the fields seen against the version, and indexes
+// the files (refusing a path listed twice).
+func checkTopLevel(m *Manifest, seen map[string]bool) error {
 	if m.Version == 2 && !seen["System-Identifier"] {
-		return nil, bad("version 2 manifest without System-Identifier")
+		return bad("version 2 manifest without System-Identifier")
 	}
 	if m.Version == 1 && seen["System-Identifier"] {
-		return nil, bad("version 1 manifest with System-Identifier")
+		return bad("version 1 manifest with System-Identifier")
 	}
 	if !seen["Files"] || !seen["WAL-Ranges"] || !seen["Manifest-Checksum"] {
-		return nil, bad("missing Files, WAL-Ranges or Manifest-Checksum")
+		return bad("missing Files, WAL-Ranges or Manifest-Checksum")
 	}
 	m.index = sortedIndex(m.Files)
 	for i := 1; i < len(m.index); i++ {
 		if p := m.Files[m.index[i]].Path; p == m.Files[m.index[i-1]].Path {
-			return nil, bad("duplicate path name %q", p)
+			return bad("duplicate path name %q", p)
 		}
 	}
-	return m, nil
+	return nil
 }
 
 // fileFields are the keys a Files element may have (matched exactly, as
