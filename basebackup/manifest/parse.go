@@ -3,12 +3,10 @@ package manifest
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"math"
 	"os"
@@ -16,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/pgstreambackup/pgstreambackup/internal/lsnfmt"
+	"github.com/pgstreambackup/pgstreambackup/internal/manifestsum"
 )
 
 // maxLine bounds one manifest line (the server writes one file a line;
@@ -74,83 +73,28 @@ func countLines(r io.Reader) (int, error) {
 
 // parse is ParseReader with the number of lines when known (0 if not).
 func parse(r io.Reader, lines int) (*Manifest, error) {
-	lh := &lineHasher{h: sha256.New()}
-	br := bufio.NewReaderSize(io.TeeReader(r, lh), 64<<10)
+	sum := manifestsum.NewChecker(maxLine)
+	br := bufio.NewReaderSize(io.TeeReader(r, sum), 64<<10)
 	m, perr := parseJSON(json.NewDecoder(br), lines)
-	if perr != nil && lh.err == nil {
+	if perr != nil && sum.Err() == nil {
 		// Hash the rest: a checksum mismatch says more than the syntax
 		// error that the damage caused.
 		if _, err := io.Copy(io.Discard, br); err != nil {
 			return nil, err
 		}
 	}
-	if lh.err != nil {
-		return nil, lh.err
+	if err := sum.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSyntax, err)
 	}
-	if cerr := lh.check(); cerr != nil {
-		if perr == nil || errors.Is(cerr, errChecksumMismatch) {
-			return nil, cerr
-		}
+	checksum, cerr := sum.Check()
+	if cerr != nil && (perr == nil || errors.Is(cerr, manifestsum.ErrMismatch)) {
+		return nil, fmt.Errorf("%w: %w", ErrSyntax, cerr)
 	}
 	if perr != nil {
 		return nil, perr
 	}
-	m.Checksum = lh.want
+	m.Checksum = checksum
 	return m, nil
-}
-
-var errChecksumMismatch = fmt.Errorf("%w: manifest checksum mismatch", ErrSyntax)
-
-// lineHasher computes the manifest's SHA-256 (every byte up to and
-// including the newline before the last line) as bytes pass: it holds
-// only the last complete line and the unfinished one.
-type lineHasher struct {
-	h       hash.Hash
-	last    []byte // last complete line, not hashed yet
-	partial []byte // bytes after the last newline
-	want    string
-	err     error
-}
-
-func (l *lineHasher) Write(p []byte) (int, error) {
-	n := len(p)
-	for len(p) > 0 && l.err == nil {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			i = len(p) - 1
-		}
-		if len(l.partial)+i+1 > maxLine {
-			l.err = fmt.Errorf("%w: a line is longer than %d bytes", ErrSyntax, maxLine)
-			break
-		}
-		l.partial = append(l.partial, p[:i+1]...)
-		p = p[i+1:]
-		if l.partial[len(l.partial)-1] == '\n' {
-			l.h.Write(l.last)
-			l.last, l.partial = l.partial, l.last[:0]
-		}
-	}
-	return n, nil
-}
-
-func (l *lineHasher) check() error {
-	if len(l.partial) != 0 || len(l.last) == 0 {
-		return fmt.Errorf("%w: last line not newline-terminated", ErrSyntax)
-	}
-	last := string(l.last)
-	const prefix = `"Manifest-Checksum": "`
-	if !strings.HasPrefix(last, prefix) || !strings.HasSuffix(last, "\"}\n") {
-		return fmt.Errorf("%w: last line is not the manifest checksum", ErrSyntax)
-	}
-	want := strings.TrimSuffix(strings.TrimPrefix(last, prefix), "\"}\n")
-	if len(want) != 64 {
-		return fmt.Errorf("%w: invalid manifest checksum", ErrSyntax)
-	}
-	if hex.EncodeToString(l.h.Sum(nil)) != want {
-		return errChecksumMismatch
-	}
-	l.want = want
-	return nil
 }
 
 func bad(format string, args ...any) error {

@@ -2,7 +2,6 @@ package manifest
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pgstreambackup/pgstreambackup/internal/lsnfmt"
+	"github.com/pgstreambackup/pgstreambackup/internal/manifestsum"
 )
 
 // LastModified formats a modification time as manifests write it.
@@ -72,9 +72,7 @@ func (m *Manifest) Marshal() ([]byte, error) {
 		fmt.Fprintf(&b, "\n{ \"Timeline\": %d, \"Start-LSN\": \"%s\", \"End-LSN\": \"%s\" }", r.Timeline, lsnfmt.Format(r.StartLSN), lsnfmt.Format(r.EndLSN))
 	}
 	b.WriteString("\n],\n")
-	sum := sha256.Sum256(b.Bytes())
-	b.WriteString("\"Manifest-Checksum\": \"" + hex.EncodeToString(sum[:]) + "\"}\n")
-	return b.Bytes(), nil
+	return manifestsum.Seal(b.Bytes()), nil
 }
 
 func jsonString(s string) (string, error) {
