@@ -12,10 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/pgstreambackup/pgstreambackup/internal/pgversion"
 	"github.com/pgstreambackup/pgstreambackup/label"
 )
 
@@ -603,7 +602,7 @@ func (x *extractor) writeFile(name, target string, h *tar.Header, body io.Reader
 	case backupManifestName:
 		x.manifestSeen = true
 	case pgVersionName:
-		x.pgVersion = parseMajor(capture.Bytes())
+		x.pgVersion, _ = pgversion.FromFile(capture.Bytes())
 	}
 	return nil
 }
@@ -755,14 +754,4 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 		return 0, errTooLarge
 	}
 	return b.Buffer.Write(p)
-}
-
-// parseMajor reads the major version from PG_VERSION ("15\n"); 0 if it
-// does not parse.
-func parseMajor(b []byte) int {
-	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || v < 10 {
-		return 0
-	}
-	return v
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/pgstreambackup/pgstreambackup/internal/pgversion"
 	"github.com/pgstreambackup/pgstreambackup/internal/spooldir"
 	"github.com/pgstreambackup/pgstreambackup/label"
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
@@ -242,7 +243,7 @@ func (v *streamVerifier) read(ctx context.Context, r io.Reader) (*Manifest, erro
 		case "global/pg_control":
 			v.facts.systemID, _ = controlSystemID(capture.b)
 		case "PG_VERSION":
-			v.facts.major = parseMajor(capture.b)
+			v.facts.major, _ = pgversion.FromFile(capture.b)
 		}
 	}
 }
