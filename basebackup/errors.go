@@ -37,6 +37,7 @@ type OptionsError struct {
 	Problems []error
 }
 
+// Error lists every problem found.
 func (e *OptionsError) Error() string {
 	var b strings.Builder
 	b.WriteString("basebackup: invalid options: ")
@@ -63,6 +64,8 @@ type ServerVersionError struct {
 	NeedMajor int    // the first major version supporting Option
 }
 
+// Error names the option and the major it needs, or the unsupported
+// server major and the supported range.
 func (e *ServerVersionError) Error() string {
 	if e.Option != "" {
 		return fmt.Sprintf("basebackup: %s needs PostgreSQL %d or later, the server is PostgreSQL %d", e.Option, e.NeedMajor, e.Major)

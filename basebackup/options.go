@@ -317,6 +317,7 @@ const (
 // ChecksumAlgorithm is a manifest file checksum algorithm.
 type ChecksumAlgorithm int
 
+// The manifest checksum algorithms (PostgreSQL's MANIFEST_CHECKSUMS).
 const (
 	ChecksumDefault ChecksumAlgorithm = iota // the server's default, CRC32C
 	ChecksumNone

@@ -40,3 +40,6 @@ pending+=",basebackup/incremental/reconstruct.go,basebackup/manifest/verify.go"
 pending+=",basebackup/options.go,internal/pgcluster/cluster.go,internal/redact/conninfo.go"
 pending+=",internal/replproto/command.go,wal/walrecord.go"
 go run ./scripts/funclen -max 80 -pending "$pending"
+
+echo "== exported identifiers without a doc comment (public packages)"
+go run ./scripts/doccheck

@@ -121,8 +121,13 @@ type receiveResult struct {
 // streaming; it matches io.ErrUnexpectedEOF.
 type StreamError struct{ Err error }
 
+// Error says the streaming connection was lost, and why.
 func (e *StreamError) Error() string { return "wal: streaming connection lost: " + e.Err.Error() }
+
+// Unwrap returns the connection's error.
 func (e *StreamError) Unwrap() error { return e.Err }
+
+// Is reports whether target is io.ErrUnexpectedEOF.
 func (e *StreamError) Is(target error) bool {
 	return target == io.ErrUnexpectedEOF
 }

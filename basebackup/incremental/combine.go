@@ -78,6 +78,7 @@ const (
 	CopyFileRange
 )
 
+// String is the method's name as pg_combinebackup's options spell it.
 func (m CopyMethod) String() string {
 	switch m {
 	case CopyRead:
