@@ -81,11 +81,11 @@ func (m *manifestSpool) bytes() ([]byte, error) {
 
 func (m *manifestSpool) close() {
 	if m.f != nil {
-		m.f.Close()
+		_ = m.f.Close()
 		m.f = nil
 	}
 	if m.private != "" {
-		os.RemoveAll(m.private)
+		_ = os.RemoveAll(m.private)
 		m.private = ""
 	}
 	m.mem = nil

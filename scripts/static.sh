@@ -43,3 +43,20 @@ go run ./scripts/funclen -max 80 -pending "$pending"
 
 echo "== exported identifiers without a doc comment (public packages)"
 go run ./scripts/doccheck
+
+echo "== errcheck (not tests; .ci/errcheck-excludes.txt: io.Pipe closes, which always return nil)"
+# Every unchecked error fails in the library packages, except in files
+# being rewritten on other branches (listed, not failing). The harness,
+# examples and bench are listed only: their findings are not fixed yet.
+errcheck="$bin/lint-errcheck-v1.30.0/errcheck -ignoretests -exclude .ci/errcheck-excludes.txt"
+pending_ec='^(basebackup/stream\.go|basebackup/archives\.go|tarstream/compress[a-z_]*\.go):'
+lib=$($errcheck ./basebackup/... ./tarstream/... ./wal/... ./label/... || true)
+if [ -n "$lib" ]; then
+  echo "$lib" | grep -E "$pending_ec" | sed 's/$/ (pending)/' || true
+  failing=$(echo "$lib" | grep -vE "$pending_ec" || true)
+  if [ -n "$failing" ]; then
+    echo "$failing"; echo "unchecked errors in the library"; exit 1
+  fi
+fi
+others=$($errcheck ./internal/... ./examples/... ./bench/... || true)
+echo "not failing yet: $(echo -n "$others" | grep -c . || true) unchecked errors in internal/, examples/, bench/"

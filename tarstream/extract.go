@@ -357,27 +357,27 @@ func (x *extractor) cleanup() {
 		t := x.ts[oid]
 		switch {
 		case t.created:
-			os.RemoveAll(t.root)
+			_ = os.RemoveAll(t.root)
 		case t.emptied:
 			removeContents(t.root)
 		}
 	}
 	if x.ownDir {
 		if x.createdDir {
-			os.RemoveAll(x.dir)
+			_ = os.RemoveAll(x.dir)
 		} else {
 			removeContents(x.dir)
 		}
 	}
 	for i := len(x.createdParents) - 1; i >= 0; i-- {
-		os.Remove(x.createdParents[i]) // only if empty: never another's files
+		_ = os.Remove(x.createdParents[i]) // only if empty: never another's files
 	}
 }
 
 func removeContents(dir string) {
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		os.RemoveAll(filepath.Join(dir, e.Name()))
+		_ = os.RemoveAll(filepath.Join(dir, e.Name()))
 	}
 }
 
@@ -416,7 +416,7 @@ func (x *extractor) run(r io.Reader) error {
 		}
 		return err
 	}
-	defer rd.Close()
+	defer func() { _ = rd.Close() }()
 	x.res.Compression = rd.Compression()
 	for {
 		h, err := rd.Next()
@@ -732,7 +732,7 @@ func (x *extractor) replaceFile(name string, content []byte, mtime time.Time) er
 		err = os.Rename(tmp, p)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		_ = os.Remove(tmp)
 		return fmt.Errorf("tarstream: rewriting %s: %w", name, err)
 	}
 	if !mtime.IsZero() {

@@ -331,7 +331,7 @@ func (r *Receiver) Close() error {
 		<-r.done
 	}
 	if r.cur != nil {
-		r.cur.Close()
+		_ = r.cur.Close()
 	}
 	if err := os.RemoveAll(r.spool); err != nil {
 		return fmt.Errorf("wal: removing the spool: %w", err)

@@ -540,8 +540,8 @@ func (v *Verifier) replay(name, p string) error {
 	if err != nil {
 		return fmt.Errorf("wal: verify: reading spooled %s: %w", name, err)
 	}
-	defer f.Close()
-	defer os.Remove(p)
+	defer func() { _ = f.Close() }()
+	defer func() { _ = os.Remove(p) }()
 	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("wal: verify: reading spooled %s: %w", name, err)

@@ -204,12 +204,12 @@ func checkOutput(output string) error {
 
 func removeOutput(output string, created bool) {
 	if created {
-		os.RemoveAll(output)
+		_ = os.RemoveAll(output)
 		return
 	}
 	entries, _ := os.ReadDir(output)
 	for _, e := range entries {
-		os.RemoveAll(filepath.Join(output, e.Name()))
+		_ = os.RemoveAll(filepath.Join(output, e.Name()))
 	}
 }
 
@@ -415,7 +415,7 @@ func (c *combiner) copyWhole(b *backup, from, rel string, check *fileCheck) erro
 		if err != nil {
 			return b.pathErr(err)
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		return c.writeFile(rel, f, check)
 	}
 	dst := c.outPath(rel)
@@ -426,7 +426,7 @@ func (c *combiner) copyWhole(b *backup, from, rel string, check *fileCheck) erro
 	if err != nil {
 		return b.pathErr(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	return c.record(rel, f, check, dst)
 }
 
@@ -460,7 +460,7 @@ func (c *combiner) record(rel string, r io.Reader, check *fileCheck, placed stri
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		sinks = append(sinks, f)
 	}
 	if c.wbuf == nil {
@@ -537,7 +537,7 @@ func syncTree(root string) error {
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		return f.Sync()
 	})
 }
@@ -547,6 +547,6 @@ func syncFile(path string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	return f.Sync()
 }

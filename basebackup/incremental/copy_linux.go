@@ -47,7 +47,7 @@ func syncFS(dir string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	c, err := f.SyscallConn()
 	if err != nil {
 		return err

@@ -177,7 +177,7 @@ func (s *fileSums) sum(path, algorithm string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	// Hide os.File's WriterTo, whose fallback allocates a buffer a call.
 	if _, err := io.CopyBuffer(h, struct{ io.Reader }{f}, s.buf); err != nil {
 		return nil, err

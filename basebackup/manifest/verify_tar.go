@@ -94,7 +94,7 @@ func VerifyStream(ctx context.Context, r io.Reader, opts StreamOptions) error {
 		if v.walDir, err = spooldir.Create("StreamOptions.TempDir", opts.TempDir, "pgstreambackup-verify-wal-"); err != nil {
 			return fmt.Errorf("manifest: WAL spool: %w", err)
 		}
-		defer os.RemoveAll(v.walDir)
+		defer func() { _ = os.RemoveAll(v.walDir) }()
 	}
 	own, err := v.read(ctx, r)
 	if err != nil {
@@ -138,7 +138,7 @@ func prereadManifest(ctx context.Context, rs io.ReadSeeker) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer tr.Close()
+	defer func() { _ = tr.Close() }()
 	var m *Manifest
 	for {
 		h, err := tr.Next()
@@ -185,7 +185,7 @@ func (v *streamVerifier) read(ctx context.Context, r io.Reader) (*Manifest, erro
 	if err != nil {
 		return nil, err
 	}
-	defer tr.Close()
+	defer func() { _ = tr.Close() }()
 	var own *Manifest
 	for {
 		h, err := tr.Next()
