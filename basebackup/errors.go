@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/pgstreambackup/pgstreambackup/internal/replproto"
 )
 
 // Sentinel errors. They come wrapped: test with errors.Is.
@@ -70,7 +72,7 @@ func (e *ServerVersionError) Error() string {
 	if e.Option != "" {
 		return fmt.Sprintf("basebackup: %s needs PostgreSQL %d or later, the server is PostgreSQL %d", e.Option, e.NeedMajor, e.Major)
 	}
-	return fmt.Sprintf("basebackup: PostgreSQL %d is not supported (supported: 13 to 18)", e.Major)
+	return fmt.Sprintf("basebackup: PostgreSQL %d is not supported (supported: %d to %d)", e.Major, replproto.MinMajor, replproto.MaxMajor)
 }
 
 // Is reports whether target is ErrUnsupportedServer.
