@@ -100,26 +100,8 @@ func VerifyDir(ctx context.Context, dir string, m *Manifest, opts VerifyOptions)
 				add(rel, "is present on disk but not in the manifest")
 				return nil
 			}
-			f := &m.Files[i]
 			seen[i] = true
-			info, err := d.Info()
-			if err != nil {
-				add(rel, "could not be read: %v", err)
-				return nil
-			}
-			if info.Size() != f.Size {
-				add(rel, "has size %d on disk but size %d in the manifest", info.Size(), f.Size)
-				return nil
-			}
-			if opts.SkipChecksums || f.ChecksumAlgorithm == "" {
-				return nil
-			}
-			sum, err := sums.sum(p, f.ChecksumAlgorithm)
-			if err != nil {
-				add(rel, "could not be read: %v", err)
-			} else if !bytes.Equal(sum, f.Checksum) {
-				add(rel, "checksum mismatch")
-			}
+			checkFile(p, rel, d, &m.Files[i], opts.SkipChecksums, &sums, pl)
 			return nil
 		})
 	}
@@ -150,6 +132,29 @@ func VerifyDir(ctx context.Context, dir string, m *Manifest, opts VerifyOptions)
 		}
 	}
 	return pl.err()
+}
+
+// checkFile checks the file at p (rel in the backup) against its
+// manifest entry f: size, then checksum unless skipped.
+func checkFile(p, rel string, d fs.DirEntry, f *File, skipChecksums bool, sums *fileSums, pl *problemList) {
+	info, err := d.Info()
+	if err != nil {
+		pl.add(rel, "could not be read: %v", err)
+		return
+	}
+	if info.Size() != f.Size {
+		pl.add(rel, "has size %d on disk but size %d in the manifest", info.Size(), f.Size)
+		return
+	}
+	if skipChecksums || f.ChecksumAlgorithm == "" {
+		return
+	}
+	sum, err := sums.sum(p, f.ChecksumAlgorithm)
+	if err != nil {
+		pl.add(rel, "could not be read: %v", err)
+	} else if !bytes.Equal(sum, f.Checksum) {
+		pl.add(rel, "checksum mismatch")
+	}
 }
 
 // fileSums hashes files with one reused buffer and one hash per
