@@ -1,6 +1,10 @@
 module github.com/pgstreambackup/pgstreambackup
 
-go 1.26
+// The oldest Go this module builds with: 1.25.0, the floor that
+// pgx v5.12.0, klauspost/compress v1.20.4 and golang.org/x/text set
+// (the code itself needs 1.24: t.Context, b.Loop). Checked with
+// GOTOOLCHAIN=go1.25.0 go vet ./... (it type-checks the tests too).
+go 1.25.0
 
 require (
 	github.com/jackc/pglogrepl v0.0.0-20251213150135-2e8d0df862c1

@@ -33,7 +33,7 @@ func (r *archiveReader) next() (*Archive, error) {
 	}
 	dec, c, err := tarstream.NewDecompressingReader(r.src)
 	if err == nil && c != ar.Compression {
-		dec.Close()
+		_ = dec.Close()
 		err = protocolErrorf("archive %s is not %s-compressed", ar.Name, ar.Compression)
 	}
 	if err != nil {
@@ -77,7 +77,7 @@ func (r *archiveReader) chunk() ([]byte, error) {
 // close stops the decompressor; idempotent.
 func (r *archiveReader) close() {
 	if r.dec != nil {
-		r.dec.Close()
+		_ = r.dec.Close()
 		r.dec = nil
 	}
 }

@@ -150,7 +150,7 @@ func startArchives(ctx context.Context, conn *pgconn.PgConn, opts Options, forSt
 		return nil, err
 	}
 	if err := a.send(cmd); err != nil {
-		a.Close()
+		_ = a.Close()
 		return nil, err
 	}
 	return a, nil
@@ -389,7 +389,7 @@ func (a *Archives) Close() error {
 		a.walTar.close()
 	}
 	if a.walRecv != nil {
-		a.walRecv.Close() // ends the streaming goroutine, removes the spool
+		_ = a.walRecv.Close() // ends the streaming goroutine, removes the spool
 	}
 	if a.err == nil && !a.finished {
 		a.err = ErrClosed

@@ -63,7 +63,7 @@ func (a *Archives) start() error {
 		// No data was read: abort the backup by closing the connection.
 		err := fmt.Errorf("basebackup: the server has user tablespaces %s and Options.Tablespaces is TablespacesRefuse", strings.Join(locs, ", "))
 		a.err = err
-		a.Close()
+		_ = a.Close()
 		return err
 	}
 	a.seen = make([]bool, len(a.rows))

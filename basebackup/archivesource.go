@@ -52,6 +52,6 @@ func (a *Archives) abort(err error) {
 	if a.finished {
 		return
 	}
-	a.fail(err)
-	a.Close()
+	_ = a.fail(err)
+	_ = a.Close()
 }

@@ -46,7 +46,7 @@ func Clone(ctx context.Context, conn *pgconn.PgConn, dir string, o CloneOptions)
 	if err != nil {
 		return nil, err
 	}
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	if x.Tablespaces == nil {
 		x.Tablespaces = map[uint32]string{}
 		for _, t := range s.Tablespaces() {

@@ -70,7 +70,7 @@ func ConnectFor(ctx context.Context, conninfo string, opts *Options) (*Conns, er
 	}
 	if opts != nil && opts.WAL == WALStream {
 		if c.WAL, err = Connect(ctx, conninfo); err != nil {
-			c.Close(ctx)
+			_ = c.Close(ctx)
 			return nil, fmt.Errorf("%w (the WAL streaming connection)", err)
 		}
 		ws := WALStreamOptions{}

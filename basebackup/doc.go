@@ -44,8 +44,9 @@
 // receiver, and zstd compression with workers runs the encoder's; Close
 // stops them. Memory does not grow with the database: data is forwarded
 // as it arrives, streamed WAL is spooled to disk; only backup_label,
-// tablespace_map and the manifest (bounded by Options.MaxManifestSize) are
-// kept in memory.
+// tablespace_map and the first Options.ManifestMemoryLimit bytes of the
+// manifest are kept in memory (the rest of the manifest is spooled to
+// disk, Options.MaxManifestSize bounding the whole).
 //
 // # Slow consumers and wal_sender_timeout
 //

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/pgstreambackup/pgstreambackup/internal/replproto"
 )
 
 // Sentinel errors. They come wrapped: test with errors.Is.
@@ -40,6 +42,7 @@ type OptionsError struct {
 	Problems []error
 }
 
+// Error lists every problem found.
 func (e *OptionsError) Error() string {
 	var b strings.Builder
 	b.WriteString("basebackup: invalid options: ")
@@ -66,11 +69,13 @@ type ServerVersionError struct {
 	NeedMajor int    // the first major version supporting Option
 }
 
+// Error names the option and the major it needs, or the unsupported
+// server major and the supported range.
 func (e *ServerVersionError) Error() string {
 	if e.Option != "" {
 		return fmt.Sprintf("basebackup: %s needs PostgreSQL %d or later, the server is PostgreSQL %d", e.Option, e.NeedMajor, e.Major)
 	}
-	return fmt.Sprintf("basebackup: PostgreSQL %d is not supported (supported: 13 to 18)", e.Major)
+	return fmt.Sprintf("basebackup: PostgreSQL %d is not supported (supported: %d to %d)", e.Major, replproto.MinMajor, replproto.MaxMajor)
 }
 
 // Is reports whether target is ErrUnsupportedServer.

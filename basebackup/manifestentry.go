@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/pgstreambackup/pgstreambackup/internal/checksum"
+	"github.com/pgstreambackup/pgstreambackup/internal/manifestsum"
 )
 
 // mapEntryAdder adds a tablespace_map entry to the server's manifest as it
@@ -19,19 +20,19 @@ import (
 // recomputed, after checking the server's. Lines are handled one at a
 // time, so memory does not grow with the manifest.
 type mapEntryAdder struct {
-	content []byte             // tablespace_map's content
-	out     func([]byte) error // where the rewritten manifest goes
-	line    []byte             // the incomplete line
-	orig    hash.Hash          // SHA-256 of the server's bytes
-	sum     hash.Hash          // SHA-256 of the rewritten bytes
-	added   bool               // the entry was added
-	ended   bool               // Manifest-Checksum was seen
+	content []byte               // tablespace_map's content
+	out     func([]byte) error   // where the rewritten manifest goes
+	line    []byte               // the incomplete line
+	orig    *manifestsum.Checker // checks the server's Manifest-Checksum
+	sum     hash.Hash            // SHA-256 of the rewritten bytes
+	added   bool                 // the entry was added
+	ended   bool                 // Manifest-Checksum was seen
 }
 
 const maxManifestLine = 1 << 20
 
 func newMapEntryAdder(content []byte, out func([]byte) error) *mapEntryAdder {
-	return &mapEntryAdder{content: content, out: out, orig: sha256.New(), sum: sha256.New()}
+	return &mapEntryAdder{content: content, out: out, orig: manifestsum.NewChecker(maxManifestLine), sum: sha256.New()}
 }
 
 func (m *mapEntryAdder) write(p []byte) error {
@@ -54,26 +55,22 @@ func (m *mapEntryAdder) write(p []byte) error {
 	return nil
 }
 
-var checksumPrefix = []byte(`"Manifest-Checksum": "`)
-
 // complete handles one whole line, newline included.
 func (m *mapEntryAdder) complete(l []byte) error {
 	if m.ended {
 		return protocolErrorf("backup manifest has data after its Manifest-Checksum")
 	}
-	if rest, ok := bytes.CutPrefix(l, checksumPrefix); ok {
-		want := hex.EncodeToString(m.orig.Sum(nil))
-		if len(rest) < len(want) || string(rest[:len(want)]) != want {
-			return protocolErrorf("backup manifest: Manifest-Checksum does not match its content")
+	_, _ = m.orig.Write(l) // never fails: the Checker reports through Check
+	if bytes.HasPrefix(l, []byte(manifestsum.Prefix)) {
+		if _, err := m.orig.Check(); err != nil {
+			return protocolErrorf("backup manifest: %v", err)
 		}
 		if !m.added {
 			return protocolErrorf("backup manifest has no backup_label entry to add tablespace_map after")
 		}
 		m.ended = true
-		nl := append(append([]byte(nil), checksumPrefix...), hex.EncodeToString(m.sum.Sum(nil))...)
-		return m.emit(append(nl, rest[len(want):]...), false)
+		return m.emit(manifestsum.Line(m.sum.Sum(nil)), false)
 	}
-	m.orig.Write(l)
 	if err := m.emit(l, true); err != nil {
 		return err
 	}

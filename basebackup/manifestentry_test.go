@@ -101,12 +101,12 @@ func TestMapEntryAdder(t *testing.T) {
 	}
 	in := serverManifest(t, "CRC32C", "backup_label", "PG_VERSION")
 	bad := map[string][]byte{
-		"does not match":       bytes.Replace(in, []byte(`"PG_VERSION"`), []byte(`"PG_VERSIOM"`), 1),
-		"no backup_label":      serverManifest(t, "CRC32C", "PG_VERSION", "global/pg_control"),
-		"without its Manifest": in[:bytes.Index(in, []byte(`"Manifest-Checksum"`))],
-		"does not match its":   in[:len(in)-30], // the checksum line cut short
-		"data after":           append(append([]byte(nil), in...), "x\n"...),
-		"last file entry":      serverManifest(t, "CRC32C", "PG_VERSION", "backup_label"),
+		"checksum mismatch":      bytes.Replace(in, []byte(`"PG_VERSION"`), []byte(`"PG_VERSIOM"`), 1),
+		"no backup_label":        serverManifest(t, "CRC32C", "PG_VERSION", "global/pg_control"),
+		"without its Manifest":   in[:bytes.Index(in, []byte(`"Manifest-Checksum"`))],
+		"not newline-terminated": in[:len(in)-30], // the checksum line cut short
+		"data after":             append(append([]byte(nil), in...), "x\n"...),
+		"last file entry":        serverManifest(t, "CRC32C", "PG_VERSION", "backup_label"),
 	}
 	for want, b := range bad {
 		_, err := addMapEntry(b, content, 13)

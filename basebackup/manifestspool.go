@@ -95,11 +95,11 @@ func (m *manifestSpool) bytes() ([]byte, error) {
 // succeeded and its Result owns the file).
 func (m *manifestSpool) close(keep bool) {
 	if m.f != nil {
-		m.f.Close()
+		_ = m.f.Close()
 		m.f = nil
 	}
 	if m.private != "" && !keep {
-		os.RemoveAll(m.private)
+		_ = os.RemoveAll(m.private)
 		m.private = ""
 	}
 	m.mem = nil

@@ -137,10 +137,11 @@ type Options struct {
 	// pages).
 	ChecksumFailures ChecksumFailureMode
 
-	// MaxManifestSize bounds the manifest, which is held until the end
-	// of the backup (it goes out as the stream's last member, so its size
-	// must be known). 0 means DefaultMaxManifestSize. A larger manifest
-	// fails the backup.
+	// MaxManifestSize bounds the manifest, which waits until the end of
+	// the backup (it goes out as the stream's last member, so its size
+	// must be known): in memory up to ManifestMemoryLimit, spooled to disk
+	// beyond. 0 means DefaultMaxManifestSize. A larger manifest fails the
+	// backup with ErrManifestTooLarge.
 	MaxManifestSize int64
 	// ManifestMemoryLimit is how much of the manifest Backup keeps in
 	// memory; a larger one (about 200 bytes per file: 4 MiB is some 20,000
@@ -366,7 +367,7 @@ func (o Options) Validate() error {
 		bad("Options.WAL is WALStream but Options.WALStreaming is nil: it needs at least WALStreaming.Conn, the second replication connection")
 	case o.WAL == WALStream:
 		for _, err := range o.WALStreaming.problems() {
-			bad("Options.WALStreaming.%w", err)
+			bad("%w", err)
 		}
 	case o.WALStreaming != nil:
 		bad("Options.WALStreaming is set but Options.WAL is %v: set WAL to WALStream, or leave WALStreaming nil", o.WAL)

@@ -24,6 +24,7 @@ const (
 	PhaseDone
 )
 
+// String is the phase's name, for logs and metrics labels.
 func (p ProgressPhase) String() string {
 	switch p {
 	case PhaseCheckpoint:

@@ -121,7 +121,7 @@ func WriteRecoveryConfig(dir string, c RecoveryConfig) error {
 		return err
 	}
 	if _, err := f.WriteString("\n# written by pgstreambackup\n" + text); err != nil {
-		f.Close()
+		_ = f.Close()
 		return err
 	}
 	if err := f.Close(); err != nil {

@@ -31,7 +31,7 @@ type manifestHold struct {
 func newManifestHold(mem []byte, dir string) *manifestHold {
 	h := &manifestHold{mem: mem, dir: dir}
 	if dir != "" {
-		runtime.AddCleanup(h, func(d string) { os.RemoveAll(d) }, dir)
+		runtime.AddCleanup(h, func(d string) { _ = os.RemoveAll(d) }, dir)
 	}
 	return h
 }

@@ -78,7 +78,7 @@ func Backup(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Stream, er
 	}
 	s, err := newStream(a, opts)
 	if err != nil {
-		a.Close() // no data was read: this aborts the backup
+		_ = a.Close() // no data was read: this aborts the backup
 		return nil, err
 	}
 	return s, nil

@@ -54,7 +54,7 @@ func (w *walArchive) next() ([]byte, error) {
 		}
 		return w.buf[:n], nil
 	case w.f != nil:
-		w.f.Close()
+		_ = w.f.Close()
 		w.f = nil
 		cur := w.files[w.i]
 		w.i++
@@ -72,7 +72,7 @@ func (w *walArchive) next() ([]byte, error) {
 		}
 		fi, err := f.Stat()
 		if err != nil || fi.Size() != cur.Size {
-			f.Close()
+			_ = f.Close()
 			return nil, fmt.Errorf("basebackup: spooled WAL %s has %d bytes, expected %d", cur.Name, fi.Size(), cur.Size)
 		}
 		w.f, w.left = f, cur.Size
@@ -86,7 +86,7 @@ func (w *walArchive) next() ([]byte, error) {
 
 func (w *walArchive) close() {
 	if w.f != nil {
-		w.f.Close()
+		_ = w.f.Close()
 		w.f = nil
 	}
 }
@@ -117,7 +117,7 @@ func (a *Archives) streamedWAL() (*Archive, error) {
 			return nil, a.fail(fmt.Errorf("basebackup: spooled WAL: %w", err))
 		}
 		err = sink(f, io.LimitReader(r, f.Size))
-		r.Close()
+		_ = r.Close()
 		if err != nil {
 			return nil, a.fail(fmt.Errorf("basebackup: WALStreaming.Sink(%s): %w", f.Name, err))
 		}

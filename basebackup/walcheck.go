@@ -175,11 +175,11 @@ func (w *walCheck) verify(ctx context.Context, m *manifest.Manifest, l *label.Ba
 // close removes the private directory; idempotent.
 func (w *walCheck) close() {
 	if w.f != nil {
-		w.f.Close()
+		_ = w.f.Close()
 		w.f = nil
 	}
 	if w.spool != "" {
-		os.RemoveAll(w.spool)
+		_ = os.RemoveAll(w.spool)
 		w.spool = ""
 	}
 }

@@ -38,17 +38,17 @@ type WALStreamOptions struct {
 	SinkOnly bool
 }
 
-// problems lists what is wrong, each starting with the field's name.
+// problems lists what is wrong, each naming the field.
 func (w *WALStreamOptions) problems() []error {
 	var errs []error
 	if w.Conn == nil {
-		errs = append(errs, errors.New("Conn is nil: WAL streaming needs a second replication connection"))
+		errs = append(errs, errors.New("Options.WALStreaming.Conn is nil: WAL streaming needs a second replication connection"))
 	}
 	if err := (wal.ReceiverOptions{Slot: w.Slot, SlotName: w.SlotName, StatusInterval: w.StatusInterval}).Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("Slot/SlotName/StatusInterval: %w", err))
+		errs = append(errs, fmt.Errorf("Options.WALStreaming.Slot/SlotName/StatusInterval: %w", err))
 	}
 	if w.SinkOnly && w.Sink == nil {
-		errs = append(errs, errors.New("SinkOnly needs Sink"))
+		errs = append(errs, errors.New("Options.WALStreaming.SinkOnly needs Options.WALStreaming.Sink"))
 	}
 	return errs
 }

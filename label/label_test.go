@@ -113,6 +113,52 @@ func TestTablespaceMap(t *testing.T) {
 	}
 }
 
+// TestTablespaceMapMajors pins the rules of the servers' readers
+// (read_tablespace_map): 14+ de-escape every backslash; 13 only one before
+// a line end, and its sscanf("%s %n") drops the path's leading white space.
+func TestTablespaceMapMajors(t *testing.T) {
+	for _, tc := range []struct {
+		path     string
+		major    int
+		want     string // "" when it cannot be written
+		readBack string // "" when it reads back as path
+	}{
+		{path: "/a\\\nb", major: 13, want: "1 /a\\\\\nb\n"}, // backslash then newline: unambiguous on 13
+		{path: "/a\\\rb", major: 13, want: "1 /a\\\\\rb\n"},
+		{path: "/a\\b", major: 13, want: "1 /a\\b\n"},
+		{path: "/a\\", major: 13}, // would escape the line end
+		{path: "/a\\", major: 14, want: "1 /a\\\\\n"},
+		{path: " /a", major: 13}, // 13 would read "/a"
+		{path: " /a", major: 14, want: "1  /a\n"},
+	} {
+		b, err := FormatTablespaceMap(TablespaceMap{{OID: 1, Path: tc.path}}, tc.major)
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("%d: FormatTablespaceMap(%q) = %q, want an error", tc.major, tc.path, b)
+			}
+			continue
+		}
+		if err != nil || string(b) != tc.want {
+			t.Errorf("%d: FormatTablespaceMap(%q) = %q, %v, want %q", tc.major, tc.path, b, err, tc.want)
+			continue
+		}
+		if m, err := ParseTablespaceMap(b, tc.major); err != nil || len(m) != 1 || m[0].Path != tc.path {
+			t.Errorf("%d: ParseTablespaceMap(%q) = %v, %v, want %q", tc.major, b, m, err, tc.path)
+		}
+	}
+	if m, err := ParseTablespaceMap([]byte("1  /a\n"), 13); err != nil || len(m) != 1 || m[0].Path != "/a" {
+		t.Errorf("13 leading space: %v, %v", m, err)
+	}
+	if m, err := ParseTablespaceMap([]byte("1  /a\n"), 14); err != nil || len(m) != 1 || m[0].Path != " /a" {
+		t.Errorf("14 leading space: %v, %v", m, err)
+	}
+	for _, major := range []int{13, 14, 18} {
+		if _, err := ParseTablespaceMap([]byte("016384 /a\n"), major); !errors.Is(err, ErrSyntax) {
+			t.Errorf("%d: a leading-zero OID = %v, want ErrSyntax", major, err)
+		}
+	}
+}
+
 func FuzzParseBackupLabel(f *testing.F) {
 	for _, s := range goldenLabels {
 		f.Add([]byte(s))

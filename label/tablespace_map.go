@@ -23,10 +23,17 @@ type TablespaceMap []TablespaceMapEntry
 func escapesBackslash(major int) bool { return major >= 14 }
 
 // ParseTablespaceMap parses tablespace_map as written by a server of the
-// given major version. Each line is "<oid> <path>": the OID in decimal,
-// exactly one space, the path. A backslash makes the next character literal
-// (on 13 only before newline and CR; elsewhere it is kept); an unescaped
-// newline or CR ends the line; empty lines are skipped.
+// given major version. Each line is "<oid> <path>": exactly one space, the
+// path. A backslash makes the next character literal (on 13 only before
+// newline and CR; elsewhere it is kept); an unescaped newline or CR ends
+// the line; empty lines are skipped. On 13 the path loses its leading
+// white space, as that server's reader (sscanf "%s %n") drops it.
+//
+// The OID must be in canonical decimal (no sign, no leading zero, not 0),
+// as every server writes it (the name of its pg_tblspc link; 16+ skip any
+// other name). A map saying "016384" is refused: 13-15 would restore it
+// as a link named "016384", 16+ as 16384 (strtoul), so it has no single
+// meaning.
 func ParseTablespaceMap(b []byte, major int) (TablespaceMap, error) {
 	var m TablespaceMap
 	var line bytes.Buffer
@@ -47,6 +54,11 @@ func ParseTablespaceMap(b []byte, major int) (TablespaceMap, error) {
 		for _, e := range m {
 			if e.OID == uint32(oid) {
 				return fmt.Errorf("%w: tablespace_map line %d: OID %d listed twice", ErrSyntax, n, oid)
+			}
+		}
+		if major < 14 {
+			if path = strings.TrimLeft(path, " \t\n\v\f\r"); path == "" {
+				return fmt.Errorf("%w: tablespace_map line %d: want \"<oid> <path>\"", ErrSyntax, n)
 			}
 		}
 		m = append(m, TablespaceMapEntry{OID: uint32(oid), Path: path})
@@ -76,15 +88,23 @@ func ParseTablespaceMap(b []byte, major int) (TablespaceMap, error) {
 }
 
 // FormatTablespaceMap writes entries as a server of the given major version
-// would, escaping the paths (14+: "\", newline, CR; 13: newline, CR).
+// would, escaping the paths (14+: "\", newline, CR; 13: newline, CR). A
+// path that 13's reader cannot read back is refused for 13: one ending
+// in a backslash (it would escape the line end) or starting with white
+// space (dropped).
 func FormatTablespaceMap(m TablespaceMap, major int) ([]byte, error) {
 	var b bytes.Buffer
 	for _, e := range m {
 		if e.OID == 0 || e.Path == "" || strings.IndexByte(e.Path, 0) >= 0 {
 			return nil, fmt.Errorf("label: tablespace_map entry %d %q: OID must be non-zero, path non-empty without NUL", e.OID, e.Path)
 		}
-		if !escapesBackslash(major) && (strings.HasSuffix(e.Path, "\\") || strings.Contains(e.Path, "\\\n") || strings.Contains(e.Path, "\\\r")) {
-			return nil, fmt.Errorf("label: path %q cannot be written for PostgreSQL %d (a backslash before a line break or at the end is ambiguous before 14)", e.Path, major)
+		if !escapesBackslash(major) {
+			if strings.HasSuffix(e.Path, "\\") {
+				return nil, fmt.Errorf("label: tablespace %d: path %q ends with a backslash, which tablespace_map cannot hold before PostgreSQL 14 (it would escape the line end)", e.OID, e.Path)
+			}
+			if strings.TrimLeft(e.Path, " \t\n\v\f\r") != e.Path {
+				return nil, fmt.Errorf("label: tablespace %d: path %q starts with white space, which PostgreSQL 13 drops when it reads tablespace_map", e.OID, e.Path)
+			}
 		}
 		b.WriteString(strconv.FormatUint(uint64(e.OID), 10))
 		b.WriteByte(' ')

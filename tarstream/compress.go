@@ -215,7 +215,7 @@ func (c *compressWriter) Abort() {
 	}
 	c.done = true
 	c.gate.close()
-	c.enc.Close() // the stream is abandoned: the error does not matter
+	_ = c.enc.Close() // the stream is abandoned: the error does not matter
 }
 
 type nopWriter struct{ w io.Writer }

@@ -12,9 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/pgstreambackup/pgstreambackup/internal/pgversion"
+	"github.com/pgstreambackup/pgstreambackup/label"
 )
 
 // IncompleteMarker is the file Extract creates first in the target
@@ -197,11 +198,11 @@ type extractor struct {
 	ts      map[uint32]*tsState
 	tsOrder []uint32
 
-	mapSeen  bool           // a tablespace_map member was written
-	mapRaw   []byte         // its content
-	mapTime  time.Time      // its mtime
-	mapEarly []tsMapEntry   // parsed as it arrived, when unambiguous
-	mapOIDs  map[uint32]int // OID -> index in mapEarly, nil until parsed
+	mapSeen  bool                // a tablespace_map member was written
+	mapRaw   []byte              // its content
+	mapTime  time.Time           // its mtime
+	mapEarly label.TablespaceMap // parsed as it arrived, when unambiguous
+	mapOIDs  map[uint32]int      // OID -> index in mapEarly, nil until parsed
 
 	manifestSeen bool // a backup_manifest member was written
 	pgVersion    int  // major from PG_VERSION, 0 if unknown
@@ -244,14 +245,14 @@ func newExtractor(ctx context.Context, dir string, opts ExtractOptions) (*extrac
 	}
 	for oid, loc := range opts.Tablespaces {
 		if oid == 0 {
-			errs = append(errs, errors.New("Tablespaces: OID 0"))
+			errs = append(errs, errors.New("option Tablespaces: OID 0"))
 		}
 		if !filepath.IsAbs(loc) && loc != inPlaceLocation(oid) {
-			errs = append(errs, fmt.Errorf("Tablespaces: tablespace %d: location %q is neither absolute nor %q", oid, loc, inPlaceLocation(oid)))
+			errs = append(errs, fmt.Errorf("option Tablespaces: tablespace %d: location %q is neither absolute nor %q", oid, loc, inPlaceLocation(oid)))
 		}
 	}
 	if opts.TablespacesInPlace && (len(opts.TablespaceMapping) > 0 || opts.AllowArchiveLocations) {
-		errs = append(errs, errors.New("TablespacesInPlace excludes TablespaceMapping and AllowArchiveLocations"))
+		errs = append(errs, errors.New("option TablespacesInPlace excludes TablespaceMapping and AllowArchiveLocations"))
 	}
 	if opts.ServerMajor != 0 && opts.ServerMajor < 10 {
 		errs = append(errs, fmt.Errorf("ServerMajor %d: must be 10 or later (0: unknown)", opts.ServerMajor))
@@ -356,27 +357,27 @@ func (x *extractor) cleanup() {
 		t := x.ts[oid]
 		switch {
 		case t.created:
-			os.RemoveAll(t.root)
+			_ = os.RemoveAll(t.root)
 		case t.emptied:
 			removeContents(t.root)
 		}
 	}
 	if x.ownDir {
 		if x.createdDir {
-			os.RemoveAll(x.dir)
+			_ = os.RemoveAll(x.dir)
 		} else {
 			removeContents(x.dir)
 		}
 	}
 	for i := len(x.createdParents) - 1; i >= 0; i-- {
-		os.Remove(x.createdParents[i]) // only if empty: never another's files
+		_ = os.Remove(x.createdParents[i]) // only if empty: never another's files
 	}
 }
 
 func removeContents(dir string) {
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		os.RemoveAll(filepath.Join(dir, e.Name()))
+		_ = os.RemoveAll(filepath.Join(dir, e.Name()))
 	}
 }
 
@@ -415,7 +416,7 @@ func (x *extractor) run(r io.Reader) error {
 		}
 		return err
 	}
-	defer rd.Close()
+	defer func() { _ = rd.Close() }()
 	x.res.Compression = rd.Compression()
 	for {
 		h, err := rd.Next()
@@ -601,7 +602,7 @@ func (x *extractor) writeFile(name, target string, h *tar.Header, body io.Reader
 	case backupManifestName:
 		x.manifestSeen = true
 	case pgVersionName:
-		x.pgVersion = parseMajor(capture.Bytes())
+		x.pgVersion, _ = pgversion.FromFile(capture.Bytes())
 	}
 	return nil
 }
@@ -731,7 +732,7 @@ func (x *extractor) replaceFile(name string, content []byte, mtime time.Time) er
 		err = os.Rename(tmp, p)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		_ = os.Remove(tmp)
 		return fmt.Errorf("tarstream: rewriting %s: %w", name, err)
 	}
 	if !mtime.IsZero() {
@@ -753,14 +754,4 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 		return 0, errTooLarge
 	}
 	return b.Buffer.Write(p)
-}
-
-// parseMajor reads the major version from PG_VERSION ("15\n"); 0 if it
-// does not parse.
-func parseMajor(b []byte) int {
-	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || v < 10 {
-		return 0
-	}
-	return v
 }

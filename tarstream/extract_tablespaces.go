@@ -1,7 +1,6 @@
 package tarstream
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/pgstreambackup/pgstreambackup/label"
 )
 
 // tsState is one tablespace of the stream.
@@ -81,7 +82,7 @@ func (x *extractor) tablespace(oid uint32) (*tsState, error) {
 	loc, known := x.opts.Tablespaces[oid]
 	if !known && x.mapOIDs != nil {
 		if i, listed := x.mapOIDs[oid]; listed {
-			loc, known = x.mapEarly[i].path, true
+			loc, known = x.mapEarly[i].Path, true
 		} else {
 			loc, known = inPlaceLocation(oid), true // not in the map: an in-place tablespace
 		}
@@ -175,10 +176,10 @@ func (x *extractor) checkAnnounced() error {
 	if x.opts.TablespacesInPlace {
 		return nil
 	}
-	var entries []tsMapEntry
+	var entries label.TablespaceMap
 	for _, oid := range slices.Sorted(maps.Keys(x.opts.Tablespaces)) {
 		if loc := x.opts.Tablespaces[oid]; loc != inPlaceLocation(oid) {
-			entries = append(entries, tsMapEntry{oid, loc})
+			entries = append(entries, label.TablespaceMapEntry{OID: oid, Path: loc})
 		}
 	}
 	return x.checkTargets(entries, "ExtractOptions.Tablespaces")
@@ -188,12 +189,12 @@ func (x *extractor) checkAnnounced() error {
 // tablespace moves out of dir: it must agree with
 // ExtractOptions.Tablespaces, and every tablespace it lists needs a
 // location the caller allowed, free to take.
-func (x *extractor) checkMap(entries []tsMapEntry) error {
+func (x *extractor) checkMap(entries label.TablespaceMap) error {
 	inMap := map[uint32]string{}
 	for _, e := range entries {
-		inMap[e.oid] = e.path
-		if loc, ok := x.opts.Tablespaces[e.oid]; ok && (loc == inPlaceLocation(e.oid) || cleanLocation(loc) != cleanLocation(e.path)) {
-			return fmt.Errorf("tarstream: tablespace %d: ExtractOptions.Tablespaces says %q, tablespace_map says %q", e.oid, loc, e.path)
+		inMap[e.OID] = e.Path
+		if loc, ok := x.opts.Tablespaces[e.OID]; ok && (loc == inPlaceLocation(e.OID) || cleanLocation(loc) != cleanLocation(e.Path)) {
+			return fmt.Errorf("tarstream: tablespace %d: ExtractOptions.Tablespaces says %q, tablespace_map says %q", e.OID, loc, e.Path)
 		}
 	}
 	for _, oid := range slices.Sorted(maps.Keys(x.opts.Tablespaces)) {
@@ -203,9 +204,9 @@ func (x *extractor) checkMap(entries []tsMapEntry) error {
 			}
 		}
 	}
-	var rest []tsMapEntry
+	var rest label.TablespaceMap
 	for _, e := range entries {
-		if t := x.ts[e.oid]; t == nil || t.staged {
+		if t := x.ts[e.OID]; t == nil || t.staged {
 			rest = append(rest, e) // not placed yet
 		}
 	}
@@ -217,7 +218,7 @@ func (x *extractor) checkMap(entries []tsMapEntry) error {
 // outside dir, apart from each other and from the tablespaces already
 // placed, and absent or empty (an archive-chosen one absent only under an
 // existing parent). source names where the locations come from.
-func (x *extractor) checkTargets(entries []tsMapEntry, source string) error {
+func (x *extractor) checkTargets(entries label.TablespaceMap, source string) error {
 	var unmapped []string
 	type planned struct {
 		oid     uint32
@@ -226,15 +227,15 @@ func (x *extractor) checkTargets(entries []tsMapEntry, source string) error {
 	}
 	var plan []planned
 	for _, e := range entries {
-		final, archive, err := x.target(e.oid, e.path)
+		final, archive, err := x.target(e.OID, e.Path)
 		if err != nil {
 			return err
 		}
 		if final == "" {
-			unmapped = append(unmapped, fmt.Sprintf("%d at %q", e.oid, e.path))
+			unmapped = append(unmapped, fmt.Sprintf("%d at %q", e.OID, e.Path))
 			continue
 		}
-		plan = append(plan, planned{e.oid, final, archive})
+		plan = append(plan, planned{e.OID, final, archive})
 	}
 	if len(unmapped) > 0 {
 		return fmt.Errorf("%w: tablespace %s (from %s) has no mapping; Extract writes outside %q only where the caller says: map each with ExtractOptions.TablespaceMapping (-T OLDDIR=NEWDIR, or -T OID=NEWDIR), or set AllowArchiveLocations only for a stream straight from a server you connected to",
@@ -315,7 +316,7 @@ func (x *extractor) prepareFinal(t *tsState, orig string) error {
 		return err
 	}
 	if final == "" {
-		return x.checkTargets([]tsMapEntry{{t.oid, orig}}, "the stream")
+		return x.checkTargets(label.TablespaceMap{{OID: t.oid, Path: orig}}, "the stream")
 	}
 	if !filepath.IsAbs(final) {
 		return fmt.Errorf("tarstream: tablespace %d: location %q is not absolute (TablespacesInPlace keeps tablespaces inside the data directory)", t.oid, final)
@@ -411,14 +412,13 @@ func (x *extractor) tablespaceMapArrived() error {
 	if x.opts.TablespacesInPlace {
 		return nil
 	}
-	var m []tsMapEntry
+	var m label.TablespaceMap
 	var err error
 	if major := x.streamMajor(); major != 0 {
-		m, err = parseTablespaceMap(x.mapRaw, major >= 14)
+		m, err = label.ParseTablespaceMap(x.mapRaw, major)
 	} else {
-		var m13 []tsMapEntry
-		m, err = parseTablespaceMap(x.mapRaw, true)
-		m13, err13 := parseTablespaceMap(x.mapRaw, false)
+		m, err = label.ParseTablespaceMap(x.mapRaw, 14)
+		m13, err13 := label.ParseTablespaceMap(x.mapRaw, 13)
 		if err != nil || err13 != nil || !slices.Equal(m, m13) {
 			return nil // decided at the end, with PG_VERSION
 		}
@@ -431,7 +431,7 @@ func (x *extractor) tablespaceMapArrived() error {
 	}
 	x.mapEarly, x.mapOIDs = m, map[uint32]int{}
 	for i, e := range m {
-		x.mapOIDs[e.oid] = i
+		x.mapOIDs[e.OID] = i
 	}
 	return nil
 }
@@ -464,11 +464,11 @@ func (x *extractor) finish() error {
 		return err
 	}
 	major := x.serverMajor()
-	var entries []tsMapEntry
+	var entries label.TablespaceMap
 	inMap := map[uint32]string{}
 	if x.mapSeen {
 		var err error
-		if entries, err = parseTablespaceMap(x.mapRaw, major >= 14); err != nil {
+		if entries, err = label.ParseTablespaceMap(x.mapRaw, major); err != nil {
 			return fmt.Errorf("tarstream: tablespace_map: %w", err)
 		}
 		if x.mapOIDs != nil && !slices.Equal(entries, x.mapEarly) {
@@ -480,7 +480,7 @@ func (x *extractor) finish() error {
 			}
 		}
 		for _, e := range entries {
-			inMap[e.oid] = e.path
+			inMap[e.OID] = e.Path
 		}
 	}
 	if x.opts.TablespacesInPlace {
@@ -497,8 +497,8 @@ func (x *extractor) finish() error {
 		return x.finishFiles()
 	}
 	for _, e := range entries {
-		if _, ok := x.ts[e.oid]; !ok {
-			return fmt.Errorf("tarstream: tablespace %d (%q) is listed in tablespace_map but has no files in the stream", e.oid, e.path)
+		if _, ok := x.ts[e.OID]; !ok {
+			return fmt.Errorf("tarstream: tablespace %d (%q) is listed in tablespace_map but has no files in the stream", e.OID, e.Path)
 		}
 	}
 	for _, oid := range x.tsOrder {
@@ -522,8 +522,8 @@ func (x *extractor) finish() error {
 	}
 	changed := false
 	for i := range entries {
-		if final := x.ts[entries[i].oid].root; final != entries[i].path {
-			entries[i].path, changed = final, true
+		if final := x.ts[entries[i].OID].root; final != entries[i].Path {
+			entries[i].Path, changed = final, true
 		}
 	}
 	if changed {
@@ -621,7 +621,7 @@ func copyFile(src, dst string, info fs.FileInfo) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer func() { _ = in.Close() }()
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|noFollow, info.Mode().Perm())
 	if err != nil {
 		return err
@@ -641,8 +641,8 @@ func copyFile(src, dst string, info fs.FileInfo) error {
 
 // rewriteTablespaceMap writes tablespace_map with the final locations, in
 // the escaping of the server major, and fixes the manifest.
-func (x *extractor) rewriteTablespaceMap(entries []tsMapEntry, major int) error {
-	nb, err := formatTablespaceMap(entries, major >= 14)
+func (x *extractor) rewriteTablespaceMap(entries label.TablespaceMap, major int) error {
+	nb, err := label.FormatTablespaceMap(entries, major)
 	if err != nil {
 		return fmt.Errorf("tarstream: tablespace_map: %w", err)
 	}
@@ -733,81 +733,4 @@ func ParseTablespaceMapping(s string) (old, new string, err error) {
 		return "", "", fmt.Errorf("new directory is not an absolute path in tablespace mapping: %s", new)
 	}
 	return cleanLocation(old), filepath.Clean(new), nil
-}
-
-// tsMapEntry is one line of tablespace_map.
-type tsMapEntry struct {
-	oid  uint32
-	path string
-}
-
-// parseTablespaceMap reads tablespace_map. With escapedBackslash (servers
-// 14+) a backslash makes the next character literal; before 14 only a
-// backslash before CR or LF is an escape and other backslashes are
-// literal. An unescaped CR or LF ends a line, empty lines are skipped,
-// each line is "<oid> <path>" with exactly one space, and the last line
-// must be terminated.
-func parseTablespaceMap(b []byte, escapedBackslash bool) ([]tsMapEntry, error) {
-	var entries []tsMapEntry
-	seen := map[uint32]bool{}
-	var line []byte
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if c == '\\' {
-			if i+1 == len(b) {
-				return nil, errors.New("ends with a backslash")
-			}
-			if n := b[i+1]; escapedBackslash || n == '\n' || n == '\r' {
-				line = append(line, n)
-				i++
-				continue
-			}
-		}
-		if c != '\n' && c != '\r' {
-			line = append(line, c)
-			continue
-		}
-		if len(line) == 0 {
-			continue
-		}
-		oidText, p, ok := bytes.Cut(line, []byte(" "))
-		v, err := strconv.ParseUint(string(oidText), 10, 32)
-		if !ok || err != nil || v == 0 || len(p) == 0 || strings.Trim(string(oidText), "0123456789") != "" {
-			return nil, fmt.Errorf("invalid line %q", line)
-		}
-		if seen[uint32(v)] {
-			return nil, fmt.Errorf("tablespace %d listed twice", v)
-		}
-		seen[uint32(v)] = true
-		entries = append(entries, tsMapEntry{oid: uint32(v), path: string(p)})
-		line = nil
-	}
-	if len(line) > 0 {
-		return nil, errors.New("last line not terminated")
-	}
-	return entries, nil
-}
-
-// formatTablespaceMap writes tablespace_map: CR and LF are escaped with a
-// backslash, and with escapedBackslash (14+) the backslash itself.
-func formatTablespaceMap(entries []tsMapEntry, escapedBackslash bool) ([]byte, error) {
-	var b bytes.Buffer
-	for _, e := range entries {
-		if e.path == "" {
-			return nil, fmt.Errorf("tablespace %d: empty location", e.oid)
-		}
-		if !escapedBackslash && strings.HasSuffix(e.path, `\`) {
-			return nil, fmt.Errorf("tablespace %d: location %q ends with a backslash, which tablespace_map cannot hold before PostgreSQL 14", e.oid, e.path)
-		}
-		fmt.Fprintf(&b, "%d ", e.oid)
-		for i := 0; i < len(e.path); i++ {
-			c := e.path[i]
-			if c == '\n' || c == '\r' || (escapedBackslash && c == '\\') {
-				b.WriteByte('\\')
-			}
-			b.WriteByte(c)
-		}
-		b.WriteByte('\n')
-	}
-	return b.Bytes(), nil
 }

@@ -2,7 +2,6 @@ package tarstream
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/pgstreambackup/pgstreambackup/internal/checksum"
+	"github.com/pgstreambackup/pgstreambackup/internal/manifestsum"
 )
 
 // The backup manifest is edited line by line in the exact format the
@@ -18,8 +18,6 @@ import (
 // them, Manifest-Checksum last), so every other byte stays as it was. It
 // is never re-serialised: a manifest that does not look exactly like the
 // server's is an error, not a guess.
-
-const manifestChecksumPrefix = `"Manifest-Checksum": "`
 
 // fixManifestEntry returns manifest with the entry of path describing
 // newContent (Size, and Checksum in the entry's algorithm; an entry
@@ -146,31 +144,13 @@ func (m *manifestLines) find(path string) (int, fileLine, error) {
 
 // seal joins the lines and recomputes Manifest-Checksum.
 func (m *manifestLines) seal() []byte {
-	body := bytes.Join(m.lines[:len(m.lines)-1], nil)
-	sum := sha256.Sum256(body)
-	return append(body, manifestChecksumPrefix+hex.EncodeToString(sum[:])+"\"}\n"...)
+	return manifestsum.Seal(bytes.Join(m.lines[:len(m.lines)-1], nil))
 }
 
-// verifyManifestChecksum checks Manifest-Checksum: SHA-256 over every
-// byte up to and including the newline before the last line, which is
-// exactly `"Manifest-Checksum": "<64 hex>"}` and a newline.
+// verifyManifestChecksum checks Manifest-Checksum (internal/manifestsum).
 func verifyManifestChecksum(b []byte) error {
-	if len(b) == 0 || b[len(b)-1] != '\n' {
-		return errors.New("tarstream: backup_manifest: last line not newline-terminated")
-	}
-	pen := bytes.LastIndexByte(b[:len(b)-1], '\n')
-	if pen < 0 {
-		return errors.New("tarstream: backup_manifest: expected at least 2 lines")
-	}
-	last := string(b[pen+1:])
-	hexSum, ok := strings.CutPrefix(last, manifestChecksumPrefix)
-	hexSum, ok2 := strings.CutSuffix(hexSum, "\"}\n")
-	if !ok || !ok2 || len(hexSum) != 64 {
-		return errors.New("tarstream: backup_manifest: the last line is not the Manifest-Checksum")
-	}
-	sum := sha256.Sum256(b[:pen+1])
-	if hex.EncodeToString(sum[:]) != strings.ToLower(hexSum) {
-		return errors.New("tarstream: backup_manifest: manifest checksum mismatch")
+	if _, err := manifestsum.Verify(b); err != nil {
+		return fmt.Errorf("tarstream: backup_manifest: %w", err)
 	}
 	return nil
 }

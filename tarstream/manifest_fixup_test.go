@@ -153,8 +153,8 @@ func TestManifestFixupRefuses(t *testing.T) {
 	}{
 		"checksum mismatch": {bytes.Replace(good, []byte(`"Size": 1`), []byte(`"Size": 2`), 1), "manifest checksum mismatch"},
 		"no final newline":  {good[:len(good)-1], "not newline-terminated"},
-		"one line":          {[]byte("x\n"), "at least 2 lines"},
-		"no checksum line":  {append(bytes.Clone(good), "{}\n"...), "not the Manifest-Checksum"},
+		"one line":          {[]byte("x\n"), "last line is not the manifest checksum"},
+		"no checksum line":  {append(bytes.Clone(good), "{}\n"...), "last line is not the manifest checksum"},
 		"not listed":        {manifestFor(t, []string{"backup_label"}, map[string]string{"backup_label": "l"}, streamOpts{}), "no entry"},
 		"listed twice":      {manifestFor(t, []string{"tablespace_map", "tablespace_map"}, map[string]string{"tablespace_map": "m"}, streamOpts{}), "twice"},
 		"reformatted":       {reseal(t, bytes.ReplaceAll(good, []byte(`{ "Path": "tablespace_map", "Size": 1`), []byte(`{"Path": "tablespace_map", "Size": 1`))), "no entry"},

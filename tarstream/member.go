@@ -51,7 +51,7 @@ func CheckMember(h *tar.Header) error {
 			return refuse(h.Name, "sparse file (never part of a backup)")
 		}
 	}
-	isReg := h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeRegA //nolint:staticcheck // TypeRegA still occurs in old archives
+	isReg := h.Typeflag == tar.TypeReg // archive/tar reads TypeRegA as TypeReg
 	switch name {
 	case IncompleteMarker:
 		return refuse(h.Name, "the name is reserved for Extract's marker")

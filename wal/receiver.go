@@ -108,8 +108,13 @@ type receiveResult struct {
 // streaming; it matches io.ErrUnexpectedEOF.
 type StreamError struct{ Err error }
 
+// Error says the streaming connection was lost, and why.
 func (e *StreamError) Error() string { return "wal: streaming connection lost: " + e.Err.Error() }
+
+// Unwrap returns the connection's error.
 func (e *StreamError) Unwrap() error { return e.Err }
+
+// Is reports whether target is io.ErrUnexpectedEOF.
 func (e *StreamError) Is(target error) bool {
 	return target == io.ErrUnexpectedEOF
 }
@@ -313,7 +318,7 @@ func (r *Receiver) Close() error {
 		<-r.done
 	}
 	if r.cur != nil {
-		r.cur.Close()
+		_ = r.cur.Close()
 	}
 	if err := os.RemoveAll(r.spool); err != nil {
 		return fmt.Errorf("wal: removing the spool: %w", err)
@@ -376,31 +381,15 @@ func (r *Receiver) loop(ctx context.Context) ([]SpooledFile, error) {
 		}
 		switch m := msg.(type) {
 		case *pgproto3.CopyData:
-			if len(m.Data) == 0 {
-				return nil, errors.New("wal: empty CopyData message")
+			reply, err := r.copyData(m.Data)
+			if err != nil {
+				return nil, err
 			}
-			switch m.Data[0] {
-			case pglogrepl.XLogDataByteID:
-				x, err := pglogrepl.ParseXLogData(m.Data[1:])
-				if err != nil {
-					return nil, fmt.Errorf("wal: %w", err)
-				}
-				if err := r.write(LSN(x.WALStart), x.WALData); err != nil {
+			if reply {
+				if err := r.sendStatus(false); err != nil {
 					return nil, err
 				}
-			case pglogrepl.PrimaryKeepaliveMessageByteID:
-				k, err := pglogrepl.ParsePrimaryKeepaliveMessage(m.Data[1:])
-				if err != nil {
-					return nil, fmt.Errorf("wal: %w", err)
-				}
-				if k.ReplyRequested {
-					if err := r.sendStatus(false); err != nil {
-						return nil, err
-					}
-					nextStatus = time.Now().Add(r.opts.StatusInterval)
-				}
-			default:
-				return nil, fmt.Errorf("wal: unknown replication message type %q", m.Data[0])
+				nextStatus = time.Now().Add(r.opts.StatusInterval)
 			}
 		case *pgproto3.CopyDone:
 			return nil, fmt.Errorf("wal: the server ended timeline %d at %s before the backup's WAL was complete (a promotion or timeline switch during the backup); streamed WAL cannot cover this backup", r.tli, r.received)
@@ -410,6 +399,30 @@ func (r *Receiver) loop(ctx context.Context) ([]SpooledFile, error) {
 		default:
 			return nil, fmt.Errorf("wal: unexpected %T while streaming", msg)
 		}
+	}
+}
+
+// copyData handles one CopyData message of the stream: WAL is written,
+// a keepalive tells whether the server asks for a status reply now.
+func (r *Receiver) copyData(data []byte) (replyRequested bool, err error) {
+	if len(data) == 0 {
+		return false, errors.New("wal: empty CopyData message")
+	}
+	switch data[0] {
+	case pglogrepl.XLogDataByteID:
+		x, err := pglogrepl.ParseXLogData(data[1:])
+		if err != nil {
+			return false, fmt.Errorf("wal: %w", err)
+		}
+		return false, r.write(LSN(x.WALStart), x.WALData)
+	case pglogrepl.PrimaryKeepaliveMessageByteID:
+		k, err := pglogrepl.ParsePrimaryKeepaliveMessage(data[1:])
+		if err != nil {
+			return false, fmt.Errorf("wal: %w", err)
+		}
+		return k.ReplyRequested, nil
+	default:
+		return false, fmt.Errorf("wal: unknown replication message type %q", data[0])
 	}
 }
 

@@ -55,6 +55,7 @@ type Problem struct {
 	Message string
 }
 
+// String is the problem as one line, its segment first when it has one.
 func (p Problem) String() string {
 	if p.Segment == "" {
 		return p.Message
@@ -69,6 +70,7 @@ type VerifyError struct {
 	Omitted  int
 }
 
+// Error lists the problems found.
 func (e *VerifyError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "wal: verification failed: %d problem(s)", len(e.Problems)+e.Omitted)
@@ -538,8 +540,8 @@ func (v *Verifier) replay(name, p string) error {
 	if err != nil {
 		return fmt.Errorf("wal: verify: reading spooled %s: %w", name, err)
 	}
-	defer f.Close()
-	defer os.Remove(p)
+	defer func() { _ = f.Close() }()
+	defer func() { _ = os.Remove(p) }()
 	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("wal: verify: reading spooled %s: %w", name, err)

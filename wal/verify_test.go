@@ -43,14 +43,6 @@ func writeDir(t testing.TB, g *genWAL) string {
 	return dir
 }
 
-func problems(err error) []Problem {
-	var ve *VerifyError
-	if errors.As(err, &ve) {
-		return ve.Problems
-	}
-	return nil
-}
-
 func TestVerifySynthetic(t *testing.T) {
 	g, r := synthetic(t, 1)
 	dir := writeDir(t, g)

@@ -24,7 +24,7 @@ func VerifyDir(ctx context.Context, dir string, opts VerifyOptions) error {
 	if opts.SegmentSize == 0 {
 		ss, err := dirSegmentSize(dir)
 		if err != nil {
-			v.Close()
+			_ = v.Close()
 			return err
 		}
 		if ss != 0 {
@@ -38,12 +38,12 @@ func VerifyDir(ctx context.Context, dir string, opts VerifyOptions) error {
 	for _, rs := range v.ranges {
 		for s := rs.first; s <= rs.last; s++ {
 			if err := ctx.Err(); err != nil {
-				v.Close()
+				_ = v.Close()
 				return err
 			}
 			name := SegmentName(rs.dec.r.Timeline, s, v.id.segSize)
 			if err := verifyFile(v, filepath.Join(dir, name), name, buf); err != nil {
-				v.Close()
+				_ = v.Close()
 				return err
 			}
 		}
@@ -66,7 +66,7 @@ func verifyFile(v *Verifier, p, name string, buf []byte) error {
 	if err != nil {
 		return fmt.Errorf("wal: verify: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("wal: verify: %w", err)
@@ -99,7 +99,7 @@ func dirSegmentSize(dir string) (uint64, error) {
 		}
 		var b [longPageHeaderSize]byte
 		_, err = io.ReadFull(f, b[:])
-		f.Close()
+		_ = f.Close()
 		if err != nil {
 			continue
 		}

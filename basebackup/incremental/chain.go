@@ -7,10 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
+	"github.com/pgstreambackup/pgstreambackup/internal/pgversion"
 	"github.com/pgstreambackup/pgstreambackup/label"
 )
 
@@ -112,9 +112,11 @@ func loadBackup(in input) (*backup, error) {
 	if id := binary.LittleEndian.Uint64(ctl); id != b.manifest.SystemIdentifier {
 		return nil, fail("global/pg_control: manifest system identifier is %d, but control file has %d", b.manifest.SystemIdentifier, id)
 	}
-	if b.major, err = strconv.Atoi(strings.SplitN(b.version, ".", 2)[0]); err != nil {
+	major, ok := pgversion.FromFile(v)
+	if !ok {
 		return nil, fail("PG_VERSION %q", b.version)
 	}
+	b.major = major
 	if b.tsMapRaw, err = os.ReadFile(filepath.Join(dir, "tablespace_map")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fail("%v", err)
 	}

@@ -28,7 +28,7 @@ func (c *combiner) verify(i int, rel string) error {
 	if err != nil {
 		return b.pathErr(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	check, err := newCheck(mf, b)
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
 	"github.com/pgstreambackup/pgstreambackup/internal/checksum"
+	"github.com/pgstreambackup/pgstreambackup/internal/syncfs"
 	"github.com/pgstreambackup/pgstreambackup/label"
 )
 
@@ -78,6 +79,7 @@ const (
 	CopyFileRange
 )
 
+// String is the method's name as pg_combinebackup's options spell it.
 func (m CopyMethod) String() string {
 	switch m {
 	case CopyRead:
@@ -200,12 +202,12 @@ func checkOutput(output string) error {
 
 func removeOutput(output string, created bool) {
 	if created {
-		os.RemoveAll(output)
+		_ = os.RemoveAll(output)
 		return
 	}
 	entries, _ := os.ReadDir(output)
 	for _, e := range entries {
-		os.RemoveAll(filepath.Join(output, e.Name()))
+		_ = os.RemoveAll(filepath.Join(output, e.Name()))
 	}
 }
 
@@ -319,7 +321,7 @@ func (c *combiner) finish() error {
 	for _, d := range append([]string{c.out}, c.tsCreated...) {
 		sync := syncTree
 		if c.opts.SyncFS {
-			sync = syncFS
+			sync = syncfs.Dir
 		}
 		if err := sync(d); err != nil {
 			return fmt.Errorf("incremental: flushing %s: %w", d, err)
@@ -411,7 +413,7 @@ func (c *combiner) copyWhole(b *backup, from, rel string, check *fileCheck) erro
 		if err != nil {
 			return b.pathErr(err)
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		return c.writeFile(rel, f, check)
 	}
 	dst := c.outPath(rel)
@@ -422,7 +424,7 @@ func (c *combiner) copyWhole(b *backup, from, rel string, check *fileCheck) erro
 	if err != nil {
 		return b.pathErr(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	return c.record(rel, f, check, dst)
 }
 
@@ -456,7 +458,7 @@ func (c *combiner) record(rel string, r io.Reader, check *fileCheck, placed stri
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		sinks = append(sinks, f)
 	}
 	if c.wbuf == nil {
@@ -533,7 +535,7 @@ func syncTree(root string) error {
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		return f.Sync()
 	})
 }
@@ -543,6 +545,6 @@ func syncFile(path string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	return f.Sync()
 }

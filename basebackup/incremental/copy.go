@@ -20,7 +20,7 @@ func placeFile(method CopyMethod, src, dst string) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer func() { _ = in.Close() }()
 	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
@@ -29,8 +29,8 @@ func placeFile(method CopyMethod, src, dst string) error {
 	case CopyClone:
 		err = cloneFile(out, in)
 		if err != nil {
-			out.Close()
-			os.Remove(dst)
+			_ = out.Close()
+			_ = os.Remove(dst)
 			return fmt.Errorf("error while cloning file: %w", err)
 		}
 	case CopyFileRange:

@@ -1,7 +1,6 @@
 package incremental
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -36,30 +35,4 @@ func cloneFile(dst, src *os.File) error {
 		return fmt.Errorf("file cloning is not supported on this file system (or not between these two): %w", os.NewSyscallError("ioctl FICLONE", errno))
 	}
 	return os.NewSyscallError("ioctl FICLONE", errno)
-}
-
-// syncFS flushes the whole file system dir is on (syncfs(2)).
-func syncFS(dir string) error {
-	if sysSyncfs < 0 {
-		return errors.New("syncfs is not known on this architecture")
-	}
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	c, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var errno syscall.Errno
-	if err := c.Control(func(fd uintptr) {
-		_, _, errno = syscall.Syscall(uintptr(max(sysSyncfs, 0)), fd, 0, 0)
-	}); err != nil {
-		return err
-	}
-	if errno != 0 {
-		return os.NewSyscallError("syncfs", errno)
-	}
-	return nil
 }

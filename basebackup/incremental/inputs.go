@@ -33,7 +33,7 @@ func inputDirs(ctx context.Context, inputs []string, output, scratch string) ([]
 	private := ""
 	cleanup := func() {
 		if private != "" {
-			os.RemoveAll(private)
+			_ = os.RemoveAll(private)
 		}
 	}
 	option := "CombineOptions.ScratchDir"
@@ -76,7 +76,7 @@ func inputDirs(ctx context.Context, inputs []string, output, scratch string) ([]
 			return nil, cleanup, fmt.Errorf("incremental: %w", err)
 		}
 		_, err = tarstream.Extract(ctx, f, filepath.Join(d, "backup"), tarstream.ExtractOptions{TablespaceMapping: mapping, Tablespaces: ts})
-		f.Close()
+		_ = f.Close()
 		if err != nil {
 			return nil, cleanup, fmt.Errorf("incremental: extracting %s: %w", in, err)
 		}
@@ -93,12 +93,12 @@ func streamTablespaces(file string) (map[uint32]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("incremental: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	r, _, err := tarstream.NewDecompressingReader(f)
 	if err != nil {
 		return nil, fmt.Errorf("incremental: %s: %w", file, err)
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }()
 	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()

@@ -28,7 +28,7 @@ func (c *combiner) reconstruct(dir, name string) error {
 		}
 		fi, err := f.Stat()
 		if err != nil {
-			f.Close()
+			_ = f.Close()
 			return nil, 0, err
 		}
 		return f, fi.Size(), nil
@@ -36,7 +36,7 @@ func (c *combiner) reconstruct(dir, name string) error {
 	var opened []*os.File
 	defer func() {
 		for _, f := range opened {
-			f.Close()
+			_ = f.Close()
 		}
 	}()
 	incrRel := joinRel(dir, "INCREMENTAL."+name)

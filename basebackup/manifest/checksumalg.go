@@ -14,14 +14,15 @@ import (
 // (String, MarshalText; "" for ChecksumDefault).
 type ChecksumAlgorithm int
 
+// The algorithms of PostgreSQL's MANIFEST_CHECKSUMS option.
 const (
 	ChecksumDefault ChecksumAlgorithm = iota // not chosen (see the type)
 	ChecksumNone                             // no file checksums
-	ChecksumCRC32C
-	ChecksumSHA224
-	ChecksumSHA256
-	ChecksumSHA384
-	ChecksumSHA512
+	ChecksumCRC32C                           // CRC-32C (Castagnoli), the servers' default
+	ChecksumSHA224                           // SHA-224
+	ChecksumSHA256                           // SHA-256
+	ChecksumSHA384                           // SHA-384
+	ChecksumSHA512                           // SHA-512
 )
 
 var checksumNames = [...]string{"", "NONE", "CRC32C", "SHA224", "SHA256", "SHA384", "SHA512"}

@@ -33,7 +33,7 @@ func ParseFile(path string) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: nothing to lose
 	// The server writes a file a line: counting lines first sizes Files
 	// exactly instead of letting append overshoot by up to half.
 	lines, err := countLines(f)

@@ -16,6 +16,8 @@ type Problem struct {
 	Message string
 }
 
+// String is the quoted path then the message, or the message alone for
+// a problem of the backup as a whole.
 func (p Problem) String() string {
 	if p.Path == "" {
 		return p.Message
@@ -31,6 +33,7 @@ type VerifyError struct {
 	Omitted  int
 }
 
+// Error lists the problems, and how many more were omitted.
 func (e *VerifyError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "manifest: backup verification failed (%d problems", len(e.Problems)+e.Omitted)
@@ -73,15 +76,6 @@ func (l *problemList) addN(n int, path, format string, args ...any) {
 		n--
 	}
 	l.Omitted += n
-}
-
-// merge adds the problems of err when it is a *VerifyError and reports
-// whether it was one.
-func (l *problemList) merge(err *VerifyError) {
-	for _, p := range err.Problems {
-		l.add(p.Path, "%s", p.Message)
-	}
-	l.Omitted += err.Omitted
 }
 
 func (l *problemList) full() bool { return len(l.Problems) >= l.max }

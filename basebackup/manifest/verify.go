@@ -56,86 +56,13 @@ func isIgnored(rel string, extra []string) bool {
 func VerifyDir(ctx context.Context, dir string, m *Manifest, opts VerifyOptions) error {
 	pl := newProblemList(opts.MaxProblems)
 	add := pl.add
-	ignored := func(rel string) bool { return isIgnored(rel, opts.Ignore) }
-	seen := make([]bool, len(m.Files))
-	var sums fileSums
-	var walk func(root, prefix string) error
-	walk = func(root, prefix string) error {
-		return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				rel, _ := filepath.Rel(root, p)
-				add(filepath.ToSlash(filepath.Join(prefix, rel)), "could not be read: %v", err)
-				return nil
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			r, _ := filepath.Rel(root, p)
-			rel := filepath.ToSlash(filepath.Join(prefix, r))
-			if r == "." {
-				return nil
-			}
-			if ignored(rel) {
-				if d.IsDir() {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			switch {
-			case d.Type()&fs.ModeSymlink != 0 && strings.HasPrefix(rel, "pg_tblspc/") && strings.Count(rel, "/") == 1:
-				target, err := filepath.EvalSymlinks(p)
-				if err != nil {
-					add(rel, "tablespace link cannot be followed: %v", err)
-					return nil
-				}
-				return walk(target, rel)
-			case d.IsDir():
-				// As pg_verifybackup, stat each directory before reading
-				// it: a directory one may list but not search (mode 0400)
-				// is reported as its entries' failed stat.
-				if _, err := os.Lstat(p); err != nil {
-					add(rel, "could not be read: %v", err)
-					return filepath.SkipDir
-				}
-				return nil
-			case !d.Type().IsRegular():
-				add(rel, "is not a regular file or directory")
-				return nil
-			}
-			i := m.Lookup(rel)
-			if i < 0 {
-				add(rel, "is present on disk but not in the manifest")
-				return nil
-			}
-			f := &m.Files[i]
-			seen[i] = true
-			info, err := d.Info()
-			if err != nil {
-				add(rel, "could not be read: %v", err)
-				return nil
-			}
-			if info.Size() != f.Size {
-				add(rel, "has size %d on disk but size %d in the manifest", info.Size(), f.Size)
-				return nil
-			}
-			if opts.SkipChecksums || f.ChecksumAlgorithm == "" {
-				return nil
-			}
-			sum, err := sums.sum(p, f.ChecksumAlgorithm)
-			if err != nil {
-				add(rel, "could not be read: %v", err)
-			} else if !bytes.Equal(sum, f.Checksum) {
-				add(rel, "checksum mismatch")
-			}
-			return nil
-		})
-	}
-	if err := walk(dir, ""); err != nil {
+	w := &dirCheck{ctx: ctx, m: m, opts: opts, pl: pl, seen: make([]bool, len(m.Files))}
+	if err := w.walk(dir, ""); err != nil {
 		return err
 	}
 	var missing []string
 	for i := range m.Files {
-		if p := m.Files[i].Path; !seen[i] && !ignored(p) {
+		if p := m.Files[i].Path; !w.seen[i] && !isIgnored(p, opts.Ignore) {
 			missing = append(missing, p)
 		}
 	}
@@ -157,6 +84,100 @@ func VerifyDir(ctx context.Context, dir string, m *Manifest, opts VerifyOptions)
 		}
 	}
 	return pl.err()
+}
+
+// dirCheck walks a backup directory for VerifyDir, checking each file
+// against its manifest entry and marking the entries seen.
+type dirCheck struct {
+	ctx  context.Context
+	m    *Manifest
+	opts VerifyOptions
+	pl   *problemList
+	seen []bool
+	sums fileSums
+}
+
+// walk checks the tree at root, whose paths in the backup start with
+// prefix (a tablespace's pg_tblspc/<oid>, followed through its link).
+func (w *dirCheck) walk(root, prefix string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		r, _ := filepath.Rel(root, p)
+		rel := filepath.ToSlash(filepath.Join(prefix, r))
+		if err != nil {
+			w.pl.add(rel, "could not be read: %v", err)
+			return nil
+		}
+		if err := w.ctx.Err(); err != nil {
+			return err
+		}
+		if r == "." {
+			return nil
+		}
+		return w.entry(p, rel, d)
+	})
+}
+
+// entry checks one directory entry at p, rel in the backup.
+func (w *dirCheck) entry(p, rel string, d fs.DirEntry) error {
+	add := w.pl.add
+	if isIgnored(rel, w.opts.Ignore) {
+		if d.IsDir() {
+			return filepath.SkipDir
+		}
+		return nil
+	}
+	switch {
+	case d.Type()&fs.ModeSymlink != 0 && strings.HasPrefix(rel, "pg_tblspc/") && strings.Count(rel, "/") == 1:
+		target, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			add(rel, "tablespace link cannot be followed: %v", err)
+			return nil
+		}
+		return w.walk(target, rel)
+	case d.IsDir():
+		// As pg_verifybackup, stat each directory before reading it: a
+		// directory one may list but not search (mode 0400) is reported
+		// as its entries' failed stat.
+		if _, err := os.Lstat(p); err != nil {
+			add(rel, "could not be read: %v", err)
+			return filepath.SkipDir
+		}
+		return nil
+	case !d.Type().IsRegular():
+		add(rel, "is not a regular file or directory")
+		return nil
+	}
+	i := w.m.Lookup(rel)
+	if i < 0 {
+		add(rel, "is present on disk but not in the manifest")
+		return nil
+	}
+	w.seen[i] = true
+	checkFile(p, rel, d, &w.m.Files[i], w.opts.SkipChecksums, &w.sums, w.pl)
+	return nil
+}
+
+// checkFile checks the file at p (rel in the backup) against its
+// manifest entry f: size, then checksum unless skipped.
+func checkFile(p, rel string, d fs.DirEntry, f *File, skipChecksums bool, sums *fileSums, pl *problemList) {
+	info, err := d.Info()
+	if err != nil {
+		pl.add(rel, "could not be read: %v", err)
+		return
+	}
+	if info.Size() != f.Size {
+		pl.add(rel, "has size %d on disk but size %d in the manifest", info.Size(), f.Size)
+		return
+	}
+	if skipChecksums || f.ChecksumAlgorithm == "" {
+		return
+	}
+	sum, err := sums.sum(p, f.ChecksumAlgorithm)
+	if err != nil {
+		pl.add(rel, "could not be read: %v", err)
+	} else if !bytes.Equal(sum, f.Checksum) {
+		pl.add(rel, "checksum mismatch")
+	}
 }
 
 // fileSums hashes files with one reused buffer and one hash per
@@ -184,7 +205,7 @@ func (s *fileSums) sum(path, algorithm string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	// Hide os.File's WriterTo, whose fallback allocates a buffer a call.
 	if _, err := io.CopyBuffer(h, struct{ io.Reader }{f}, s.buf); err != nil {
 		return nil, err

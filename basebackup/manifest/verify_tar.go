@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/pgstreambackup/pgstreambackup/internal/pgversion"
 	"github.com/pgstreambackup/pgstreambackup/internal/spooldir"
 	"github.com/pgstreambackup/pgstreambackup/label"
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
@@ -98,7 +99,7 @@ func VerifyStream(ctx context.Context, r io.Reader, opts StreamOptions) error {
 		if v.walDir, err = spooldir.Create("StreamOptions.TempDir", opts.TempDir, "pgstreambackup-verify-wal-"); err != nil {
 			return fmt.Errorf("manifest: WAL spool: %w", err)
 		}
-		defer os.RemoveAll(v.walDir)
+		defer func() { _ = os.RemoveAll(v.walDir) }()
 	}
 	own, err := v.read(ctx, r)
 	if err != nil {
@@ -142,7 +143,7 @@ func prereadManifest(ctx context.Context, rs io.ReadSeeker) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer tr.Close()
+	defer func() { _ = tr.Close() }()
 	var m *Manifest
 	for {
 		h, err := tr.Next()
@@ -169,7 +170,7 @@ func memberName(name string) string {
 }
 
 func isRegular(h *tar.Header) bool {
-	return h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeRegA //nolint:staticcheck // TypeRegA still occurs in old archives
+	return h.Typeflag == tar.TypeReg // archive/tar reads TypeRegA as TypeReg
 }
 
 // streamVerifier is one pass over a stream.
@@ -189,7 +190,7 @@ func (v *streamVerifier) read(ctx context.Context, r io.Reader) (*Manifest, erro
 	if err != nil {
 		return nil, err
 	}
-	defer tr.Close()
+	defer func() { _ = tr.Close() }()
 	var own *Manifest
 	for {
 		h, err := tr.Next()
@@ -247,7 +248,7 @@ func (v *streamVerifier) read(ctx context.Context, r io.Reader) (*Manifest, erro
 		case "global/pg_control":
 			v.facts.systemID, _ = controlSystemID(capture.b)
 		case "PG_VERSION":
-			v.facts.major = parseMajor(capture.b)
+			v.facts.major, _ = pgversion.FromFile(capture.b)
 		}
 	}
 }

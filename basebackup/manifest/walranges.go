@@ -9,9 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 
+	"github.com/pgstreambackup/pgstreambackup/internal/pgversion"
 	"github.com/pgstreambackup/pgstreambackup/label"
 	"github.com/pgstreambackup/pgstreambackup/wal"
 )
@@ -28,15 +27,6 @@ type backupFacts struct {
 	// major is PG_VERSION's (0 when unknown): the WAL's page magic must
 	// be that major's.
 	major int
-}
-
-// parseMajor reads a PG_VERSION file ("15\n"); 0 when it is not one.
-func parseMajor(b []byte) int {
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || n < 10 || n > 99 {
-		return 0
-	}
-	return n
 }
 
 // checkRecords decodes the WAL of the ranges record by record from
@@ -136,7 +126,7 @@ func readFacts(dir string, pl *problemList) backupFacts {
 		f.systemID, _ = controlSystemID(b)
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "PG_VERSION")); err == nil {
-		f.major = parseMajor(b)
+		f.major, _ = pgversion.FromFile(b)
 	}
 	return f
 }

@@ -2,13 +2,14 @@ package manifest
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/pgstreambackup/pgstreambackup/internal/manifestsum"
 )
 
 // LastModified formats a modification time as manifests write it.
@@ -70,9 +71,7 @@ func (m *Manifest) Marshal() ([]byte, error) {
 		fmt.Fprintf(&b, "\n{ \"Timeline\": %d, \"Start-LSN\": \"%s\", \"End-LSN\": \"%s\" }", r.Timeline, r.StartLSN, r.EndLSN)
 	}
 	b.WriteString("\n],\n")
-	sum := sha256.Sum256(b.Bytes())
-	b.WriteString("\"Manifest-Checksum\": \"" + hex.EncodeToString(sum[:]) + "\"}\n")
-	return b.Bytes(), nil
+	return manifestsum.Seal(b.Bytes()), nil
 }
 
 func jsonString(s string) (string, error) {

@@ -71,7 +71,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "%s: error: cancelled by %v\n", progName(), sig)
 		pprof.StopCPUProfile()
 		signal.Reset(sig)
-		syscall.Kill(os.Getpid(), sig)
+		killSelf(sig)
 		time.Sleep(time.Second)
 		os.Exit(128 + int(sig))
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup"
+	"github.com/pgstreambackup/pgstreambackup/internal/syncfs"
 	"github.com/pgstreambackup/pgstreambackup/tarstream"
 )
 
@@ -131,7 +132,7 @@ func (o *output) sync() error {
 	for _, d := range o.syncDirs {
 		var err error
 		if o.cfg.syncMethod == "syncfs" {
-			err = syncFS(d)
+			err = syncfs.Dir(d)
 		} else {
 			err = syncDir(d)
 		}

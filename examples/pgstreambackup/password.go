@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"syscall"
-	"unsafe"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -21,16 +19,9 @@ func promptPassword() (string, error) {
 	}
 	defer tty.Close()
 	fmt.Fprint(tty, "Password: ")
-	var old syscall.Termios
-	fd := tty.Fd()
-	echoOff := false
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCGETS, uintptr(unsafe.Pointer(&old))); e == 0 {
-		noEcho := old
-		noEcho.Lflag &^= syscall.ECHO
-		if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCSETS, uintptr(unsafe.Pointer(&noEcho))); e == 0 {
-			echoOff = true
-			defer syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCSETS, uintptr(unsafe.Pointer(&old)))
-		}
+	restore, echoOff := disableEcho(tty)
+	if echoOff {
+		defer restore()
 	}
 	line, err := bufio.NewReader(tty).ReadString('\n')
 	if echoOff {

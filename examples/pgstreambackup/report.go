@@ -27,7 +27,6 @@ type reporter struct {
 	path     string       // shown after a -v -P line (pg_basebackup's file name)
 
 	mu        sync.Mutex
-	phase     basebackup.ProgressPhase
 	started   bool // "checkpoint completed" was written
 	finalDone bool // the last progress line was written
 	walMethod string

@@ -83,17 +83,3 @@ func copyFile(from, to string) error {
 	}
 	return out.Close()
 }
-
-// syncFS flushes the file system holding dir (syncfs(2), Linux), what
-// --sync-method=syncfs does instead of an fsync per file.
-func syncFS(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if _, _, e := syscall.Syscall(sysSyncfs, d.Fd(), 0, 0); e != 0 {
-		return e
-	}
-	return nil
-}

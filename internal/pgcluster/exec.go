@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 )
 
 // ServerUser is the OS user the server runs as when the caller is root
@@ -21,13 +20,16 @@ const ServerUser = "postgres"
 
 var (
 	credOnce sync.Once
-	cred     *syscall.Credential
+	cred     *serverIDs
 	credErr  error
 )
 
+// serverIDs are the numeric user and group of ServerUser.
+type serverIDs struct{ Uid, Gid uint32 }
+
 // serverCredential returns the credential of ServerUser when running as
 // root, nil otherwise (the server then runs as the caller).
-func serverCredential() (*syscall.Credential, error) {
+func serverCredential() (*serverIDs, error) {
 	credOnce.Do(func() {
 		if os.Geteuid() != 0 {
 			return
@@ -43,7 +45,7 @@ func serverCredential() (*syscall.Credential, error) {
 			credErr = fmt.Errorf("pgcluster: user %q has a non-numeric uid/gid %q/%q", ServerUser, u.Uid, u.Gid)
 			return
 		}
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		cred = &serverIDs{Uid: uint32(uid), Gid: uint32(gid)}
 	})
 	return cred, credErr
 }
@@ -58,7 +60,7 @@ func run(ctx context.Context, bin, prog string, args ...string) ([]byte, error) 
 		return nil, err
 	}
 	if cr != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cr}
+		runAs(cmd, cr)
 		// The caller's working directory may be closed to the server user.
 		cmd.Dir = "/"
 	}
@@ -145,8 +147,8 @@ func serverCanReach(dir string) error {
 		}
 		perm := fi.Mode().Perm()
 		ok := perm&0o001 != 0
-		if st, isStat := fi.Sys().(*syscall.Stat_t); isStat {
-			ok = ok || (st.Uid == cr.Uid && perm&0o100 != 0) || (st.Gid == cr.Gid && perm&0o010 != 0)
+		if uid, gid, known := fileOwner(fi); known {
+			ok = ok || (uid == cr.Uid && perm&0o100 != 0) || (gid == cr.Gid && perm&0o010 != 0)
 		}
 		if !ok {
 			return fmt.Errorf("pgcluster: the %s OS user cannot traverse %s (mode %v), on the way to %s; use a directory from pgcluster.TempDir", ServerUser, d, perm, dir)

@@ -67,6 +67,29 @@ func secretKey(k string) bool {
 	return strings.Contains(strings.ToLower(k), "password")
 }
 
+// valueEnd returns where the value starting at i ends: after its closing
+// quote (the end of s when unterminated), or at the first unescaped blank.
+func valueEnd(s string, i int, quoted bool) int {
+	n := len(s)
+	if quoted {
+		i++
+		for i < n && s[i] != '\'' {
+			if s[i] == '\\' {
+				i++
+			}
+			i++
+		}
+		return min(i+1, n)
+	}
+	for i < n && !isSpace(s[i]) {
+		if s[i] == '\\' {
+			i++
+		}
+		i++
+	}
+	return min(i, n)
+}
+
 // parseKeywordValue walks a keyword/value string as conninfo_parse does.
 func parseKeywordValue(s string) (string, []string) {
 	var b strings.Builder
@@ -108,24 +131,7 @@ func parseKeywordValue(s string) (string, []string) {
 		b.WriteString(s[ks:i])
 		vs := i
 		quoted := i < n && s[i] == '\''
-		if quoted {
-			i++
-			for i < n && s[i] != '\'' {
-				if s[i] == '\\' {
-					i++
-				}
-				i++
-			}
-			i = min(i+1, n) // the closing quote; unterminated: the rest
-		} else {
-			for i < n && !isSpace(s[i]) {
-				if s[i] == '\\' {
-					i++
-				}
-				i++
-			}
-			i = min(i, n)
-		}
+		i = valueEnd(s, i, quoted)
 		raw := s[vs:i]
 		afterSecret = false
 		switch {
