@@ -104,7 +104,8 @@ case $major in
     if [ ! -x "$pg13/bin/pg_basebackup" ]; then
       b=$(mktemp -d); cp -R "$src/." "$b"
       (cd "$b" && ./configure -q --prefix="$pg13" --without-readline --without-icu >/dev/null &&
-        make -s -C src/backend generated-headers && make -s -j2 -C src/fe_utils &&
+        make -s -C src/backend generated-headers &&
+        make -s -j2 -C src/port && make -s -j2 -C src/common && make -s -j2 -C src/fe_utils &&
         for d in src/interfaces/libpq src/include src/bin/psql src/bin/pg_basebackup \
           src/bin/pg_controldata src/bin/pg_verifybackup src/bin/pg_config; do
           make -s -j2 -C "$d" install || exit 1
