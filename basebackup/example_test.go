@@ -2,6 +2,8 @@ package basebackup_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"log"
 	"os"
@@ -42,6 +44,46 @@ func ExampleBackup() {
 	if err := os.Rename("backup.tar.partial", "backup.tar"); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// The nightly backup to a file: WAL streamed on a second connection,
+// zstd, progress, the manifest checked as the bytes pass, and the Result
+// stored beside the backup (the README's example).
+func Example_nightly() {
+	ctx := context.Background()
+	opts := basebackup.Options{
+		Label: "nightly", Checkpoint: basebackup.CheckpointFast,
+		WAL: basebackup.WALStream, VerifyManifest: true,
+		Compression: tarstream.CompressionOptions{Method: tarstream.Zstd},
+		OnProgress: func(p basebackup.Progress) {
+			log.Printf("%s: %d of %d bytes", p.Phase, p.BytesDone, p.BytesTotal)
+		},
+	}
+	conns, err := basebackup.ConnectFor(ctx, "host=db.example.com user=replicator", &opts)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conns.Close(ctx)
+	s, err := basebackup.Backup(ctx, conns.Backup, opts)
+	if err != nil {
+		log.Fatal(err) // bad options, unsupported server, no privilege...
+	}
+	defer s.Close()
+	f, err := os.Create("nightly.tar.zst.partial")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := s.WriteTo(f); err != nil {
+		log.Fatal(err) // the backup failed: never keep the file
+	}
+	res, _ := s.Result()
+	defer res.Release()
+	meta, _ := json.MarshalIndent(res, "", "  ")
+	if err := errors.Join(f.Sync(), f.Close(), os.WriteFile("nightly.json", meta, 0o600),
+		os.Rename("nightly.tar.zst.partial", "nightly.tar.zst")); err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("backup %s..%s, manifest verified: %v", res.StartLSN, res.EndLSN, res.ManifestVerified)
 }
 
 // A zstd-compressed backup with WAL streamed on a second connection, to
