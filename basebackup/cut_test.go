@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"testing"
 	"time"
 
@@ -83,7 +82,8 @@ func recordTranscriptWith(t testing.TB, ctx context.Context, c *pgcluster.Cluste
 
 // cutPoints picks message boundaries over the whole transcript: every one
 // near the start and the end (result sets, first and last archives,
-// manifest, end position), and evenly spread ones in between.
+// manifest, end position), and evenly spread ones in between; with
+// -short only a few of each.
 func cutPoints(n int) []int {
 	seen := map[int]bool{}
 	var pts []int
@@ -93,12 +93,16 @@ func cutPoints(n int) []int {
 			pts = append(pts, i)
 		}
 	}
-	for i := 0; i < 25; i++ {
+	edge, spread := 25, 40
+	if testing.Short() { // a few per region: result sets, archives, manifest, end
+		edge, spread = 4, 6
+	}
+	for i := 0; i < edge; i++ {
 		add(i)
 		add(n - 1 - i)
 	}
-	for i := 0; i < 40; i++ {
-		add(i * n / 40)
+	for i := 0; i < spread; i++ {
+		add(i * n / spread)
 	}
 	return pts
 }
@@ -108,147 +112,159 @@ func cutPoints(n int) []int {
 // matching io.ErrUnexpectedEOF, and the output must never be a complete
 // tar. The uncut replay must succeed.
 func TestStreamCutTranscript(t *testing.T) {
-	for _, major := range pgtest.Majors(t) {
-		t.Run(fmt.Sprintf("pg%d", major), func(t *testing.T) {
-			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-			defer cancel()
-			c := pgtest.Start(t, major, pgcluster.Options{})
-			tr := recordTranscript(t, ctx, c)
-			goroutines := runtime.NumGoroutine()
+	pgtest.ForEachMajor(t, func(t *testing.T, major int) {
+		ctx := t.Context()
+		tr := recordTranscript(t, ctx, pgtest.Shared(t, major))
+		replay := func(cut pgmock.Cut) ([]byte, error) { return replayCut(ctx, t, tr, cut) }
+		if out, err := replay(pgmock.Cut{Messages: -1}); err != nil || !tarComplete(out) {
+			t.Fatalf("uncut replay: err %v, complete %v", err, tarComplete(out))
+		}
+		// Messages of the IDENTIFY_SYSTEM answer come first; cuts there
+		// fail in Backup itself, which is fine too.
+		n := tr.MessageCount()
+		cuts := 0
+		for _, m := range cutPoints(n) {
+			msgLen := len(tr.Message(m))
+			for _, b := range []int{0, 1, msgLen - 1} {
+				if b < 0 || (b > 0 && b >= msgLen) {
+					continue
+				}
+				cuts++
+				out, err := replay(pgmock.Cut{Messages: m, Bytes: b})
+				if err == nil {
+					t.Fatalf("cut at message %d/%d +%d bytes: backup succeeded", m, n, b)
+				}
+				if !errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Errorf("cut at message %d/%d +%d bytes: error %v does not match io.ErrUnexpectedEOF", m, n, b, err)
+				}
+				if tarComplete(out) {
+					t.Fatalf("cut at message %d/%d +%d bytes: output is a complete tar", m, n, b)
+				}
+			}
+		}
+		t.Logf("pg%d: %d cuts over %d messages, none ended in EOF", major, cuts, n)
+	})
+}
 
-			replay := func(cut pgmock.Cut) ([]byte, error) {
-				srv, err := pgmock.NewServer(tr, cut)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer srv.Close()
-				conn, err := connectTo(ctx, srv.Port())
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Close(ctx)
-				return runBackup(ctx, conn, cutOpts)
-			}
-			if out, err := replay(pgmock.Cut{Messages: -1}); err != nil || !tarComplete(out) {
-				t.Fatalf("uncut replay: err %v, complete %v", err, tarComplete(out))
-			}
-			// Messages of the IDENTIFY_SYSTEM answer come first; cuts there
-			// fail in Backup itself, which is fine too.
-			n := tr.MessageCount()
-			cuts := 0
-			for _, m := range cutPoints(n) {
-				msgLen := len(tr.Message(m))
-				for _, b := range []int{0, 1, msgLen - 1} {
-					if b < 0 || (b > 0 && b >= msgLen) {
-						continue
-					}
-					cuts++
-					out, err := replay(pgmock.Cut{Messages: m, Bytes: b})
-					if err == nil {
-						t.Fatalf("cut at message %d/%d +%d bytes: backup succeeded", m, n, b)
-					}
-					if !errors.Is(err, io.ErrUnexpectedEOF) {
-						t.Errorf("cut at message %d/%d +%d bytes: error %v does not match io.ErrUnexpectedEOF", m, n, b, err)
-					}
-					if tarComplete(out) {
-						t.Fatalf("cut at message %d/%d +%d bytes: output is a complete tar", m, n, b)
-					}
-				}
-			}
-			t.Logf("pg%d: %d cuts over %d messages, none ended in EOF", major, cuts, n)
-			pgtest.CheckGoroutines(t, goroutines)
-		})
+// replayCut replays tr from a fake server cut as cut says and returns
+// what runBackup with cutOpts gave.
+func replayCut(ctx context.Context, t *testing.T, tr *pgmock.Transcript, cut pgmock.Cut) ([]byte, error) {
+	t.Helper()
+	return replayWith(ctx, t, tr, cut, cutOpts)
+}
+
+// replayWith is replayCut with the backup's options.
+func replayWith(ctx context.Context, t *testing.T, tr *pgmock.Transcript, cut pgmock.Cut, opts basebackup.Options) ([]byte, error) {
+	t.Helper()
+	srv, err := pgmock.NewServer(tr, cut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	conn, err := connectTo(ctx, srv.Port())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	return runBackup(ctx, conn, opts)
+}
+
+// TestStreamCutNoLeaks: after cut replays (in the first archive, the
+// manifest, the end position) no goroutine of ours is left running. Not
+// parallel, so that other tests' goroutines do not count.
+func TestStreamCutNoLeaks(t *testing.T) {
+	major := pgtest.Majors(t)[0]
+	tr := recordTranscript(t, t.Context(), pgtest.Shared(t, major))
+	pgtest.NoLeaks(t)
+	n := tr.MessageCount()
+	for _, m := range []int{3, n / 2, n - 2, n - 1} {
+		// Not t.Context(): it is cancelled before the leak check runs.
+		if _, err := replayCut(context.Background(), t, tr, pgmock.Cut{Messages: m, Bytes: 1}); err == nil {
+			t.Fatalf("cut at message %d/%d: backup succeeded", m, n)
+		}
 	}
 }
 
 // TestStreamCutRealServer cuts a real server's connection through a proxy
 // at points spread over the whole stream.
 func TestStreamCutRealServer(t *testing.T) {
-	for _, major := range pgtest.Majors(t) {
-		t.Run(fmt.Sprintf("pg%d", major), func(t *testing.T) {
-			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-			defer cancel()
-			c := pgtest.Start(t, major, pgcluster.Options{})
-			tr := recordTranscript(t, ctx, c)
-			var total int64
-			for _, m := range tr.Startup {
-				total += int64(len(m))
-			}
-			startup := total
-			for i := 0; i < tr.MessageCount(); i++ {
-				total += int64(len(tr.Message(i)))
-			}
-			for _, frac := range []float64{0.01, 0.2, 0.5, 0.8, 0.99} {
-				cut := startup + int64(float64(total-startup)*frac)
-				p, err := pgmock.NewProxy(fmt.Sprintf("127.0.0.1:%d", c.Port()), cut, false)
-				if err != nil {
-					t.Fatal(err)
-				}
-				conn, err := connectTo(ctx, p.Port())
-				if err != nil {
-					t.Fatal(err)
-				}
-				out, err := runBackup(ctx, conn, cutOpts)
-				p.Close()
-				conn.Close(ctx)
-				if err == nil || tarComplete(out) {
-					t.Fatalf("cut after %d of ~%d bytes: err %v, complete tar %v", cut, total, err, tarComplete(out))
-				}
-				if !errors.Is(err, io.ErrUnexpectedEOF) {
-					t.Errorf("cut after %d bytes: %v does not match io.ErrUnexpectedEOF", cut, err)
-				}
-			}
-			// The server is left clean: a new backup works.
-			conn, err := c.ConnectReplication(ctx)
+	pgtest.ForEachMajor(t, func(t *testing.T, major int) {
+		ctx := t.Context()
+		c := pgtest.Shared(t, major)
+		tr := recordTranscript(t, ctx, c)
+		var total int64
+		for _, m := range tr.Startup {
+			total += int64(len(m))
+		}
+		startup := total
+		for i := 0; i < tr.MessageCount(); i++ {
+			total += int64(len(tr.Message(i)))
+		}
+		for _, frac := range []float64{0.01, 0.2, 0.5, 0.8, 0.99} {
+			cut := startup + int64(float64(total-startup)*frac)
+			p, err := pgmock.NewProxy(fmt.Sprintf("127.0.0.1:%d", c.Port()), cut, false)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer conn.Close(ctx)
-			if out, err := runBackup(ctx, conn, cutOpts); err != nil || !tarComplete(out) {
-				t.Fatalf("backup after cuts: %v", err)
+			conn, err := connectTo(ctx, p.Port())
+			if err != nil {
+				t.Fatal(err)
 			}
-		})
-	}
+			out, err := runBackup(ctx, conn, cutOpts)
+			p.Close()
+			conn.Close(ctx)
+			if err == nil || tarComplete(out) {
+				t.Fatalf("cut after %d of ~%d bytes: err %v, complete tar %v", cut, total, err, tarComplete(out))
+			}
+			if !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Errorf("cut after %d bytes: %v does not match io.ErrUnexpectedEOF", cut, err)
+			}
+		}
+		// The server is left clean: a new backup works.
+		conn, err := c.ConnectReplication(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if out, err := runBackup(ctx, conn, cutOpts); err != nil || !tarComplete(out) {
+			t.Fatalf("backup after cuts: %v", err)
+		}
+	})
 }
 
 // TestStreamCancel cancels the context mid-stream: the error matches
 // context.Canceled, no trailer, Close is prompt.
 func TestStreamCancel(t *testing.T) {
-	for _, major := range pgtest.Majors(t) {
-		t.Run(fmt.Sprintf("pg%d", major), func(t *testing.T) {
-			t.Parallel()
-			c := pgtest.Start(t, major, pgcluster.Options{})
-			for _, after := range []int64{0, 1 << 20, 8 << 20} {
-				ctx, cancel := context.WithCancel(context.Background())
-				conn, err := c.ConnectReplication(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				s, err := basebackup.Backup(ctx, conn, basebackup.Options{Checkpoint: basebackup.CheckpointFast})
-				if err != nil {
-					t.Fatal(err)
-				}
-				var out bytes.Buffer
-				if _, err := io.CopyN(&out, s, after); err != nil {
-					t.Fatal(err)
-				}
-				cancel()
-				_, err = io.Copy(&out, s)
-				if !errors.Is(err, context.Canceled) {
-					t.Errorf("after %d bytes: error %v, want context.Canceled", after, err)
-				}
-				if tarComplete(out.Bytes()) {
-					t.Errorf("after %d bytes: complete tar after cancel", after)
-				}
-				start := time.Now()
-				s.Close()
-				if d := time.Since(start); d > time.Second {
-					t.Errorf("Close took %v", d)
-				}
-				conn.Close(context.Background())
+	pgtest.ForEachMajor(t, func(t *testing.T, major int) {
+		c := pgtest.Shared(t, major)
+		for _, after := range []int64{0, 1 << 20, 8 << 20} {
+			ctx, cancel := context.WithCancel(context.Background())
+			conn, err := c.ConnectReplication(ctx)
+			if err != nil {
+				t.Fatal(err)
 			}
-		})
-	}
+			s, err := basebackup.Backup(ctx, conn, basebackup.Options{Checkpoint: basebackup.CheckpointFast})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			if _, err := io.CopyN(&out, s, after); err != nil {
+				t.Fatal(err)
+			}
+			cancel()
+			_, err = io.Copy(&out, s)
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("after %d bytes: error %v, want context.Canceled", after, err)
+			}
+			if tarComplete(out.Bytes()) {
+				t.Errorf("after %d bytes: complete tar after cancel", after)
+			}
+			start := time.Now()
+			s.Close()
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("Close took %v", d)
+			}
+			conn.Close(context.Background())
+		}
+	})
 }

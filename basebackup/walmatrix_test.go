@@ -64,17 +64,7 @@ func TestWALDamageMatrix(t *testing.T) {
 				},
 			})
 			replay := func(tr *pgmock.Transcript, verify bool) ([]byte, error) {
-				srv, err := pgmock.NewServer(tr, pgmock.Cut{Messages: -1})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer srv.Close()
-				conn, err := connectTo(ctx, srv.Port())
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Close(ctx)
-				return runBackup(ctx, conn, basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALFetch, Wait: basebackup.WaitNo, VerifyManifest: verify})
+				return replayWith(ctx, t, tr, pgmock.Cut{Messages: -1}, basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALFetch, Wait: basebackup.WaitNo, VerifyManifest: verify})
 			}
 			stream, err := replay(tr, false)
 			if err != nil {
