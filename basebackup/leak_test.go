@@ -25,9 +25,11 @@ func TestCloseBeforeEOFNoLeaks(t *testing.T) {
 		}
 		opts := basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: wal}
 		if wal == basebackup.WALStream {
-			if opts.WALConn, err = c.ConnectReplication(ctx); err != nil {
+			walConn, err := c.ConnectReplication(ctx)
+			if err != nil {
 				t.Fatal(err)
 			}
+			opts.WALStreaming = &basebackup.WALStreamOptions{Conn: walConn}
 		}
 		s, err := basebackup.Backup(ctx, conn, opts)
 		if err != nil {
@@ -40,8 +42,8 @@ func TestCloseBeforeEOFNoLeaks(t *testing.T) {
 			t.Logf("WAL %v: Close before EOF: %v", wal, err)
 		}
 		conn.Close(ctx)
-		if opts.WALConn != nil {
-			opts.WALConn.Close(ctx)
+		if opts.WALStreaming != nil {
+			opts.WALStreaming.Conn.Close(ctx)
 		}
 	}
 
