@@ -362,16 +362,7 @@ func (o Options) Validate() error {
 	if o.WAL < WALFetch || o.WAL > WALStream {
 		bad("Options.WAL: unknown value %d", o.WAL)
 	}
-	switch {
-	case o.WAL == WALStream && o.WALStreaming == nil:
-		bad("Options.WAL is WALStream but Options.WALStreaming is nil: it needs at least WALStreaming.Conn, the second replication connection")
-	case o.WAL == WALStream:
-		for _, err := range o.WALStreaming.problems() {
-			bad("%w", err)
-		}
-	case o.WALStreaming != nil:
-		bad("Options.WALStreaming is set but Options.WAL is %v: set WAL to WALStream, or leave WALStreaming nil", o.WAL)
-	}
+	errs = append(errs, o.walStreamingProblems()...)
 	if o.Wait < WaitAuto || o.Wait > WaitNo {
 		bad("Options.Wait: unknown value %d", o.Wait)
 	}
@@ -429,6 +420,24 @@ func (o Options) Validate() error {
 		return nil
 	}
 	return &OptionsError{Problems: errs}
+}
+
+// walStreamingProblems checks that WALStreaming is set exactly when WAL is
+// WALStream, and checks its fields then.
+func (o Options) walStreamingProblems() []error {
+	switch {
+	case o.WAL == WALStream && o.WALStreaming == nil:
+		return []error{errors.New("Options.WAL is WALStream but Options.WALStreaming is nil: it needs at least WALStreaming.Conn, the second replication connection")}
+	case o.WAL == WALStream:
+		var errs []error
+		for _, err := range o.WALStreaming.problems() {
+			errs = append(errs, fmt.Errorf("%w", err))
+		}
+		return errs
+	case o.WALStreaming != nil:
+		return []error{fmt.Errorf("Options.WALStreaming is set but Options.WAL is %v: set WAL to WALStream, or leave WALStreaming nil", o.WAL)}
+	}
+	return nil
 }
 
 // targetProblems checks Target against the options it excludes.
