@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
+	"github.com/pgstreambackup/pgstreambackup/internal/pgversion"
 	"github.com/pgstreambackup/pgstreambackup/internal/replproto"
 	"github.com/pgstreambackup/pgstreambackup/internal/spooldir"
 	"github.com/pgstreambackup/pgstreambackup/label"
@@ -488,33 +489,33 @@ func (o Options) params(major int, tablespaceMap bool) (replproto.BaseBackupPara
 	if o.ManifestChecksums != manifest.ChecksumDefault {
 		p.ManifestChecksums = o.ManifestChecksums.String()
 	}
-	if major < replproto.MinMajor || major > replproto.MaxMajor {
+	if !pgversion.Supported(major) {
 		return p, &ServerVersionError{Major: major}
 	}
 	if sc := o.ServerCompression; sc.Spec != "" {
-		if major < 15 {
-			return p, &ServerVersionError{Major: major, Option: "Options.ServerCompression", NeedMajor: 15}
+		if major < pgversion.MinMajorNewSyntax {
+			return p, &ServerVersionError{Major: major, Option: "Options.ServerCompression", NeedMajor: pgversion.MinMajorNewSyntax}
 		}
 		p.CompressionSpec = sc.Spec
 	} else if sc.Method != tarstream.None {
-		if major < 15 {
-			return p, &ServerVersionError{Major: major, Option: "Options.ServerCompression", NeedMajor: 15}
+		if major < pgversion.MinMajorNewSyntax {
+			return p, &ServerVersionError{Major: major, Option: "Options.ServerCompression", NeedMajor: pgversion.MinMajorNewSyntax}
 		}
-		if sc.Long && major < 16 {
-			return p, &ServerVersionError{Major: major, Option: "Options.ServerCompression.Long", NeedMajor: 16}
+		if sc.Long && major < pgversion.MinMajorZstdLong {
+			return p, &ServerVersionError{Major: major, Option: "Options.ServerCompression.Long", NeedMajor: pgversion.MinMajorZstdLong}
 		}
 		p.Compression = sc.Method.String()
 		p.CompressionDetail = sc.detail()
 	}
 	if o.Target != "" && o.Target != "client" {
-		if major < replproto.MinMajorNewSyntax {
-			return p, &ServerVersionError{Major: major, Option: "Options.Target (backup targets)", NeedMajor: replproto.MinMajorNewSyntax}
+		if major < pgversion.MinMajorNewSyntax {
+			return p, &ServerVersionError{Major: major, Option: "Options.Target (backup targets)", NeedMajor: pgversion.MinMajorNewSyntax}
 		}
 		p.Target, p.TargetDetail = o.Target, o.TargetDetail
 	}
 	if o.Incremental != nil {
-		if major < replproto.MinMajorIncremental {
-			return p, &ServerVersionError{Major: major, Option: "Options.Incremental", NeedMajor: replproto.MinMajorIncremental}
+		if major < pgversion.MinMajorIncremental {
+			return p, &ServerVersionError{Major: major, Option: "Options.Incremental", NeedMajor: pgversion.MinMajorIncremental}
 		}
 		p.Incremental = true
 	}

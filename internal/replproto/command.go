@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/pgstreambackup/pgstreambackup/internal/pgversion"
 )
 
 // BaseBackupParams are BASE_BACKUP options already resolved to what goes on
@@ -32,12 +34,12 @@ type BaseBackupParams struct {
 	TargetDetail           string // 15+: TARGET_DETAIL (the server's directory for "server")
 }
 
-// Version limits of the options above.
+// Version limits of the options above (pgversion holds them).
 const (
-	MinMajor            = 13 // oldest server this client supports
-	MaxMajor            = 18 // newest server this client was tested against
-	MinMajorNewSyntax   = 15 // parenthesised options, single COPY stream
-	MinMajorIncremental = 17 // INCREMENTAL, UPLOAD_MANIFEST
+	MinMajor            = pgversion.MinMajor            // oldest server this client supports
+	MaxMajor            = pgversion.MaxMajor            // newest server this client was tested against
+	MinMajorNewSyntax   = pgversion.MinMajorNewSyntax   // parenthesised options, single COPY stream
+	MinMajorIncremental = pgversion.MinMajorIncremental // INCREMENTAL, UPLOAD_MANIFEST
 	MinMaxRateKB        = 32
 	MaxMaxRateKB        = 1048576
 )
