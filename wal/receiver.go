@@ -197,7 +197,7 @@ func (r *Receiver) createSlot(ctx context.Context, temporary bool) error {
 	if temporary {
 		cmd += " TEMPORARY"
 	}
-	if r.major >= 15 {
+	if r.major >= pgversion.MinMajorNewSyntax { // parenthesised options
 		cmd += " PHYSICAL (RESERVE_WAL)"
 	} else {
 		cmd += " PHYSICAL RESERVE_WAL"
