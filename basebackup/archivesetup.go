@@ -3,12 +3,12 @@ package basebackup
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/pgstreambackup/pgstreambackup/internal/pgversion"
 	"github.com/pgstreambackup/pgstreambackup/internal/replproto"
 )
 
@@ -227,15 +227,11 @@ func (a *Archives) expectCopyOut(what string) error {
 // parseMajor extracts the major version from server_version ("15.18
 // (Debian ...)", "18beta1").
 func parseMajor(v string) (int, error) {
-	i := 0
-	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
-		i++
-	}
-	major, err := strconv.Atoi(v[:i])
-	if err != nil || i == 0 {
+	major, ok := pgversion.FromServerVersion(v)
+	if !ok {
 		return 0, fmt.Errorf("basebackup: cannot tell the server's version from server_version %q", v)
 	}
-	if major < replproto.MinMajor || major > replproto.MaxMajor {
+	if !pgversion.Supported(major) {
 		return major, &ServerVersionError{Major: major}
 	}
 	return major, nil

@@ -6,7 +6,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/pgstreambackup/pgstreambackup/internal/replproto"
+	"github.com/pgstreambackup/pgstreambackup/internal/pgversion"
 )
 
 // Sentinel errors. They come wrapped: test with errors.Is.
@@ -75,7 +75,7 @@ func (e *ServerVersionError) Error() string {
 	if e.Option != "" {
 		return fmt.Sprintf("basebackup: %s needs PostgreSQL %d or later, the server is PostgreSQL %d", e.Option, e.NeedMajor, e.Major)
 	}
-	return fmt.Sprintf("basebackup: PostgreSQL %d is not supported (supported: %d to %d)", e.Major, replproto.MinMajor, replproto.MaxMajor)
+	return fmt.Sprintf("basebackup: PostgreSQL %d is not supported (supported: %d to %d)", e.Major, pgversion.MinMajor, pgversion.MaxMajor)
 }
 
 // Is reports whether target is ErrUnsupportedServer.

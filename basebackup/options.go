@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup/manifest"
+	"github.com/pgstreambackup/pgstreambackup/internal/pgversion"
 	"github.com/pgstreambackup/pgstreambackup/internal/replproto"
 	"github.com/pgstreambackup/pgstreambackup/internal/spooldir"
 	"github.com/pgstreambackup/pgstreambackup/label"
@@ -362,16 +363,7 @@ func (o Options) Validate() error {
 	if o.WAL < WALFetch || o.WAL > WALStream {
 		bad("Options.WAL: unknown value %d", o.WAL)
 	}
-	switch {
-	case o.WAL == WALStream && o.WALStreaming == nil:
-		bad("Options.WAL is WALStream but Options.WALStreaming is nil: it needs at least WALStreaming.Conn, the second replication connection")
-	case o.WAL == WALStream:
-		for _, err := range o.WALStreaming.problems() {
-			bad("%w", err)
-		}
-	case o.WALStreaming != nil:
-		bad("Options.WALStreaming is set but Options.WAL is %v: set WAL to WALStream, or leave WALStreaming nil", o.WAL)
-	}
+	errs = append(errs, o.walStreamingProblems()...)
 	if o.Wait < WaitAuto || o.Wait > WaitNo {
 		bad("Options.Wait: unknown value %d", o.Wait)
 	}
@@ -431,6 +423,24 @@ func (o Options) Validate() error {
 	return &OptionsError{Problems: errs}
 }
 
+// walStreamingProblems checks that WALStreaming is set exactly when WAL is
+// WALStream, and checks its fields then.
+func (o Options) walStreamingProblems() []error {
+	switch {
+	case o.WAL == WALStream && o.WALStreaming == nil:
+		return []error{errors.New("Options.WAL is WALStream but Options.WALStreaming is nil: it needs at least WALStreaming.Conn, the second replication connection")}
+	case o.WAL == WALStream:
+		var errs []error
+		for _, err := range o.WALStreaming.problems() {
+			errs = append(errs, fmt.Errorf("%w", err))
+		}
+		return errs
+	case o.WALStreaming != nil:
+		return []error{fmt.Errorf("Options.WALStreaming is set but Options.WAL is %v: set WAL to WALStream, or leave WALStreaming nil", o.WAL)}
+	}
+	return nil
+}
+
 // targetProblems checks Target against the options it excludes.
 func (o Options) targetProblems() []error {
 	if o.Target == "" || o.Target == "client" {
@@ -479,33 +489,33 @@ func (o Options) params(major int, tablespaceMap bool) (replproto.BaseBackupPara
 	if o.ManifestChecksums != manifest.ChecksumDefault {
 		p.ManifestChecksums = o.ManifestChecksums.String()
 	}
-	if major < replproto.MinMajor || major > replproto.MaxMajor {
+	if !pgversion.Supported(major) {
 		return p, &ServerVersionError{Major: major}
 	}
 	if sc := o.ServerCompression; sc.Spec != "" {
-		if major < 15 {
-			return p, &ServerVersionError{Major: major, Option: "Options.ServerCompression", NeedMajor: 15}
+		if major < pgversion.MinMajorNewSyntax {
+			return p, &ServerVersionError{Major: major, Option: "Options.ServerCompression", NeedMajor: pgversion.MinMajorNewSyntax}
 		}
 		p.CompressionSpec = sc.Spec
 	} else if sc.Method != tarstream.None {
-		if major < 15 {
-			return p, &ServerVersionError{Major: major, Option: "Options.ServerCompression", NeedMajor: 15}
+		if major < pgversion.MinMajorNewSyntax {
+			return p, &ServerVersionError{Major: major, Option: "Options.ServerCompression", NeedMajor: pgversion.MinMajorNewSyntax}
 		}
-		if sc.Long && major < 16 {
-			return p, &ServerVersionError{Major: major, Option: "Options.ServerCompression.Long", NeedMajor: 16}
+		if sc.Long && major < pgversion.MinMajorZstdLong {
+			return p, &ServerVersionError{Major: major, Option: "Options.ServerCompression.Long", NeedMajor: pgversion.MinMajorZstdLong}
 		}
 		p.Compression = sc.Method.String()
 		p.CompressionDetail = sc.detail()
 	}
 	if o.Target != "" && o.Target != "client" {
-		if major < replproto.MinMajorNewSyntax {
-			return p, &ServerVersionError{Major: major, Option: "Options.Target (backup targets)", NeedMajor: replproto.MinMajorNewSyntax}
+		if major < pgversion.MinMajorNewSyntax {
+			return p, &ServerVersionError{Major: major, Option: "Options.Target (backup targets)", NeedMajor: pgversion.MinMajorNewSyntax}
 		}
 		p.Target, p.TargetDetail = o.Target, o.TargetDetail
 	}
 	if o.Incremental != nil {
-		if major < replproto.MinMajorIncremental {
-			return p, &ServerVersionError{Major: major, Option: "Options.Incremental", NeedMajor: replproto.MinMajorIncremental}
+		if major < pgversion.MinMajorIncremental {
+			return p, &ServerVersionError{Major: major, Option: "Options.Incremental", NeedMajor: pgversion.MinMajorIncremental}
 		}
 		p.Incremental = true
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/pgstreambackup/pgstreambackup/internal/pgversion"
 	"github.com/pgstreambackup/pgstreambackup/internal/spooldir"
 )
 
@@ -141,12 +142,7 @@ func NewReceiver(ctx context.Context, conn *pgconn.PgConn, opts ReceiverOptions)
 	if r.opts.StatusInterval == 0 {
 		r.opts.StatusInterval = 10 * time.Second
 	}
-	v := conn.ParameterStatus("server_version")
-	i := strings.IndexFunc(v, func(c rune) bool { return c < '0' || c > '9' })
-	if i < 0 {
-		i = len(v)
-	}
-	r.major, _ = strconv.Atoi(v[:i])
+	r.major, _ = pgversion.FromServerVersion(conn.ParameterStatus("server_version"))
 	sys, err := pglogrepl.IdentifySystem(ctx, conn)
 	if err != nil {
 		return nil, fmt.Errorf("wal: IDENTIFY_SYSTEM on the streaming connection: %w", err)
@@ -201,7 +197,7 @@ func (r *Receiver) createSlot(ctx context.Context, temporary bool) error {
 	if temporary {
 		cmd += " TEMPORARY"
 	}
-	if r.major >= 15 {
+	if r.major >= pgversion.MinMajorNewSyntax { // parenthesised options
 		cmd += " PHYSICAL (RESERVE_WAL)"
 	} else {
 		cmd += " PHYSICAL RESERVE_WAL"

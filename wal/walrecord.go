@@ -56,110 +56,134 @@ func (d *recordDecoder) feed(seg string, lsn LSN, p []byte) {
 	if !ok || (!d.started && d.r.Start >= end) {
 		return
 	}
-	hsz := LSN(h.size())
-	if !d.started {
-		d.started, d.firstRec = true, true
-		d.pos = maxAlign(d.r.Start)
-		off := d.pos - lsn
-		if off != 0 && off < hsz {
-			d.fail(seg, d.r.Start, "range start %s lies inside the page header (%d bytes)", d.r.Start, hsz)
-			return
-		}
-		if off != 0 && h.info&xlpFirstIsContRecord != 0 && off < hsz+maxAlign(LSN(h.remLen)) && d.pos < d.r.End {
-			d.fail(seg, d.r.Start, "range start %s points into the continuation of a record from the previous page (%d bytes)", d.r.Start, h.remLen)
-			return
-		}
+	if !d.started && !d.startRange(seg, lsn, h) {
+		return
 	}
 	for {
+		more := false
 		if d.inRec {
-			if h.info&xlpFirstIsOverwriteContr != 0 {
-				// The record was aborted by a crash and its continuation
-				// overwritten (CreateOverwriteContrecordRecord): decoding
-				// resumes with the record on this page.
-				d.inRec, d.firstRec, d.pos = false, true, lsn
-				continue
-			}
-			if h.info&xlpFirstIsContRecord == 0 {
-				d.fail(seg, lsn, "no contrecord flag on page %s continuing the record at %s", lsn, d.recStart)
-				return
-			}
-			rem := d.tot - d.got
-			if h.remLen == 0 || h.remLen != rem {
-				d.fail(seg, lsn, "invalid contrecord length %d on page %s (want %d for the record at %s)", h.remLen, lsn, rem, d.recStart)
-				return
-			}
-			take := min(uint64(rem), uint64(PageSize-hsz))
-			if uint64(len(p)) < uint64(hsz)+take {
-				d.fail(seg, d.recStart, "segment ends at %s inside the record at %s", lsn+LSN(len(p)), d.recStart)
-				return
-			}
-			if !d.consume(seg, p[hsz:uint64(hsz)+take]) {
-				return
-			}
-			if d.got < d.tot {
-				d.pos = end
-				return
-			}
-			d.pos = lsn + hsz + LSN(take)
-			if !d.finish(seg) {
-				return
-			}
-			continue
+			more = d.continueRecord(seg, lsn, h, p)
+		} else {
+			more = d.nextRecord(seg, lsn, h, p)
 		}
-		if d.pos >= d.r.End {
-			d.done = true
-			return
-		}
-		if d.pos >= end {
-			return
-		}
-		off := d.pos - lsn
-		if off == 0 {
-			d.pos += hsz
-			off = hsz
-			if d.pos >= d.r.End {
-				d.done = true
-				return
-			}
-			if h.info&xlpFirstIsContRecord != 0 {
-				d.fail(seg, d.pos, "a record should start at %s, but the page continues an earlier record (contrecord flag set)", d.pos)
-				return
-			}
-		} else if off < hsz {
-			d.fail(seg, d.pos, "invalid record offset at %s: inside the %d-byte page header", d.pos, hsz)
-			return
-		}
-		if uint64(len(p)) < uint64(off)+4 {
-			d.fail(seg, d.pos, "segment ends at %s before the record at %s", lsn+LSN(len(p)), d.pos)
-			return
-		}
-		tot := binary.LittleEndian.Uint32(p[off:])
-		if tot < recordHeaderSize {
-			d.fail(seg, d.pos, "invalid record length at %s: expected at least %d, got %d", d.pos, recordHeaderSize, tot)
-			return
-		}
-		if tot > MaxRecordSize {
-			d.fail(seg, d.pos, "invalid record length at %s: %d bytes exceeds the 1 GB limit", d.pos, tot)
-			return
-		}
-		d.inRec, d.recStart, d.tot, d.got, d.hdrGot, d.crc = true, d.pos, tot, 0, 0, 0
-		take := min(uint64(tot), uint64(PageSize-off))
-		if uint64(len(p)) < uint64(off)+take {
-			d.fail(seg, d.pos, "segment ends at %s inside the record at %s", lsn+LSN(len(p)), d.pos)
-			return
-		}
-		if !d.consume(seg, p[off:uint64(off)+take]) {
-			return
-		}
-		if d.got < d.tot {
-			d.pos = end
-			return
-		}
-		d.pos = d.recStart + LSN(tot)
-		if !d.finish(seg) {
+		if !more {
 			return
 		}
 	}
+}
+
+// startRange positions the decoder at the range start on its first page,
+// failing when the start lies inside the page header or inside a record
+// continued from the previous page.
+func (d *recordDecoder) startRange(seg string, lsn LSN, h pageHeader) bool {
+	hsz := LSN(h.size())
+	d.started, d.firstRec = true, true
+	d.pos = maxAlign(d.r.Start)
+	off := d.pos - lsn
+	if off != 0 && off < hsz {
+		d.fail(seg, d.r.Start, "range start %s lies inside the page header (%d bytes)", d.r.Start, hsz)
+		return false
+	}
+	if off != 0 && h.info&xlpFirstIsContRecord != 0 && off < hsz+maxAlign(LSN(h.remLen)) && d.pos < d.r.End {
+		d.fail(seg, d.r.Start, "range start %s points into the continuation of a record from the previous page (%d bytes)", d.r.Start, h.remLen)
+		return false
+	}
+	return true
+}
+
+// continueRecord reads the continuation of the current record at the top
+// of page lsn. It reports whether decoding goes on within this page.
+func (d *recordDecoder) continueRecord(seg string, lsn LSN, h pageHeader, p []byte) bool {
+	end := lsn + PageSize
+	hsz := LSN(h.size())
+	if h.info&xlpFirstIsOverwriteContr != 0 {
+		// The record was aborted by a crash and its continuation
+		// overwritten (CreateOverwriteContrecordRecord): decoding
+		// resumes with the record on this page.
+		d.inRec, d.firstRec, d.pos = false, true, lsn
+		return true
+	}
+	if h.info&xlpFirstIsContRecord == 0 {
+		d.fail(seg, lsn, "no contrecord flag on page %s continuing the record at %s", lsn, d.recStart)
+		return false
+	}
+	rem := d.tot - d.got
+	if h.remLen == 0 || h.remLen != rem {
+		d.fail(seg, lsn, "invalid contrecord length %d on page %s (want %d for the record at %s)", h.remLen, lsn, rem, d.recStart)
+		return false
+	}
+	take := min(uint64(rem), uint64(PageSize-hsz))
+	if uint64(len(p)) < uint64(hsz)+take {
+		d.fail(seg, d.recStart, "segment ends at %s inside the record at %s", lsn+LSN(len(p)), d.recStart)
+		return false
+	}
+	if !d.consume(seg, p[hsz:uint64(hsz)+take]) {
+		return false
+	}
+	if d.got < d.tot {
+		d.pos = end
+		return false
+	}
+	d.pos = lsn + hsz + LSN(take)
+	return d.finish(seg)
+}
+
+// nextRecord reads the record starting at d.pos on page lsn (or ends the
+// range). It reports whether decoding goes on within this page.
+func (d *recordDecoder) nextRecord(seg string, lsn LSN, h pageHeader, p []byte) bool {
+	end := lsn + PageSize
+	hsz := LSN(h.size())
+	if d.pos >= d.r.End {
+		d.done = true
+		return false
+	}
+	if d.pos >= end {
+		return false
+	}
+	off := d.pos - lsn
+	if off == 0 {
+		d.pos += hsz
+		off = hsz
+		if d.pos >= d.r.End {
+			d.done = true
+			return false
+		}
+		if h.info&xlpFirstIsContRecord != 0 {
+			d.fail(seg, d.pos, "a record should start at %s, but the page continues an earlier record (contrecord flag set)", d.pos)
+			return false
+		}
+	} else if off < hsz {
+		d.fail(seg, d.pos, "invalid record offset at %s: inside the %d-byte page header", d.pos, hsz)
+		return false
+	}
+	if uint64(len(p)) < uint64(off)+4 {
+		d.fail(seg, d.pos, "segment ends at %s before the record at %s", lsn+LSN(len(p)), d.pos)
+		return false
+	}
+	tot := binary.LittleEndian.Uint32(p[off:])
+	if tot < recordHeaderSize {
+		d.fail(seg, d.pos, "invalid record length at %s: expected at least %d, got %d", d.pos, recordHeaderSize, tot)
+		return false
+	}
+	if tot > MaxRecordSize {
+		d.fail(seg, d.pos, "invalid record length at %s: %d bytes exceeds the 1 GB limit", d.pos, tot)
+		return false
+	}
+	d.inRec, d.recStart, d.tot, d.got, d.hdrGot, d.crc = true, d.pos, tot, 0, 0, 0
+	take := min(uint64(tot), uint64(PageSize-off))
+	if uint64(len(p)) < uint64(off)+take {
+		d.fail(seg, d.pos, "segment ends at %s inside the record at %s", lsn+LSN(len(p)), d.pos)
+		return false
+	}
+	if !d.consume(seg, p[off:uint64(off)+take]) {
+		return false
+	}
+	if d.got < d.tot {
+		d.pos = end
+		return false
+	}
+	d.pos = d.recStart + LSN(tot)
+	return d.finish(seg)
 }
 
 // checkPageHeader validates the page header and its timeline: pages up to

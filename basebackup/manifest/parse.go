@@ -8,13 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"math"
 	"os"
 	"strconv"
 	"strings"
 
+	"github.com/pgstreambackup/pgstreambackup/internal/manifestsum"
 	"github.com/pgstreambackup/pgstreambackup/wal"
 )
 
@@ -77,98 +77,51 @@ func countLines(r io.Reader) (int, error) {
 // then the lines and the Manifest-Checksum. As there, Files and
 // WAL-Ranges may be absent (none listed).
 func parse(r io.Reader, lines int) (*Manifest, error) {
-	lh := &lineHasher{h: sha256.New()}
-	br := bufio.NewReaderSize(io.TeeReader(r, lh), 64<<10)
+	c := manifestsum.NewChecker(maxLine)
+	br := bufio.NewReaderSize(io.TeeReader(r, c), 64<<10)
 	m, sum, perr := parseJSON(json.NewDecoder(br), lines)
-	if perr != nil && lh.err == nil {
+	if perr != nil && c.Err() == nil {
 		// Hash the rest: a checksum mismatch says more than the syntax
 		// error that the damage caused.
 		if _, err := io.Copy(io.Discard, br); err != nil {
 			return nil, err
 		}
 	}
-	if lh.err != nil {
-		return nil, lh.err
+	if err := c.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
 	}
 	if perr != nil {
-		if s := lh.lastLineSum(); s != nil && errors.Is(lh.check(s), errChecksumMismatch) {
+		if s, ok := c.LastLineSum(); ok && errors.Is(checkSum(c, &s), errChecksumMismatch) {
 			return nil, errChecksumMismatch
 		}
 		return nil, perr
 	}
-	if err := lh.check(sum); err != nil {
+	if err := checkSum(c, sum); err != nil {
 		return nil, err
 	}
-	m.Checksum = lh.want
+	m.Checksum = *sum
 	return m, nil
 }
 
 var errChecksumMismatch = fmt.Errorf("%w: manifest checksum mismatch", ErrSyntax)
 
-// lineHasher computes the manifest's SHA-256 (every byte up to and
-// including the newline before the last line) as bytes pass: it holds
-// only the last complete line and the unfinished one.
-type lineHasher struct {
-	h       hash.Hash
-	last    []byte // last complete line, not hashed yet
-	partial []byte // bytes after the last newline
-	lines   int    // newlines seen
-	want    string
-	err     error
-}
-
-func (l *lineHasher) Write(p []byte) (int, error) {
-	n := len(p)
-	for len(p) > 0 && l.err == nil {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			i = len(p) - 1
-		}
-		if len(l.partial)+i+1 > maxLine {
-			l.err = fmt.Errorf("%w: a line is longer than %d bytes", ErrSyntax, maxLine)
-			break
-		}
-		l.partial = append(l.partial, p[:i+1]...)
-		p = p[i+1:]
-		if l.partial[len(l.partial)-1] == '\n' {
-			l.lines++
-			l.h.Write(l.last)
-			l.last, l.partial = l.partial, l.last[:0]
-		}
-	}
-	return n, nil
-}
-
-// check applies pg_verifybackup's checks of the lines and of sum, the
-// Manifest-Checksum the JSON held.
-func (l *lineHasher) check(sum *string) error {
-	if l.lines < 2 {
+// checkSum applies pg_verifybackup's checks, worded and ordered as there,
+// of the lines c has seen and of sum, the Manifest-Checksum the JSON held.
+func checkSum(c *manifestsum.Checker, sum *string) error {
+	if c.Lines() < 2 {
 		return bad("expected at least 2 lines")
 	}
-	if len(l.partial) != 0 {
+	if !c.Terminated() {
 		return bad("last line not newline-terminated")
 	}
 	want, err := hex.DecodeString(*sum)
 	if err != nil || len(want) != sha256.Size {
 		return bad("invalid manifest checksum: \"%s\"", *sum)
 	}
-	if !bytes.Equal(l.h.Sum(nil), want) {
+	if !c.Matches(want) {
 		return errChecksumMismatch
 	}
-	l.want = *sum
 	return nil
-}
-
-// lastLineSum is the checksum on the last line when it reads as the
-// server writes it, for a manifest whose JSON could not be parsed.
-func (l *lineHasher) lastLineSum() *string {
-	last := string(l.last)
-	const prefix = `"Manifest-Checksum": "`
-	if len(l.partial) != 0 || !strings.HasPrefix(last, prefix) || !strings.HasSuffix(last, "\"}\n") {
-		return nil
-	}
-	s := strings.TrimSuffix(strings.TrimPrefix(last, prefix), "\"}\n")
-	return &s
 }
 
 func bad(format string, args ...any) error {

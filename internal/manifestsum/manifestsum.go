@@ -52,6 +52,7 @@ type Checker struct {
 	maxLine int
 	last    []byte // last complete line, not hashed yet
 	partial []byte // bytes after the last newline
+	lines   int    // newlines seen
 	err     error
 }
 
@@ -75,6 +76,7 @@ func (c *Checker) Write(p []byte) (int, error) {
 		c.partial = append(c.partial, p[:i+1]...)
 		p = p[i+1:]
 		if c.partial[len(c.partial)-1] == '\n' {
+			c.lines++
 			c.h.Write(c.last)
 			c.last, c.partial = c.partial, c.last[:0]
 		}
@@ -94,13 +96,34 @@ func (c *Checker) Check() (string, error) {
 	if len(c.partial) != 0 || len(c.last) == 0 {
 		return "", ErrUnterminated
 	}
-	want, ok := strings.CutPrefix(string(c.last), Prefix)
-	want, ok2 := strings.CutSuffix(want, "\"}\n")
-	if !ok || !ok2 || len(want) != 2*sha256.Size {
+	want, ok := c.LastLineSum()
+	if !ok || len(want) != 2*sha256.Size {
 		return "", ErrNoChecksum
 	}
 	if hex.EncodeToString(c.h.Sum(nil)) != strings.ToLower(want) {
 		return "", ErrMismatch
 	}
 	return strings.ToLower(want), nil
+}
+
+// Lines is the number of newlines written so far.
+func (c *Checker) Lines() int { return c.lines }
+
+// Terminated reports whether everything written ends with a newline.
+func (c *Checker) Terminated() bool { return len(c.partial) == 0 }
+
+// Matches reports whether sum is the SHA-256 of every line but the last
+// complete one.
+func (c *Checker) Matches(sum []byte) bool { return bytes.Equal(c.h.Sum(nil), sum) }
+
+// LastLineSum returns the checksum text of the last line when everything
+// written ends with a line that reads as the server writes it
+// (`"Manifest-Checksum": "<text>"}` and a newline), whatever the text.
+func (c *Checker) LastLineSum() (string, bool) {
+	if len(c.partial) != 0 {
+		return "", false
+	}
+	want, ok := strings.CutPrefix(string(c.last), Prefix)
+	want, ok2 := strings.CutSuffix(want, "\"}\n")
+	return want, ok && ok2
 }

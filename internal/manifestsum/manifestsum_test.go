@@ -2,6 +2,7 @@ package manifestsum
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"testing"
 )
@@ -44,5 +45,33 @@ func TestSealVerify(t *testing.T) {
 	_, _ = long.Write([]byte("123456789\n"))
 	if _, err := long.Check(); err == nil || long.Err() == nil {
 		t.Errorf("a line over the limit: %v", err)
+	}
+}
+
+func TestCheckerParts(t *testing.T) {
+	body := []byte("{\n\"Files\": []\n")
+	m := Seal(bytes.Clone(body))
+	c := NewChecker(1 << 10)
+	_, _ = c.Write(m)
+	sum, err := Verify(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Lines() != 3 || !c.Terminated() {
+		t.Errorf("Lines = %d, Terminated = %v; want 3, true", c.Lines(), c.Terminated())
+	}
+	if s, ok := c.LastLineSum(); !ok || s != sum {
+		t.Errorf("LastLineSum = %q, %v; want %q", s, ok, sum)
+	}
+	want := sha256.Sum256(body)
+	if !c.Matches(want[:]) || c.Matches(make([]byte, sha256.Size)) {
+		t.Error("Matches: the body's sum must match, zeros must not")
+	}
+	_, _ = c.Write([]byte(`"Manifest-Checksum": "x`))
+	if c.Terminated() {
+		t.Error("Terminated after an unfinished line")
+	}
+	if _, ok := c.LastLineSum(); ok {
+		t.Error("LastLineSum after an unfinished line")
 	}
 }

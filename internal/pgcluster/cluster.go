@@ -232,6 +232,16 @@ func New(ctx context.Context, baseDir string, opts Options) (*Cluster, error) {
 	}
 	c.logf("pgcluster: initdb (PostgreSQL %d) in %s took %v", major, c.data, time.Since(start).Round(time.Millisecond))
 
+	if err := c.configure(); err != nil {
+		return nil, err
+	}
+	ok = true
+	return c, nil
+}
+
+// configure writes the pg_hba.conf and postgresql.conf settings New
+// documents into the fresh data directory.
+func (c *Cluster) configure() error {
 	// Trust is fine here: the server listens on loopback and a private
 	// socket directory only, and these clusters are throwaway.
 	hba := "# pgcluster: throwaway test cluster\n" +
@@ -240,7 +250,7 @@ func New(ctx context.Context, baseDir string, opts Options) (*Cluster, error) {
 		"local replication all                trust\n" +
 		"host  replication all  127.0.0.1/32  trust\n"
 	if err := os.WriteFile(filepath.Join(c.data, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
-		return nil, err
+		return err
 	}
 	settings := map[string]string{
 		"wal_level":             "replica",
@@ -262,17 +272,16 @@ func New(ctx context.Context, baseDir string, opts Options) (*Cluster, error) {
 		"max_connections":   "50",
 		"listen_addresses":  "127.0.0.1",
 	}
-	if major >= 17 {
+	if c.major >= 17 {
 		settings["summarize_wal"] = "on"
 	}
-	for k, v := range opts.Settings {
+	for k, v := range c.opts.Settings {
 		settings[k] = v
 	}
 	if err := setConf(filepath.Join(c.data, "postgresql.conf"), "pgcluster settings", settings); err != nil {
-		return nil, err
+		return err
 	}
-	ok = true
-	return c, nil
+	return nil
 }
 
 // Open adopts an existing data directory, for instance a restored backup:

@@ -187,7 +187,44 @@ func parseURI(s string) (string, []string) {
 	pl := uriPrefixLen(s)
 	rest := s[pl:]
 	var secrets []string
-	// The end of the userinfo: the farthest '@' any reading takes.
+	at := userinfoEnd(rest)
+	var b strings.Builder
+	b.WriteString(s[:pl])
+	tail := rest
+	hasPassword := false
+	if at >= 0 {
+		userinfo := rest[:at]
+		if c := strings.IndexByte(userinfo, ':'); c >= 0 {
+			pw := userinfo[c+1:]
+			secrets = append(secrets, uriForms(pw)...)
+			hasPassword = true
+			b.WriteString(userinfo[:c+1])
+			b.WriteString(Mask)
+		} else {
+			b.WriteString(userinfo)
+		}
+		b.WriteByte('@')
+		tail = rest[at+1:]
+	}
+	hostEnd := len(tail)
+	if k := strings.IndexAny(tail, "/?"); k >= 0 {
+		hostEnd = k
+	}
+	secrets = append(secrets, maskURIHosts(&b, tail[:hostEnd], hasPassword)...)
+	tail = tail[hostEnd:]
+	q := strings.IndexByte(tail, '?')
+	if q < 0 {
+		b.WriteString(tail)
+		return b.String(), secrets
+	}
+	b.WriteString(tail[:q+1])
+	secrets = append(secrets, maskURIQuery(&b, tail[q+1:])...)
+	return b.String(), secrets
+}
+
+// userinfoEnd returns the index in rest (a URI after its scheme) of the
+// '@' that ends the userinfo, the farthest any reading takes, or -1.
+func userinfoEnd(rest string) int {
 	at := -1
 	// libpq: the first '@' before any '/'.
 	if k := strings.IndexAny(rest, "@/"); k >= 0 && rest[k] == '@' {
@@ -207,31 +244,15 @@ func parseURI(s string) (string, []string) {
 	if k := strings.LastIndexByte(beforeQuery, '@'); k > at && strings.Contains(beforeQuery[:k], ":") {
 		at = k
 	}
-	var b strings.Builder
-	b.WriteString(s[:pl])
-	tail := rest
-	hasPassword := false
-	if at >= 0 {
-		userinfo := rest[:at]
-		if c := strings.IndexByte(userinfo, ':'); c >= 0 {
-			pw := userinfo[c+1:]
-			secrets = append(secrets, uriForms(pw)...)
-			hasPassword = true
-			b.WriteString(userinfo[:c+1])
-			b.WriteString(Mask)
-		} else {
-			b.WriteString(userinfo)
-		}
-		b.WriteByte('@')
-		tail = rest[at+1:]
-	}
-	// The host list: without a password in the userinfo, a port that is
-	// not a number may be a password written without its '@'.
-	hostEnd := len(tail)
-	if k := strings.IndexAny(tail, "/?"); k >= 0 {
-		hostEnd = k
-	}
-	for i, hp := range strings.Split(tail[:hostEnd], ",") {
+	return at
+}
+
+// maskURIHosts writes the comma-separated host list to b: without a
+// password in the userinfo, a port that is not a number may be a password
+// written without its '@', so it is masked and returned as a secret.
+func maskURIHosts(b *strings.Builder, hosts string, hasPassword bool) []string {
+	var secrets []string
+	for i, hp := range strings.Split(hosts, ",") {
 		if i > 0 {
 			b.WriteByte(',')
 		}
@@ -248,15 +269,15 @@ func parseURI(s string) (string, []string) {
 			b.WriteString(":" + port)
 		}
 	}
-	tail = tail[hostEnd:]
-	q := strings.IndexByte(tail, '?')
-	if q < 0 {
-		b.WriteString(tail)
-		return b.String(), secrets
-	}
-	b.WriteString(tail[:q+1])
+	return secrets
+}
+
+// maskURIQuery writes the query (after '?') to b with the values of
+// password keys masked, and returns them as secrets.
+func maskURIQuery(b *strings.Builder, query string) []string {
+	var secrets []string
 	afterSecret := false
-	for i, p := range strings.Split(tail[q+1:], "&") {
+	for i, p := range strings.Split(query, "&") {
 		if i > 0 {
 			b.WriteByte('&')
 		}
@@ -275,7 +296,7 @@ func parseURI(s string) (string, []string) {
 			afterSecret = false
 		}
 	}
-	return b.String(), secrets
+	return secrets
 }
 
 // uriForms returns a URI component as written and decoded: percent

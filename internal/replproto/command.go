@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/pgstreambackup/pgstreambackup/internal/pgversion"
 )
 
 // BaseBackupParams are BASE_BACKUP options already resolved to what goes on
@@ -32,12 +34,12 @@ type BaseBackupParams struct {
 	TargetDetail           string // 15+: TARGET_DETAIL (the server's directory for "server")
 }
 
-// Version limits of the options above.
+// Version limits of the options above (pgversion holds them).
 const (
-	MinMajor            = 13 // oldest server this client supports
-	MaxMajor            = 18 // newest server this client was tested against
-	MinMajorNewSyntax   = 15 // parenthesised options, single COPY stream
-	MinMajorIncremental = 17 // INCREMENTAL, UPLOAD_MANIFEST
+	MinMajor            = pgversion.MinMajor            // oldest server this client supports
+	MaxMajor            = pgversion.MaxMajor            // newest server this client was tested against
+	MinMajorNewSyntax   = pgversion.MinMajorNewSyntax   // parenthesised options, single COPY stream
+	MinMajorIncremental = pgversion.MinMajorIncremental // INCREMENTAL, UPLOAD_MANIFEST
 	MinMaxRateKB        = 32
 	MaxMaxRateKB        = 1048576
 )
@@ -46,21 +48,45 @@ const (
 // major version. It fails when a parameter cannot be expressed for that
 // version (it never drops one) or a value cannot be quoted safely.
 func BaseBackupCommand(p BaseBackupParams, major int) (string, error) {
+	if err := checkParams(&p, major); err != nil {
+		return "", err
+	}
+	newSyntax := major >= MinMajorNewSyntax
+	opts, err := commonOptions(p, newSyntax)
+	if err != nil {
+		return "", err
+	}
+	if newSyntax {
+		if err := opts.addNewSyntaxOptions(p); err != nil {
+			return "", err
+		}
+		return "BASE_BACKUP (" + strings.Join(opts, ", ") + ")", nil
+	}
+	if len(opts) == 0 {
+		return "BASE_BACKUP", nil
+	}
+	return "BASE_BACKUP " + strings.Join(opts, " "), nil
+}
+
+// checkParams rejects parameters that contradict each other or that the
+// server major cannot express, and splits CompressionSpec into
+// Compression and CompressionDetail.
+func checkParams(p *BaseBackupParams, major int) error {
 	if major < MinMajor {
-		return "", fmt.Errorf("server major version %d is older than %d", major, MinMajor)
+		return fmt.Errorf("server major version %d is older than %d", major, MinMajor)
 	}
 	if p.MaxRateKB != 0 && (p.MaxRateKB < MinMaxRateKB || p.MaxRateKB > MaxMaxRateKB) {
-		return "", fmt.Errorf("MAX_RATE %d kB/s outside [%d, %d]", p.MaxRateKB, MinMaxRateKB, MaxMaxRateKB)
+		return fmt.Errorf("MAX_RATE %d kB/s outside [%d, %d]", p.MaxRateKB, MinMaxRateKB, MaxMaxRateKB)
 	}
 	if p.ManifestChecksums != "" && p.Manifest == "" {
-		return "", fmt.Errorf("MANIFEST_CHECKSUMS requires MANIFEST")
+		return fmt.Errorf("MANIFEST_CHECKSUMS requires MANIFEST")
 	}
 	if p.CompressionDetail != "" && p.Compression == "" {
-		return "", fmt.Errorf("COMPRESSION_DETAIL requires COMPRESSION")
+		return fmt.Errorf("COMPRESSION_DETAIL requires COMPRESSION")
 	}
 	if p.CompressionSpec != "" {
 		if p.Compression != "" || p.CompressionDetail != "" {
-			return "", fmt.Errorf("CompressionSpec excludes Compression and CompressionDetail")
+			return fmt.Errorf("CompressionSpec excludes Compression and CompressionDetail")
 		}
 		method, detail, hasDetail := strings.Cut(p.CompressionSpec, ":")
 		p.Compression = method
@@ -69,107 +95,113 @@ func BaseBackupCommand(p BaseBackupParams, major int) (string, error) {
 		}
 	}
 	if major < MinMajorNewSyntax && p.Compression != "" {
-		return "", fmt.Errorf("server-side compression needs PostgreSQL %d or later, server is %d", MinMajorNewSyntax, major)
+		return fmt.Errorf("server-side compression needs PostgreSQL %d or later, server is %d", MinMajorNewSyntax, major)
 	}
 	if major < MinMajorNewSyntax && p.Target != "" {
-		return "", fmt.Errorf("backup targets need PostgreSQL %d or later, server is %d", MinMajorNewSyntax, major)
+		return fmt.Errorf("backup targets need PostgreSQL %d or later, server is %d", MinMajorNewSyntax, major)
 	}
 	if p.TargetDetail != "" && p.Target == "" {
-		return "", fmt.Errorf("TARGET_DETAIL requires TARGET")
+		return fmt.Errorf("TARGET_DETAIL requires TARGET")
 	}
 	if major < MinMajorIncremental && p.Incremental {
-		return "", fmt.Errorf("incremental backup needs PostgreSQL %d or later, server is %d", MinMajorIncremental, major)
+		return fmt.Errorf("incremental backup needs PostgreSQL %d or later, server is %d", MinMajorIncremental, major)
 	}
-	var opts []string
-	add := func(s string) { opts = append(opts, s) }
-	quoted := func(name, v string) error {
-		q, err := QuoteLiteral(v)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		add(name + " " + q)
-		return nil
+	return nil
+}
+
+// optionList is the options of a BASE_BACKUP command, in order.
+type optionList []string
+
+// quoted adds "name 'v'", failing when v cannot be quoted safely.
+func (l *optionList) quoted(name, v string) error {
+	q, err := QuoteLiteral(v)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
-	newSyntax := major >= MinMajorNewSyntax
+	*l = append(*l, name+" "+q)
+	return nil
+}
+
+// pick returns the spelling of an option for the server's syntax.
+func pick(newSyntax bool, modern, legacy string) string {
+	if newSyntax {
+		return modern
+	}
+	return legacy
+}
+
+// commonOptions returns the options both syntaxes have, spelled for the
+// server's.
+func commonOptions(p BaseBackupParams, newSyntax bool) (optionList, error) {
+	var opts optionList
 	if p.Label != "" {
-		if err := quoted("LABEL", p.Label); err != nil {
-			return "", err
+		if err := opts.quoted("LABEL", p.Label); err != nil {
+			return nil, err
 		}
 	}
 	if p.Progress {
-		add("PROGRESS")
+		opts = append(opts, "PROGRESS")
 	}
 	if p.FastCheckpoint {
-		if newSyntax {
-			add("CHECKPOINT 'fast'")
-		} else {
-			add("FAST")
-		}
+		opts = append(opts, pick(newSyntax, "CHECKPOINT 'fast'", "FAST"))
 	}
 	if p.WAL {
-		add("WAL")
+		opts = append(opts, "WAL")
 	}
 	if p.NoWait {
-		if newSyntax {
-			add("WAIT 0")
-		} else {
-			add("NOWAIT")
-		}
+		opts = append(opts, pick(newSyntax, "WAIT 0", "NOWAIT"))
 	}
 	if p.MaxRateKB != 0 {
-		add("MAX_RATE " + strconv.FormatInt(p.MaxRateKB, 10))
+		opts = append(opts, "MAX_RATE "+strconv.FormatInt(p.MaxRateKB, 10))
 	}
 	if p.TablespaceMap {
-		add("TABLESPACE_MAP")
+		opts = append(opts, "TABLESPACE_MAP")
 	}
 	if p.NoVerifyChecksums {
-		if newSyntax {
-			add("VERIFY_CHECKSUMS 0")
-		} else {
-			add("NOVERIFY_CHECKSUMS")
-		}
+		opts = append(opts, pick(newSyntax, "VERIFY_CHECKSUMS 0", "NOVERIFY_CHECKSUMS"))
 	}
 	if p.Manifest != "" {
 		if p.Manifest != "yes" && p.Manifest != "force-encode" {
-			return "", fmt.Errorf("MANIFEST %q: must be yes or force-encode", p.Manifest)
+			return nil, fmt.Errorf("MANIFEST %q: must be yes or force-encode", p.Manifest)
 		}
-		if err := quoted("MANIFEST", p.Manifest); err != nil {
-			return "", err
+		if err := opts.quoted("MANIFEST", p.Manifest); err != nil {
+			return nil, err
 		}
 	}
 	if p.ManifestChecksums != "" {
-		if err := quoted("MANIFEST_CHECKSUMS", p.ManifestChecksums); err != nil {
-			return "", err
+		if err := opts.quoted("MANIFEST_CHECKSUMS", p.ManifestChecksums); err != nil {
+			return nil, err
 		}
 	}
-	if newSyntax {
-		if p.Target == "" {
-			add("TARGET 'client'")
-		} else if err := quoted("TARGET", p.Target); err != nil {
-			return "", err
-		}
-		if p.TargetDetail != "" {
-			if err := quoted("TARGET_DETAIL", p.TargetDetail); err != nil {
-				return "", err
-			}
-		}
-		if p.Compression != "" {
-			if err := quoted("COMPRESSION", p.Compression); err != nil {
-				return "", err
-			}
-		}
-		if p.CompressionDetail != "" || p.compressionDetailEmpty {
-			if err := quoted("COMPRESSION_DETAIL", p.CompressionDetail); err != nil {
-				return "", err
-			}
-		}
-		if p.Incremental {
-			add("INCREMENTAL")
-		}
-		return "BASE_BACKUP (" + strings.Join(opts, ", ") + ")", nil
+	return opts, nil
+}
+
+// addNewSyntaxOptions adds the options only the 15+ syntax has: TARGET
+// (always, 'client' by default), TARGET_DETAIL, COMPRESSION,
+// COMPRESSION_DETAIL and INCREMENTAL.
+func (l *optionList) addNewSyntaxOptions(p BaseBackupParams) error {
+	if p.Target == "" {
+		*l = append(*l, "TARGET 'client'")
+	} else if err := l.quoted("TARGET", p.Target); err != nil {
+		return err
 	}
-	if len(opts) == 0 {
-		return "BASE_BACKUP", nil
+	if p.TargetDetail != "" {
+		if err := l.quoted("TARGET_DETAIL", p.TargetDetail); err != nil {
+			return err
+		}
 	}
-	return "BASE_BACKUP " + strings.Join(opts, " "), nil
+	if p.Compression != "" {
+		if err := l.quoted("COMPRESSION", p.Compression); err != nil {
+			return err
+		}
+	}
+	if p.CompressionDetail != "" || p.compressionDetailEmpty {
+		if err := l.quoted("COMPRESSION_DETAIL", p.CompressionDetail); err != nil {
+			return err
+		}
+	}
+	if p.Incremental {
+		*l = append(*l, "INCREMENTAL")
+	}
+	return nil
 }
