@@ -193,7 +193,7 @@ func TestIncrementalBackup(t *testing.T) {
 					t.Errorf("%s: connection not usable afterwards: %v", what, err)
 				}
 			}
-			refused("other cluster", other, "system identifier 42", false)
+			refused("other cluster", other, "system identifier in backup manifest is 42", false)
 			refused("unknown timeline", otherTLI, "timeline 7", true)
 			for _, q := range []string{"ALTER SYSTEM SET summarize_wal = off", "SELECT pg_reload_conf()"} {
 				if err := c.Exec(ctx, "postgres", q); err != nil {

@@ -48,7 +48,7 @@ func (w *WALStreamOptions) problems() []error {
 		errs = append(errs, fmt.Errorf("Options.WALStreaming.Slot/SlotName/StatusInterval: %w", err))
 	}
 	if w.SinkOnly && w.Sink == nil {
-		errs = append(errs, errors.New("Options.WALStreaming.SinkOnly needs Options.WALStreaming.Sink"))
+		errs = append(errs, errors.New("Options.WALStreaming.SinkOnly needs Sink"))
 	}
 	return errs
 }

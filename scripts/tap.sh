@@ -102,16 +102,17 @@ case $major in
   15) pgpath=/usr/lib/postgresql/15/bin ;;
   13)
     # The npm build in .cache/pg/13 has only initdb, pg_ctl and postgres:
-    # psql, pg_basebackup, pg_controldata, pg_config (and the headers
+    # psql, pg_basebackup, pg_controldata, pg_verifybackup with the
+    # pg_waldump it needs, pg_config (and the headers
     # check_pg_config reads) are built once from the same major's source.
     pg13="$root/.cache/pg13full"
-    if [ ! -x "$pg13/bin/pg_basebackup" ]; then
+    if [ ! -x "$pg13/bin/pg_waldump" ]; then
       b=$(mktemp -d); cp -R "$src/." "$b"
       (cd "$b" && ./configure -q --prefix="$pg13" --without-readline --without-icu >/dev/null &&
         make -s -C src/backend generated-headers &&
         make -s -j2 -C src/port && make -s -j2 -C src/common && make -s -j2 -C src/fe_utils &&
         for d in src/interfaces/libpq src/include src/bin/psql src/bin/pg_basebackup \
-          src/bin/pg_controldata src/bin/pg_verifybackup src/bin/pg_config; do
+          src/bin/pg_controldata src/bin/pg_verifybackup src/bin/pg_waldump src/bin/pg_config; do
           make -s -j2 -C "$d" install || exit 1
         done) >/dev/null
       rm -rf "$b"
