@@ -123,7 +123,7 @@ func (l *BackupLabel) set(key, v string) error {
 			return fmt.Errorf("%q: want \"X/X (file SEGMENT)\"", v)
 		}
 		file = strings.TrimSuffix(file, ")")
-		if len(file) != segmentNameHexs || !isUpperHex(file) {
+		if len(file) != segmentNameHexs || !lsnfmt.IsUpperHex(file) {
 			return fmt.Errorf("invalid segment name %q", file)
 		}
 		l.StartWALFile = file
@@ -159,16 +159,6 @@ func parseTLI(v string) (uint32, error) {
 		return 0, fmt.Errorf("invalid timeline %q", v)
 	}
 	return uint32(t), nil
-}
-
-func isUpperHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }
 
 // Format returns the file as the server writes it, with the optional lines

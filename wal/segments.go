@@ -89,7 +89,7 @@ func ParseSegmentName(name string, segSize uint64) (tli uint32, segno uint64, er
 }
 
 // IsSegmentName reports whether name looks like a segment file name.
-func IsSegmentName(name string) bool { return len(name) == 24 && isUpperHex(name) }
+func IsSegmentName(name string) bool { return len(name) == 24 && lsnfmt.IsUpperHex(name) }
 
 // HistoryFileName returns the name of a timeline's history file.
 func HistoryFileName(tli uint32) string { return fmt.Sprintf("%08X.history", tli) }
@@ -97,7 +97,7 @@ func HistoryFileName(tli uint32) string { return fmt.Sprintf("%08X.history", tli
 // ParseHistoryFileName parses "<tli>.history".
 func ParseHistoryFileName(name string) (uint32, error) {
 	t, ok := strings.CutSuffix(name, ".history")
-	if !ok || len(t) != 8 || !isUpperHex(t) {
+	if !ok || len(t) != 8 || !lsnfmt.IsUpperHex(t) {
 		return 0, fmt.Errorf("wal: %q is not a timeline history file name", name)
 	}
 	v, _ := strconv.ParseUint(t, 16, 32)
@@ -105,14 +105,4 @@ func ParseHistoryFileName(name string) (uint32, error) {
 		return 0, fmt.Errorf("wal: %q: timeline 0", name)
 	}
 	return uint32(v), nil
-}
-
-func isUpperHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }
