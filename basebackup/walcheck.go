@@ -44,7 +44,6 @@ type walCheck struct {
 	f           *os.File
 	name        string
 	segSize     uint64
-	segments    int
 	// seen holds the number of every segment that passed, so present can
 	// tell a stream missing one of the segments its backup needs.
 	seen map[uint64]bool
@@ -89,7 +88,6 @@ func (w *walCheck) begin(name string, size int64) error {
 			return fmt.Errorf("basebackup: WAL check: %w", err)
 		}
 	}
-	w.segments++
 	return nil
 }
 
@@ -139,7 +137,7 @@ func (w *walCheck) present(start, end uint64) error {
 	if !w.requireWAL {
 		return nil
 	}
-	if w.segments == 0 {
+	if len(w.seen) == 0 {
 		return fmt.Errorf("%w: the stream carried no WAL segment, though the backup was to include its WAL", ErrWALInvalid)
 	}
 	if end <= start {

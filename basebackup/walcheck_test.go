@@ -35,17 +35,7 @@ func TestWALCheckedAsItPasses(t *testing.T) {
 			verified := fetch
 			verified.VerifyManifest = true
 			run := func(tr *pgmock.Transcript, opts basebackup.Options) ([]byte, error) {
-				srv, err := pgmock.NewServer(tr, pgmock.Cut{Messages: -1})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer srv.Close()
-				conn, err := connectTo(ctx, srv.Port())
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Close(ctx)
-				return runBackup(ctx, conn, opts)
+				return replayWith(ctx, t, tr, pgmock.Cut{Messages: -1}, opts)
 			}
 			for _, opts := range []basebackup.Options{fetch, verified} {
 				if _, err := run(tr, opts); err != nil {
@@ -106,17 +96,7 @@ func TestWALOmittedByServer(t *testing.T) {
 	verified := fetch
 	verified.VerifyManifest = true
 	for _, opts := range []basebackup.Options{fetch, verified} {
-		srv, err := pgmock.NewServer(forged, pgmock.Cut{Messages: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn, err := connectTo(ctx, srv.Port())
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := runBackup(ctx, conn, opts)
-		conn.Close(ctx)
-		srv.Close()
+		out, err := replayWith(ctx, t, forged, pgmock.Cut{Messages: -1}, opts)
 		if !errors.Is(err, basebackup.ErrWALInvalid) || tarComplete(out) {
 			t.Errorf("WAL omitted (verify %v): %v, complete tar %v", opts.VerifyManifest, err, tarComplete(out))
 		}
