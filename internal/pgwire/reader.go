@@ -34,7 +34,6 @@ type Reader struct {
 	rp, wp int // unread bytes are buf[rp:wp]
 	size   int // the buffer's normal size
 	max    int // largest body accepted
-	reads  int64
 }
 
 // NewReader returns a Reader over r with a buffer of size bytes that
@@ -73,9 +72,6 @@ func (r *Reader) Next() (typ byte, body []byte, err error) {
 // yet returned.
 func (r *Reader) Buffered() int { return r.wp - r.rp }
 
-// Reads returns the number of read calls made on the connection.
-func (r *Reader) Reads() int64 { return r.reads }
-
 // ensure makes buf[rp:rp+n] hold unread bytes, reading as much as fits.
 func (r *Reader) ensure(n int) error {
 	if r.wp-r.rp >= n {
@@ -84,7 +80,6 @@ func (r *Reader) ensure(n int) error {
 	r.makeRoom(n)
 	for r.wp-r.rp < n {
 		k, err := r.r.Read(r.buf[r.wp:])
-		r.reads++
 		r.wp += k
 		if r.wp-r.rp >= n {
 			return nil
