@@ -26,13 +26,20 @@ func connectTo(ctx context.Context, port int) (*pgconn.PgConn, error) {
 // runBackup takes a backup through conn and returns what the stream gave
 // and the error the copy ended with.
 func runBackup(ctx context.Context, conn *pgconn.PgConn, opts basebackup.Options) ([]byte, error) {
+	return runBackupInto(ctx, conn, opts, new(bytes.Buffer))
+}
+
+// runBackupInto is runBackup writing into out, reset first: the cut tests
+// reuse one buffer for their hundreds of replays (growing a new one to the
+// backup's size each time dominated their run time under -race).
+func runBackupInto(ctx context.Context, conn *pgconn.PgConn, opts basebackup.Options, out *bytes.Buffer) ([]byte, error) {
+	out.Reset()
 	s, err := basebackup.Backup(ctx, conn, opts)
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
-	var out bytes.Buffer
-	_, err = io.Copy(&out, s)
+	_, err = io.Copy(out, s)
 	if err == nil {
 		if _, rerr := s.Result(); rerr != nil {
 			return out.Bytes(), fmt.Errorf("EOF but Result failed: %w", rerr)
@@ -115,7 +122,8 @@ func TestStreamCutTranscript(t *testing.T) {
 	pgtest.ForEachMajor(t, func(t *testing.T, major int) {
 		ctx := t.Context()
 		tr := recordTranscript(t, ctx, pgtest.Shared(t, major))
-		replay := func(cut pgmock.Cut) ([]byte, error) { return replayCut(ctx, t, tr, cut) }
+		var buf bytes.Buffer
+		replay := func(cut pgmock.Cut) ([]byte, error) { return replayInto(ctx, t, tr, cut, cutOpts, &buf) }
 		if out, err := replay(pgmock.Cut{Messages: -1}); err != nil || !tarComplete(out) {
 			t.Fatalf("uncut replay: err %v, complete %v", err, tarComplete(out))
 		}
@@ -156,6 +164,12 @@ func replayCut(ctx context.Context, t *testing.T, tr *pgmock.Transcript, cut pgm
 // replayWith is replayCut with the backup's options.
 func replayWith(ctx context.Context, t *testing.T, tr *pgmock.Transcript, cut pgmock.Cut, opts basebackup.Options) ([]byte, error) {
 	t.Helper()
+	return replayInto(ctx, t, tr, cut, opts, new(bytes.Buffer))
+}
+
+// replayInto is replayWith writing the stream into out (see runBackupInto).
+func replayInto(ctx context.Context, t *testing.T, tr *pgmock.Transcript, cut pgmock.Cut, opts basebackup.Options, out *bytes.Buffer) ([]byte, error) {
+	t.Helper()
 	srv, err := pgmock.NewServer(tr, cut)
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +180,7 @@ func replayWith(ctx context.Context, t *testing.T, tr *pgmock.Transcript, cut pg
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	return runBackup(ctx, conn, opts)
+	return runBackupInto(ctx, conn, opts, out)
 }
 
 // TestStreamCutNoLeaks: after cut replays (in the first archive, the
