@@ -56,6 +56,7 @@ type Archives struct {
 	owed     []byte // bytes the server owes the current archive (gen.copyDone)
 	chunk    []byte
 	copyData pgproto3.CopyData // reused by recv
+	wbuf     coalescer         // WriteTo's
 
 	walRecv    *wal.Receiver // WALStream
 	walTar     *walArchive
@@ -296,6 +297,25 @@ func (a *Archives) Read(p []byte) (int, error) {
 	n := copy(p, a.chunk)
 	a.chunk = a.chunk[n:]
 	return n, nil
+}
+
+// WriteTo writes the rest of the current archive to w in large writes:
+// small pieces are gathered into writes of up to 256 KiB, large ones go
+// out as they are, without a copy (io.Copy uses it). It returns nil at
+// the archive's end, which means what Read's io.EOF means; a failed
+// archive returns its error. An error from w fails the backup: the bytes
+// that did not reach w are gone.
+func (a *Archives) WriteTo(w io.Writer) (int64, error) {
+	n, err := a.wbuf.copy(w, a.nextChunk)
+	var werr *errWrite
+	if errors.As(err, &werr) {
+		name := "archive"
+		if a.cur != nil {
+			name = a.cur.Name
+		}
+		return n, a.fail(fmt.Errorf("basebackup: writing %s: %w", name, werr.err))
+	}
+	return n, err
 }
 
 // nextChunk returns the next piece of the current archive's data. The slice
