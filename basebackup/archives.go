@@ -37,8 +37,9 @@ import (
 type Archives struct {
 	ctx   context.Context
 	conn  *pgconn.PgConn
-	rd    *pgwire.Reader // conn's bytes once BASE_BACKUP is sent (recv.go)
-	gen   generation     // the protocol generation's framing
+	rd    *pgwire.Reader       // conn's bytes once BASE_BACKUP is sent (recv.go)
+	sock  *pgwire.SocketReader // what rd reads
+	gen   generation           // the protocol generation's framing
 	opts  Options
 	log   *slog.Logger
 	major int
@@ -199,7 +200,8 @@ func (a *Archives) send(cmd string) error {
 	if err := a.syncConn(); err != nil {
 		return err
 	}
-	a.rd = pgwire.NewReader(a.conn.Conn(), readBufferSize, maxWireMessage)
+	a.sock = pgwire.NewSocketReader(a.conn.Conn(), minReadFill)
+	a.rd = pgwire.NewReader(a.sock, readBufferSize, maxWireMessage)
 	a.log.Debug("starting base backup", "server_version", a.res.ServerVersion, "command", cmd)
 	a.conn.Frontend().Send(&pgproto3.Query{String: cmd})
 	if err := a.conn.Frontend().Flush(); err != nil {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgstreambackup/pgstreambackup/basebackup"
@@ -153,7 +154,7 @@ func verifyAndCompare(t *testing.T, ctx context.Context, major int, dir string, 
 // TestArchivesWriteToRestores: archives written with Archives.WriteTo (as
 // io.Copy to a file does) make a backup that pg_verifybackup accepts
 // (13–16) and that starts with the same data; base.tar goes out in
-// writes of 128 KiB or more on average.
+// writes of 128 KiB or more on average; conn is usable afterwards.
 func TestArchivesWriteToRestores(t *testing.T) {
 	pgtest.ForEachMajor(t, func(t *testing.T, major int) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -166,6 +167,13 @@ func TestArchivesWriteToRestores(t *testing.T) {
 		defer conn.Close(ctx)
 		work := pgtest.TempDir(t)
 		writes := writeArchivesTo(t, ctx, conn, work)
+		// conn is idle and usable: the hot path's socket options are gone
+		// (a low-water mark left up would hold this small reply back).
+		qctx, qcancel := context.WithTimeout(ctx, 10*time.Second)
+		defer qcancel()
+		if _, err := pglogrepl.IdentifySystem(qctx, conn); err != nil {
+			t.Errorf("IDENTIFY_SYSTEM on conn after the backup: %v", err)
+		}
 		if avg := averageWrite(writes["base.tar"]); avg < 128<<10 {
 			t.Errorf("base.tar: %d writes of %d bytes on average: small pieces not gathered", len(writes["base.tar"]), avg)
 		}
