@@ -88,7 +88,10 @@ type Archives struct {
 // makes the next call fail and closes conn. After a server error, conn is
 // left idle and usable; after a connection error or cancellation it is
 // closed. While the backup runs, Archives reads conn's network connection
-// directly (conn.Conn(), after conn.SyncConn), not through pgconn.
+// directly (conn.Conn(), after conn.SyncConn), not through pgconn; on
+// Linux it waits for data in ppoll, holding its thread as a C client
+// does, with SO_RCVLOWAT raised on the socket so that reads are large
+// (restored before conn is handed back; see pgwire.SocketReader).
 func StartArchives(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Archives, error) {
 	return startArchives(ctx, conn, opts, false)
 }
