@@ -37,8 +37,9 @@ import (
 type Archives struct {
 	ctx   context.Context
 	conn  *pgconn.PgConn
-	rd    *pgwire.Reader // conn's bytes once BASE_BACKUP is sent (recv.go)
-	gen   generation     // the protocol generation's framing
+	rd    *pgwire.Reader       // conn's bytes once BASE_BACKUP is sent (recv.go)
+	sock  *pgwire.SocketReader // what rd reads
+	gen   generation           // the protocol generation's framing
 	opts  Options
 	log   *slog.Logger
 	major int
@@ -56,6 +57,7 @@ type Archives struct {
 	owed     []byte // bytes the server owes the current archive (gen.copyDone)
 	chunk    []byte
 	copyData pgproto3.CopyData // reused by recv
+	wbuf     coalescer         // WriteTo's
 
 	walRecv    *wal.Receiver // WALStream
 	walTar     *walArchive
@@ -86,7 +88,10 @@ type Archives struct {
 // makes the next call fail and closes conn. After a server error, conn is
 // left idle and usable; after a connection error or cancellation it is
 // closed. While the backup runs, Archives reads conn's network connection
-// directly (conn.Conn(), after conn.SyncConn), not through pgconn.
+// directly (conn.Conn(), after conn.SyncConn), not through pgconn; on
+// Linux it waits for data in ppoll, holding its thread as a C client
+// does, with SO_RCVLOWAT raised on the socket so that reads are large
+// (restored before conn is handed back; see pgwire.SocketReader).
 func StartArchives(ctx context.Context, conn *pgconn.PgConn, opts Options) (*Archives, error) {
 	return startArchives(ctx, conn, opts, false)
 }
@@ -198,7 +203,8 @@ func (a *Archives) send(cmd string) error {
 	if err := a.syncConn(); err != nil {
 		return err
 	}
-	a.rd = pgwire.NewReader(a.conn.Conn(), readBufferSize, maxWireMessage)
+	a.sock = pgwire.NewSocketReader(a.conn.Conn(), minReadFill)
+	a.rd = pgwire.NewReader(a.sock, readBufferSize, maxWireMessage)
 	a.log.Debug("starting base backup", "server_version", a.res.ServerVersion, "command", cmd)
 	a.conn.Frontend().Send(&pgproto3.Query{String: cmd})
 	if err := a.conn.Frontend().Flush(); err != nil {
@@ -296,6 +302,25 @@ func (a *Archives) Read(p []byte) (int, error) {
 	n := copy(p, a.chunk)
 	a.chunk = a.chunk[n:]
 	return n, nil
+}
+
+// WriteTo writes the rest of the current archive to w in large writes:
+// small pieces are gathered into writes of up to 256 KiB, large ones go
+// out as they are, without a copy (io.Copy uses it). It returns nil at
+// the archive's end, which means what Read's io.EOF means; a failed
+// archive returns its error. An error from w fails the backup: the bytes
+// that did not reach w are gone.
+func (a *Archives) WriteTo(w io.Writer) (int64, error) {
+	n, err := a.wbuf.copy(w, a.nextChunk)
+	var werr *errWrite
+	if errors.As(err, &werr) {
+		name := "archive"
+		if a.cur != nil {
+			name = a.cur.Name
+		}
+		return n, a.fail(fmt.Errorf("basebackup: writing %s: %w", name, werr.err))
+	}
+	return n, err
 }
 
 // nextChunk returns the next piece of the current archive's data. The slice

@@ -26,9 +26,13 @@ func (a *Archives) watch() {
 	a.unwatch = context.AfterFunc(a.ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 }
 
-// stopWatch ends the cancellation watch. It reports false when the watch
+// stopWatch ends the hot path's hold on conn: the socket reader's
+// options and the cancellation watch. It reports false when the watch
 // already fired: conn then has a past deadline and cannot be reused.
 func (a *Archives) stopWatch() bool {
+	if a.sock != nil {
+		a.sock.Release()
+	}
 	if a.unwatch == nil {
 		return true
 	}

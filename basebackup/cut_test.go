@@ -170,17 +170,27 @@ func replayWith(ctx context.Context, t *testing.T, tr *pgmock.Transcript, cut pg
 // replayInto is replayWith writing the stream into out (see runBackupInto).
 func replayInto(ctx context.Context, t *testing.T, tr *pgmock.Transcript, cut pgmock.Cut, opts basebackup.Options, out *bytes.Buffer) ([]byte, error) {
 	t.Helper()
+	conn, done := replayConn(ctx, t, tr, cut)
+	defer done()
+	return runBackupInto(ctx, conn, opts, out)
+}
+
+// replayConn starts a fake server replaying tr, cut as cut says, and
+// connects to it; done closes the connection and the server.
+func replayConn(ctx context.Context, t *testing.T, tr *pgmock.Transcript, cut pgmock.Cut) (conn *pgconn.PgConn, done func()) {
+	t.Helper()
 	srv, err := pgmock.NewServer(tr, cut)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
-	conn, err := connectTo(ctx, srv.Port())
-	if err != nil {
+	if conn, err = connectTo(ctx, srv.Port()); err != nil {
+		srv.Close()
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
-	return runBackupInto(ctx, conn, opts, out)
+	return conn, func() {
+		conn.Close(ctx)
+		srv.Close()
+	}
 }
 
 // TestStreamCutNoLeaks: after cut replays (in the first archive, the

@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/pgstreambackup/pgstreambackup/basebackup"
 	"github.com/pgstreambackup/pgstreambackup/internal/pgcluster"
 	"github.com/pgstreambackup/pgstreambackup/internal/pgtest"
@@ -49,14 +52,7 @@ func TestBackupRestoreGNUTar(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
-			src := pgtest.Start(t, major, pgcluster.Options{})
-			if err := pgcluster.LoadSample(ctx, src, pgcluster.SampleOptions{Relations: 3000}); err != nil {
-				t.Fatal(err)
-			}
-			want, err := pgcluster.Snapshot(ctx, src)
-			if err != nil {
-				t.Fatal(err)
-			}
+			src, want := sampleSource(t, ctx, major, 3000)
 			work := pgtest.TempDir(t)
 			var hookLabel *label.BackupLabel
 			var reports []basebackup.Progress
@@ -105,27 +101,138 @@ func TestBackupRestoreGNUTar(t *testing.T) {
 			}
 
 			restore := filepath.Join(work, "restore")
-			if err := os.Mkdir(restore, 0o700); err != nil {
-				t.Fatal(err)
-			}
-			if out, err := exec.Command("tar", "-xf", filepath.Join(work, "backup.tar"), "-C", restore).CombinedOutput(); err != nil {
-				t.Fatalf("GNU tar: %v\n%s", err, out)
-			}
-			if major <= 16 {
-				verifyBackup(t, major, restore)
-			}
-			restored := pgtest.Open(t, major, restore)
-			got, err := pgcluster.Snapshot(ctx, restored)
-			if err != nil {
-				t.Fatal(err)
-			}
-			compareSnapshots(t, want, got)
+			untar(t, filepath.Join(work, "backup.tar"), restore)
+			verifyAndCompare(t, ctx, major, restore, want)
 
 			if major <= 15 {
 				compareWithPgBasebackup(t, src, names, filepath.Join(work, "pgbb"))
 			}
 		})
 	}
+}
+
+// sampleSource starts a cluster of major holding LoadSample's data with
+// about relations relations, and returns it with its snapshot.
+func sampleSource(t *testing.T, ctx context.Context, major, relations int) (*pgcluster.Cluster, map[string]pgcluster.TableDigest) {
+	t.Helper()
+	src := pgtest.Start(t, major, pgcluster.Options{})
+	if err := pgcluster.LoadSample(ctx, src, pgcluster.SampleOptions{Relations: relations}); err != nil {
+		t.Fatal(err)
+	}
+	want, err := pgcluster.Snapshot(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src, want
+}
+
+// untar extracts the tar file at path into dir (created) with GNU tar.
+func untar(t *testing.T, path, dir string) {
+	t.Helper()
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("tar", "-xf", path, "-C", dir).CombinedOutput(); err != nil {
+		t.Fatalf("GNU tar: %v\n%s", err, out)
+	}
+}
+
+// verifyAndCompare verifies the plain backup in dir (13–16), starts it and
+// compares its data with want.
+func verifyAndCompare(t *testing.T, ctx context.Context, major int, dir string, want map[string]pgcluster.TableDigest) {
+	t.Helper()
+	if major <= 16 {
+		verifyBackup(t, major, dir)
+	}
+	got, err := pgcluster.Snapshot(ctx, pgtest.Open(t, major, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareSnapshots(t, want, got)
+}
+
+// TestArchivesWriteToRestores: archives written with Archives.WriteTo (as
+// io.Copy to a file does) make a backup that pg_verifybackup accepts
+// (13–16) and that starts with the same data; base.tar goes out in
+// writes of 128 KiB or more on average; conn is usable afterwards.
+func TestArchivesWriteToRestores(t *testing.T) {
+	pgtest.ForEachMajor(t, func(t *testing.T, major int) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		src, want := sampleSource(t, ctx, major, 600)
+		conn, err := src.ConnectReplication(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		work := pgtest.TempDir(t)
+		writes := writeArchivesTo(t, ctx, conn, work)
+		// conn is idle and usable: the hot path's socket options are gone
+		// (a low-water mark left up would hold this small reply back).
+		qctx, qcancel := context.WithTimeout(ctx, 10*time.Second)
+		defer qcancel()
+		if _, err := pglogrepl.IdentifySystem(qctx, conn); err != nil {
+			t.Errorf("IDENTIFY_SYSTEM on conn after the backup: %v", err)
+		}
+		if avg := averageWrite(writes["base.tar"]); avg < 128<<10 {
+			t.Errorf("base.tar: %d writes of %d bytes on average: small pieces not gathered", len(writes["base.tar"]), avg)
+		}
+		restore := filepath.Join(work, "restore")
+		untar(t, filepath.Join(work, "base.tar"), restore)
+		if err := os.Rename(filepath.Join(work, "backup_manifest"), filepath.Join(restore, "backup_manifest")); err != nil {
+			t.Fatal(err)
+		}
+		verifyAndCompare(t, ctx, major, restore, want)
+	})
+}
+
+// countingFile counts the writes that reach f.
+type countingFile struct {
+	f      *os.File
+	writes []int
+}
+
+func (c *countingFile) Write(p []byte) (int, error) {
+	c.writes = append(c.writes, len(p))
+	return c.f.Write(p)
+}
+
+// writeArchivesTo takes a backup through conn (WAL included, with a
+// manifest), writing each archive to dir with Archives.WriteTo; it
+// returns the write sizes by archive name.
+func writeArchivesTo(t *testing.T, ctx context.Context, conn *pgconn.PgConn, dir string) map[string][]int {
+	t.Helper()
+	a, err := basebackup.StartArchives(ctx, conn, basebackup.Options{Checkpoint: basebackup.CheckpointFast})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	writes := map[string][]int{}
+	for {
+		ar, err := a.Next()
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Create(filepath.Join(dir, ar.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := &countingFile{f: f}
+		_, err = a.WriteTo(w)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", ar.Name, err)
+		}
+		writes[ar.Name] = w.writes
+	}
+	if _, err := a.Result(); err != nil {
+		t.Fatal(err)
+	}
+	return writes
 }
 
 // verifyBackup runs Debian's pg_verifybackup 15 on a plain backup. WAL is

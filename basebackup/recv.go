@@ -28,6 +28,11 @@ const (
 	// chunks of tens of kB): a hostile length cannot make us allocate
 	// more.
 	maxWireMessage = 16 << 20
+	// minReadFill is how many bytes a read waits for (briefly, see
+	// pgwire.SocketReader) before it returns: a server sending many
+	// small files otherwise has every read bring in a few tens of kB
+	// and park the goroutine, which costs more client CPU than the data.
+	minReadFill = 256 << 10
 )
 
 // recv returns the next message that matters, handling notices and

@@ -2,6 +2,7 @@ package basebackup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -45,12 +46,12 @@ type Stream struct {
 	res      *Result
 	written  int64
 	tarBytes int64
-	ending   bool   // the server confirmed the end: the tail goes out
-	rawDone  bool   // the whole tar, trailer included, has been produced
-	wbuf     []byte // WriteTo's gathering buffer
-	eof      bool   // and delivered (compressed stream finished)
+	ending   bool // the server confirmed the end: the tail goes out
+	rawDone  bool // the whole tar, trailer included, has been produced
+	eof      bool // and delivered (compressed stream finished)
 	closed   bool
-	err      error // sticky
+	err      error     // sticky
+	wbuf     coalescer // WriteTo's
 }
 
 // Backup starts a base backup on conn and returns it as one tar stream.
@@ -146,76 +147,31 @@ func (s *Stream) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// WriteTo writes the whole stream to w in large writes: pieces smaller
-// than coalesceBelow (tar headers, padding, small files, the short reads
-// of a slow server) are gathered into writes of up to coalesceSize bytes;
-// larger pieces go out as they are, without a copy. Each write to a pipe
-// or file is a system call that may block, and a blocked system call
-// costs the Go runtime a thread hand-off, so fewer, larger writes cut
-// client CPU most when the server sends many small files. It returns nil only when the
-// backup completed and every byte reached w. An error from w fails the
-// backup.
+// WriteTo writes the whole stream to w in large writes: small pieces
+// (tar headers, padding, small files, the short reads of a slow server)
+// are gathered into writes of up to 256 KiB; large pieces go out as they
+// are, without a copy. It returns nil only when the backup completed and
+// every byte reached w. An error from w fails the backup.
 func (s *Stream) WriteTo(w io.Writer) (int64, error) {
-	var total int64
-	write := func(b []byte) error {
-		n, err := w.Write(b)
-		s.written += int64(n)
-		total += int64(n)
-		if err == nil && n < len(b) {
-			err = io.ErrShortWrite
-		}
-		if err != nil {
-			s.abort(fmt.Errorf("basebackup: writing the stream: %w", err))
-			return s.err
-		}
-		return nil
-	}
-	if s.wbuf == nil {
-		s.wbuf = make([]byte, 0, coalesceSize)
-	}
-	pending := s.wbuf[:0]
-	for {
+	n, err := s.wbuf.copy(w, func() ([]byte, error) {
 		for len(s.out) == 0 {
-			if err := s.state(); err == io.EOF {
-				if len(pending) > 0 {
-					if err := write(pending); err != nil {
-						return total, err
-					}
-				}
-				return total, nil
-			} else if err != nil {
-				return total, err
+			if err := s.state(); err != nil {
+				return nil, err
 			}
 			s.fill()
 		}
-		if len(s.out) < coalesceBelow && len(pending)+len(s.out) <= cap(pending) {
-			pending = append(pending, s.out...)
-			s.out = nil
-			continue
-		}
-		if len(pending) > 0 {
-			if err := write(pending); err != nil {
-				return total, err
-			}
-			pending = pending[:0]
-		}
-		if len(s.out) < coalesceBelow {
-			continue // fits now
-		}
 		out := s.out
 		s.out = nil
-		if err := write(out); err != nil {
-			return total, err
-		}
+		return out, nil
+	})
+	s.written += n
+	var werr *errWrite
+	if errors.As(err, &werr) {
+		s.abort(fmt.Errorf("basebackup: writing the stream: %w", werr.err))
+		return n, s.err
 	}
+	return n, err
 }
-
-// WriteTo gathers pieces smaller than coalesceBelow into writes of up to
-// coalesceSize bytes.
-const (
-	coalesceBelow = 64 << 10
-	coalesceSize  = 256 << 10
-)
 
 // state returns what Read should return when no bytes are pending: the
 // sticky error, io.EOF at the end, or nil to go on.

@@ -55,7 +55,7 @@ func (t *tail) finish(ctx context.Context, r *Result, o *output) error {
 		}
 		o.add(b)
 		if t.spool.spilled() {
-			t.file, t.left, t.buf = t.spool.reader(), t.spool.size, make([]byte, 64<<10)
+			t.file, t.left, t.buf = t.spool.reader(), t.spool.size, make([]byte, coalesceSize)
 		} else {
 			t.parts = append(t.parts, t.spool.mem) // not copied
 		}
@@ -74,6 +74,9 @@ func (t *tail) check(ctx context.Context, r *Result) error {
 		if err := t.mapEntry.close(); err != nil {
 			return err
 		}
+	}
+	if err := t.spool.flush(); err != nil {
+		return err
 	}
 	if t.verify == nil {
 		return nil

@@ -52,7 +52,9 @@ type Logger struct {
 }
 
 func (l Logger) line(level, format string, args []any) {
-	fmt.Fprintf(l.W, "%s: %s: %s\n", l.Prog, level, fmt.Sprintf(format, args...))
+	// A log line that cannot be written has nowhere to be reported
+	// (frontend logging ignores its fprintf result too).
+	_, _ = fmt.Fprintf(l.W, "%s: %s: %s\n", l.Prog, level, fmt.Sprintf(format, args...))
 }
 
 // Errorf writes an error line.

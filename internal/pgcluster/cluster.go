@@ -214,7 +214,7 @@ func New(ctx context.Context, baseDir string, opts Options) (*Cluster, error) {
 	ok := false
 	defer func() {
 		if !ok {
-			os.RemoveAll(c.sock)
+			_ = os.RemoveAll(c.sock) // best effort: the Open error is what the caller needs
 		}
 	}()
 
@@ -320,10 +320,10 @@ func Open(ctx context.Context, dataDir string, opts Options) (*Cluster, error) {
 	}
 	ok := false
 	defer func() {
-		if !ok {
-			os.RemoveAll(c.base)
+		if !ok { // best effort: the Open error is what the caller needs
+			_ = os.RemoveAll(c.base)
 			if c.sock != "" {
-				os.RemoveAll(c.sock)
+				_ = os.RemoveAll(c.sock)
 			}
 		}
 	}()
@@ -413,7 +413,9 @@ func (c *Cluster) Start(ctx context.Context) error {
 		// leave it behind.
 		if _, serr := os.Stat(filepath.Join(c.data, "postmaster.pid")); serr == nil {
 			stopCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			run(stopCtx, c.bin, "pg_ctl", "-D", c.data, "-m", "immediate", "-w", "stop")
+			if _, serr := run(stopCtx, c.bin, "pg_ctl", "-D", c.data, "-m", "immediate", "-w", "stop"); serr != nil {
+				c.logf("pgcluster: stopping the server that failed to start: %v", serr)
+			}
 			cancel()
 		}
 		return fmt.Errorf("pgcluster: pg_ctl start (PostgreSQL %d, %s): %w\n%s\nserver log %s (tail):\n%s",
@@ -462,7 +464,7 @@ func freePort() (int, error) {
 			return 0, err
 		}
 		p := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
+		_ = ln.Close() // only the port number was wanted
 		if p != 5432 && !ports[p] {
 			ports[p] = true
 			return p, nil
@@ -577,6 +579,10 @@ func (c *Cluster) Connect(ctx context.Context, db string) (*pgconn.PgConn, error
 	return pgconn.Connect(ctx, c.ConnString(db))
 }
 
+// disconnect closes a connection whose work is done: the work's outcome
+// is what the caller reports, a failed Terminate cannot change it.
+func disconnect(conn *pgconn.PgConn) { _ = conn.Close(context.Background()) }
+
 // ConnectReplication opens a physical replication connection.
 func (c *Cluster) ConnectReplication(ctx context.Context) (*pgconn.PgConn, error) {
 	return pgconn.Connect(ctx, c.ReplicationConnString())
@@ -590,7 +596,7 @@ func (c *Cluster) Exec(ctx context.Context, db, sql string) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close(context.Background())
+	defer disconnect(conn)
 	_, err = conn.Exec(ctx, sql).ReadAll()
 	return err
 }
@@ -602,7 +608,7 @@ func (c *Cluster) QueryRows(ctx context.Context, db, sql string) ([][]string, er
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close(context.Background())
+	defer disconnect(conn)
 	return queryRows(ctx, conn, sql)
 }
 

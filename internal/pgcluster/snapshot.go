@@ -62,7 +62,7 @@ func snapshotDB(ctx context.Context, c *Cluster, db string) (map[string]TableDig
 	if err != nil {
 		return nil, fmt.Errorf("pgcluster: snapshot of %s: %w", db, err)
 	}
-	defer conn.Close(context.Background())
+	defer disconnect(conn)
 	tables, err := queryRows(ctx, conn, `SELECT format('%I.%I', n.nspname, c.relname), n.nspname, c.relname, c.relpersistence
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE (c.relkind = 'r' OR (c.relkind = 'm' AND c.relispopulated))

@@ -80,7 +80,7 @@ func (p *Proxy) Close() error {
 		close(p.done)
 	}
 	for _, c := range p.conns {
-		c.Close()
+		_ = c.Close() // cutting every connection is the point; one already closed is fine
 	}
 	p.mu.Unlock()
 	p.wg.Wait()
@@ -96,7 +96,7 @@ func (p *Proxy) serve() {
 		}
 		u, err := net.Dial("tcp", p.upstream)
 		if err != nil {
-			c.Close()
+			_ = c.Close() // no upstream: the client sees the connection end
 			continue
 		}
 		var rec *bytes.Buffer
@@ -110,15 +110,15 @@ func (p *Proxy) serve() {
 		p.wg.Add(2)
 		go func() { // client -> server
 			defer p.wg.Done()
-			io.Copy(u, c)
-			u.Close()
-			c.Close()
+			_, _ = io.Copy(u, c) // ends when either side goes away
+			_ = u.Close()
+			_ = c.Close()
 		}()
 		go func() { // server -> client
 			defer p.wg.Done()
 			p.forward(c, u, rec)
-			u.Close()
-			c.Close()
+			_ = u.Close()
+			_ = c.Close()
 		}()
 	}
 }
