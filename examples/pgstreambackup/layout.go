@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -86,6 +87,10 @@ func writeArchives(ctx context.Context, conn *pgconn.PgConn, opts basebackup.Opt
 	return res, nil
 }
 
+// compressedWriteSize is the size of the writes of a client-compressed
+// archive to its file.
+const compressedWriteSize = 256 << 10
+
 // writeArchive writes one archive to path: compressed by the client
 // when the server did not, with recovery (non-empty) injected into it.
 func (o *output) writeArchive(r io.Reader, path string, comp tarstream.CompressionOptions, ar *basebackup.Archive, recovery string) error {
@@ -95,8 +100,12 @@ func (o *output) writeArchive(r io.Reader, path string, comp tarstream.Compressi
 	}
 	var w io.Writer = f
 	var cw tarstream.CompressWriter
+	var bw *bufio.Writer
 	if ar.Compression == tarstream.None && comp.Method != tarstream.None {
-		if cw, err = tarstream.NewCompressWriter(f, comp); err != nil {
+		// The encoders write each block as it is done (a few KiB for
+		// zstd on well-compressible pages): gather them into large writes.
+		bw = bufio.NewWriterSize(f, compressedWriteSize)
+		if cw, err = tarstream.NewCompressWriter(bw, comp); err != nil {
 			f.Close()
 			return err
 		}
@@ -108,7 +117,9 @@ func (o *output) writeArchive(r io.Reader, path string, comp tarstream.Compressi
 		_, err = io.Copy(w, r)
 	}
 	if err == nil && cw != nil {
-		err = cw.Close()
+		if err = cw.Close(); err == nil {
+			err = bw.Flush()
+		}
 	} else if cw != nil {
 		cw.Abort()
 	}
