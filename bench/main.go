@@ -23,7 +23,8 @@
 // It starts a throwaway PostgreSQL 15 cluster (Debian's, which has
 // pg_basebackup and pgbench), loads pgbench data at the given scale (and
 // optionally many small tables), and runs each mode. Output goes to
-// /dev/null or to a directory on the same disk; both tools run with
+// a pipe that the bench reads and counts (the tool's stdout) or to a
+// directory on the same disk; both tools run with
 // --no-sync so the disk's flush speed stays out of the figures.
 package main
 
@@ -47,7 +48,7 @@ type mode struct {
 	name   string
 	ours   []string // CLI args after -d
 	theirs []string
-	file   bool // output to a directory (else stdout to /dev/null)
+	file   bool // output to a directory (else stdout: a pipe the bench drains)
 }
 
 var modes = []mode{
@@ -244,7 +245,7 @@ func ioRow(base, bin string, c *pgcluster.Cluster, conn string, m mode, o, t sam
 }
 
 // measure runs one backup and returns its figures; output goes to a fresh
-// directory (file modes) or /dev/null.
+// directory (file modes) or a pipe the bench drains.
 func measure(base, prog string, args []string, file bool, env []string) (sample, error) {
 	var dir string
 	if file {
