@@ -1,6 +1,7 @@
 package basebackup
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -24,12 +25,11 @@ type manifestSpool struct {
 	mem     []byte
 	private string // our subdirectory of dir, once spilled
 	f       *os.File
-	pend    []byte // bytes for f not written yet (see flush)
+	w       *bufio.Writer // gathers the writes to f (see flush)
 	size    int64
 }
 
-// spoolWriteSize is how many bytes the spool gathers before it writes
-// them to its file: the manifest arrives a line at a time when the
+// spoolWriteSize is the size of the spool's writes to its file: the manifest arrives a line at a time when the
 // stream adds tablespace_map's entry, and a system call per line of a
 // manifest of tens of thousands of files costs more CPU than the rest of
 // the spooling.
@@ -52,29 +52,27 @@ func (m *manifestSpool) write(p []byte) error {
 		if err != nil {
 			return fmt.Errorf("basebackup: spooling the backup manifest: %w", err)
 		}
-		m.f = f
-		if _, err := f.Write(m.mem); err != nil {
+		m.f, m.w = f, bufio.NewWriterSize(f, spoolWriteSize)
+		held := m.mem
+		m.mem = nil
+		if _, err := m.w.Write(held); err != nil {
 			return fmt.Errorf("basebackup: spooling the backup manifest: %w", err)
 		}
-		m.mem = nil
 	}
-	m.pend = append(m.pend, p...)
+	if _, err := m.w.Write(p); err != nil {
+		return fmt.Errorf("basebackup: spooling the backup manifest: %w", err)
+	}
 	m.size += int64(len(p))
-	if len(m.pend) >= spoolWriteSize {
-		return m.flush()
-	}
 	return nil
 }
 
 // flush writes what the spool gathered to its file; the manifest must be
 // complete (flushed) before it is read back or handed on.
 func (m *manifestSpool) flush() error {
-	if m.f == nil || len(m.pend) == 0 {
+	if m.w == nil {
 		return nil
 	}
-	_, err := m.f.Write(m.pend)
-	m.pend = m.pend[:0]
-	if err != nil {
+	if err := m.w.Flush(); err != nil {
 		return fmt.Errorf("basebackup: spooling the backup manifest: %w", err)
 	}
 	return nil
@@ -125,5 +123,5 @@ func (m *manifestSpool) close(keep bool) {
 		_ = os.RemoveAll(m.private)
 		m.private = ""
 	}
-	m.mem, m.pend = nil, nil
+	m.mem, m.w = nil, nil
 }
