@@ -71,13 +71,18 @@ func recordTranscriptWith(t testing.TB, ctx context.Context, c *pgcluster.Cluste
 	if err != nil {
 		t.Fatal(err)
 	}
+	// pgconn.SyncConn pings when a write of pgconn's was slow; ping here
+	// every time, so that a recording made under load is no different.
+	if err := conn.Ping(ctx); err == nil {
+		t.Fatal("the walsender accepted SQL (pgconn's ping)")
+	}
 	out, err := runBackup(ctx, conn, opts)
 	if err != nil || !tarComplete(out) {
 		t.Fatalf("recording backup: %v", err)
 	}
 	conn.Close(ctx)
 	p.Close()
-	tr, err := pgmock.NewTranscript(p.Streams()[0])
+	tr, err := pgmock.NewTranscript(p.Streams()[0], p.ClientStreams()[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,6 +211,24 @@ func TestStreamCutNoLeaks(t *testing.T) {
 		if _, err := replayCut(context.Background(), t, tr, pgmock.Cut{Messages: m, Bytes: 1}); err == nil {
 			t.Fatalf("cut at message %d/%d: backup succeeded", m, n)
 		}
+	}
+}
+
+// TestReplayAfterPing: a backup on a connection that pinged first (as
+// pgconn.SyncConn does after one of pgconn's writes was slow) replays
+// the whole transcript: the fake walsender refuses the ping as the real
+// one does, without using up a recorded response.
+func TestReplayAfterPing(t *testing.T) {
+	ctx := t.Context()
+	tr := recordTranscript(t, ctx, pgtest.Shared(t, pgtest.Majors(t)[0]))
+	conn, done := replayConn(ctx, t, tr, pgmock.Cut{Messages: -1})
+	defer done()
+	var pgErr *pgconn.PgError
+	if err := conn.Ping(ctx); !errors.As(err, &pgErr) || pgErr.Code != "0A000" {
+		t.Fatalf("ping: %v, want the walsender's refusal (0A000)", err)
+	}
+	if out, err := runBackup(ctx, conn, cutOpts); err != nil || !tarComplete(out) {
+		t.Fatalf("backup after a ping: %v, complete tar %v", err, tarComplete(out))
 	}
 }
 

@@ -16,7 +16,8 @@ type Proxy struct {
 	mu       sync.Mutex
 	cutAfter int64 // < 0: never
 	record   bool
-	streams  []*bytes.Buffer
+	streams  []*bytes.Buffer // what each server sent
+	clients  []*bytes.Buffer // what each client sent
 	conns    []net.Conn
 	wg       sync.WaitGroup
 	stalled  bool
@@ -40,7 +41,7 @@ func (p *Proxy) isStalled() bool {
 // NewProxy listens on a free loopback port and forwards to upstream
 // ("host:port"). cutAfter < 0 never cuts; otherwise each connection is
 // closed (both ways) after the server sent cutAfter bytes. With record,
-// the server's bytes are kept for Streams.
+// the bytes of both sides are kept for Streams and ClientStreams.
 func NewProxy(upstream string, cutAfter int64, record bool) (*Proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -59,11 +60,17 @@ func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 func (p *Proxy) Port() int { return p.ln.Addr().(*net.TCPAddr).Port }
 
 // Streams returns what the server sent on each connection so far.
-func (p *Proxy) Streams() [][]byte {
+func (p *Proxy) Streams() [][]byte { return p.copyOf(&p.streams) }
+
+// ClientStreams returns what the client sent on each connection so far.
+func (p *Proxy) ClientStreams() [][]byte { return p.copyOf(&p.clients) }
+
+// copyOf copies the recorded buffers under the lock.
+func (p *Proxy) copyOf(bufs *[]*bytes.Buffer) [][]byte {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out [][]byte
-	for _, b := range p.streams {
+	for _, b := range *bufs {
 		out = append(out, append([]byte(nil), b.Bytes()...))
 	}
 	return out
@@ -99,18 +106,23 @@ func (p *Proxy) serve() {
 			_ = c.Close() // no upstream: the client sees the connection end
 			continue
 		}
-		var rec *bytes.Buffer
+		var rec, crec *bytes.Buffer
 		p.mu.Lock()
 		if p.record {
-			rec = &bytes.Buffer{}
+			rec, crec = &bytes.Buffer{}, &bytes.Buffer{}
 			p.streams = append(p.streams, rec)
+			p.clients = append(p.clients, crec)
 		}
 		p.conns = append(p.conns, c, u)
 		p.mu.Unlock()
 		p.wg.Add(2)
 		go func() { // client -> server
 			defer p.wg.Done()
-			_, _ = io.Copy(u, c) // ends when either side goes away
+			var dst io.Writer = u
+			if crec != nil {
+				dst = io.MultiWriter(lockedWriter{&p.mu, crec}, u)
+			}
+			_, _ = io.Copy(dst, c) // ends when either side goes away
 			_ = u.Close()
 			_ = c.Close()
 		}()
@@ -138,9 +150,7 @@ func (p *Proxy) forward(dst, src net.Conn, rec *bytes.Buffer) {
 				b = b[:p.cutAfter-sent]
 			}
 			if rec != nil {
-				p.mu.Lock()
-				rec.Write(b)
-				p.mu.Unlock()
+				_, _ = lockedWriter{&p.mu, rec}.Write(b) // a bytes.Buffer write does not fail
 			}
 			if _, werr := dst.Write(b); werr != nil {
 				return
@@ -154,4 +164,17 @@ func (p *Proxy) forward(dst, src net.Conn, rec *bytes.Buffer) {
 			return
 		}
 	}
+}
+
+// lockedWriter writes to w holding mu (Streams reads the buffers
+// meanwhile).
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }

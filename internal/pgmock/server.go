@@ -16,7 +16,8 @@ type Cut struct {
 }
 
 // Server is a fake PostgreSQL server on loopback that answers the startup
-// packet and then each query with the next response of a transcript.
+// packet and then each replication command with the next response of a
+// transcript; SQL it refuses as a physical walsender does.
 type Server struct {
 	ln  net.Listener
 	t   *Transcript
@@ -103,8 +104,14 @@ func (s *Server) replay(c net.Conn) {
 		if err != nil {
 			return
 		}
-		switch msg.(type) {
+		switch q := msg.(type) {
 		case *pgproto3.Query:
+			if !IsReplicationCommand(q.String) {
+				if _, err := c.Write(sqlRefusal()); err != nil {
+					return
+				}
+				continue
+			}
 		case *pgproto3.Terminate:
 			return
 		default:

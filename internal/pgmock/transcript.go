@@ -36,9 +36,11 @@ func SplitMessages(b []byte) ([][]byte, error) {
 }
 
 // NewTranscript groups a server byte stream into the startup answer and one
-// response per query, each ending with ReadyForQuery ('Z').
-func NewTranscript(stream []byte) (*Transcript, error) {
-	msgs, err := SplitMessages(stream)
+// response per query, each ending with ReadyForQuery ('Z'). With the
+// client's byte stream of the same connection (nil: none), the answers to
+// SQL a walsender refuses (see IsReplicationCommand) are left out.
+func NewTranscript(server, client []byte) (*Transcript, error) {
+	msgs, err := SplitMessages(server)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +66,29 @@ func NewTranscript(stream []byte) (*Transcript, error) {
 	if len(cur) > 0 {
 		t.Responses = append(t.Responses, cur) // an unfinished last response
 	}
-	return t, nil
+	if client == nil {
+		return t, nil
+	}
+	return t, t.dropRefusedSQL(client)
+}
+
+// dropRefusedSQL removes the responses to the client's SQL queries.
+func (t *Transcript) dropRefusedSQL(client []byte) error {
+	queries, err := clientQueries(client)
+	if err != nil {
+		return err
+	}
+	if len(queries) < len(t.Responses) {
+		return fmt.Errorf("pgmock: %d responses to %d queries", len(t.Responses), len(queries))
+	}
+	kept := t.Responses[:0]
+	for i, r := range t.Responses {
+		if IsReplicationCommand(queries[i]) {
+			kept = append(kept, r)
+		}
+	}
+	t.Responses = kept
+	return nil
 }
 
 // MessageCount returns the number of messages in all responses.
