@@ -233,9 +233,11 @@ func TestWALFetchRecycledSuggestsStream(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
-			settings := map[string]string{"max_wal_size": "32MB", "min_wal_size": "32MB", "wal_keep_size": "0", "checkpoint_timeout": "30s"}
-			src := pgtest.Start(t, major, pgcluster.Options{Settings: settings})
-			if err := src.Exec(ctx, "postgres", "CREATE TABLE filler (id int, pad text); INSERT INTO filler SELECT g, repeat('z', 1000) FROM generate_series(1, 20000) g"); err != nil {
+			// 1 MB segments: a few MB of writes recycle the start segment
+			// (with 16 MB ones it took some 150 MB of WAL per run).
+			settings := map[string]string{"max_wal_size": "4MB", "min_wal_size": "2MB", "wal_keep_size": "0", "checkpoint_timeout": "30s"}
+			src := pgtest.Start(t, major, pgcluster.Options{InitdbArgs: []string{"--wal-segsize=1"}, Settings: settings})
+			if err := src.Exec(ctx, "postgres", "CREATE TABLE filler (id int, pad text); INSERT INTO filler SELECT g, repeat('z', 1000) FROM generate_series(1, 3000) g"); err != nil {
 				t.Fatal(err)
 			}
 			run := func(method basebackup.WALMethod) error {
