@@ -15,6 +15,7 @@ import (
 	"github.com/pgstreambackup/pgstreambackup/internal/pgcluster"
 	"github.com/pgstreambackup/pgstreambackup/internal/pgmock"
 	"github.com/pgstreambackup/pgstreambackup/internal/pgtest"
+	"github.com/pgstreambackup/pgstreambackup/internal/pgversion"
 )
 
 var cutOpts = basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALNone, Wait: basebackup.WaitNo}
@@ -94,9 +95,9 @@ func recordTranscriptWith(t testing.TB, ctx context.Context, c *pgcluster.Cluste
 
 // cutPoints picks message boundaries over the whole transcript: every one
 // near the start and the end (result sets, first and last archives,
-// manifest, end position), and evenly spread ones in between; with
-// -short only a few of each.
-func cutPoints(n int) []int {
+// manifest, end position), and evenly spread ones in between; unless full
+// (and with -short), only a few of each.
+func cutPoints(n int, full bool) []int {
 	seen := map[int]bool{}
 	var pts []int
 	add := func(i int) {
@@ -106,7 +107,7 @@ func cutPoints(n int) []int {
 		}
 	}
 	edge, spread := 25, 40
-	if testing.Short() { // a few per region: result sets, archives, manifest, end
+	if !full || testing.Short() { // a few per region: result sets, archives, manifest, end
 		edge, spread = 4, 6
 	}
 	for i := 0; i < edge; i++ {
@@ -117,6 +118,20 @@ func cutPoints(n int) []int {
 		add(i * n / spread)
 	}
 	return pts
+}
+
+// fullCuts reports whether the cut tests run every cut point on major:
+// on the newest major under test of each protocol generation (13–14 and
+// 15 on, whose majors send the same sequence of messages), and a few of
+// each region on the others.
+func fullCuts(t *testing.T, major int) bool {
+	gen := func(m int) bool { return m >= pgversion.MinMajorNewSyntax }
+	for _, m := range pgtest.Majors(t) {
+		if m > major && gen(m) == gen(major) {
+			return false
+		}
+	}
+	return true
 }
 
 // TestStreamCutTranscript replays a recorded real backup, cut at many
@@ -136,7 +151,7 @@ func TestStreamCutTranscript(t *testing.T) {
 		// fail in Backup itself, which is fine too.
 		n := tr.MessageCount()
 		cuts := 0
-		for _, m := range cutPoints(n) {
+		for _, m := range cutPoints(n, fullCuts(t, major)) {
 			msgLen := len(tr.Message(m))
 			for _, b := range []int{0, 1, msgLen - 1} {
 				if b < 0 || (b > 0 && b >= msgLen) {
