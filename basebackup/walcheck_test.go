@@ -34,8 +34,9 @@ func TestWALCheckedAsItPasses(t *testing.T) {
 			tr := recordTranscriptWith(t, ctx, c, fetch)
 			verified := fetch
 			verified.VerifyManifest = true
+			var out bytes.Buffer // one for every replay: each is as large as the backup
 			run := func(tr *pgmock.Transcript, opts basebackup.Options) ([]byte, error) {
-				return replayWith(ctx, t, tr, pgmock.Cut{Messages: -1}, opts)
+				return replayInto(ctx, t, tr, pgmock.Cut{Messages: -1}, opts, &out)
 			}
 			for _, opts := range []basebackup.Options{fetch, verified} {
 				if _, err := run(tr, opts); err != nil {
@@ -148,7 +149,11 @@ func flipTarByte(t *testing.T, m [][]byte, major int, at func(start uint64, segD
 func patchArchive(t *testing.T, m [][]byte, major int, edit func(all []byte)) {
 	t.Helper()
 	type piece struct{ msg, off int }
-	var all []byte
+	size := 0
+	for _, msg := range m {
+		size += len(msg)
+	}
+	all := make([]byte, 0, size)
 	var pieces []piece
 	for i, msg := range m {
 		if msg[0] != 'd' {

@@ -63,8 +63,9 @@ func TestWALDamageMatrix(t *testing.T) {
 					return c.Exec(ctx, "postgres", "INSERT INTO t SELECT g, repeat(md5(g::text), 8) FROM generate_series(1001, 12000) g")
 				},
 			})
+			var out bytes.Buffer // one for every replay: each is as large as the backup
 			replay := func(tr *pgmock.Transcript, verify bool) ([]byte, error) {
-				return replayWith(ctx, t, tr, pgmock.Cut{Messages: -1}, basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALFetch, Wait: basebackup.WaitNo, VerifyManifest: verify})
+				return replayInto(ctx, t, tr, pgmock.Cut{Messages: -1}, basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALFetch, Wait: basebackup.WaitNo, VerifyManifest: verify}, &out)
 			}
 			stream, err := replay(tr, false)
 			if err != nil {
@@ -146,9 +147,10 @@ func TestWALDamageMatrix(t *testing.T) {
 				if err := tc.damage(dir); err != nil {
 					t.Fatalf("%s: %v", tc.name, err)
 				}
-				stream := tarDir(t, dir)
 				byDir := manifest.VerifyDir(ctx, dir, m, manifest.VerifyOptions{})
-				byStream := manifest.VerifyStream(ctx, bytes.NewReader(stream), manifest.StreamOptions{})
+				stream := tarDir(dir)
+				byStream := manifest.VerifyStream(ctx, stream, manifest.StreamOptions{})
+				stream.Close() // ends the writer if the verification stopped early
 				inline, inlineErr := "n/a", error(nil)
 				if damaged, ok := withSegments(t, tr, major, good, dir); ok {
 					out, err := replay(damaged, true)
@@ -245,40 +247,57 @@ func withSegments(t *testing.T, tr *pgmock.Transcript, major int, good, damaged 
 	}), true
 }
 
-// tarDir writes dir as a backup stream (pg_wal/ included, then the
-// end-of-archive marker), the manifest last.
-func tarDir(t *testing.T, dir string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	add := func(p string, info fs.FileInfo) {
+// tarDir returns dir as a backup stream (pg_wal/ included, then the
+// end-of-archive marker), the manifest last, written as it is read (a
+// failure to read dir is the reader's error). Closing it ends the writer.
+func tarDir(dir string) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeTarDir(pw, dir)) }()
+	return pr
+}
+
+func writeTarDir(w io.Writer, dir string) error {
+	tw := tar.NewWriter(w)
+	add := func(p string, info fs.FileInfo) error {
 		rel, _ := filepath.Rel(dir, p)
-		h, _ := tar.FileInfoHeader(info, "")
+		h, err := tar.FileInfoHeader(info, "")
+		if err != nil {
+			return err
+		}
 		h.Name = filepath.ToSlash(rel)
 		if info.IsDir() {
 			h.Name += "/"
 		}
 		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if info.Mode().IsRegular() {
-			b, _ := os.ReadFile(p)
-			tw.Write(b)
+		if !info.Mode().IsRegular() {
+			return nil
 		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(tw, f)
+		return err
 	}
-	filepath.Walk(dir, func(p string, info fs.FileInfo, err error) error {
+	err := filepath.Walk(dir, func(p string, info fs.FileInfo, err error) error {
 		if err != nil || p == dir || filepath.Base(p) == "backup_manifest" {
 			return err
 		}
-		add(p, info)
-		return nil
+		return add(p, info)
 	})
+	if err != nil {
+		return err
+	}
 	mp := filepath.Join(dir, "backup_manifest")
 	if info, err := os.Stat(mp); err == nil {
-		add(mp, info)
+		if err := add(mp, info); err != nil {
+			return err
+		}
 	}
-	tw.Close()
-	return buf.Bytes()
+	return tw.Close()
 }
 
 // referenceVerdict runs pg_verifybackup of the backup's major with WAL
