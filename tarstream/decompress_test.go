@@ -28,7 +28,13 @@ func compress(t testing.TB, c Compression, b []byte) []byte {
 	case Zstd:
 		w, err = zstd.NewWriter(&buf)
 	case LZ4:
-		w = lz4.NewWriter(&buf)
+		// 64 KiB blocks, as PostgreSQL's server-side lz4 writes them
+		// (LZ4F's default): frames of several blocks, and a reader that
+		// does not allocate the 4 MiB default block for each of the
+		// hundreds of readers the truncation test opens.
+		lw := lz4.NewWriter(&buf)
+		err = lw.Apply(lz4.BlockSizeOption(lz4.Block64Kb))
+		w = lw
 	default:
 		t.Fatalf("compress %v", c)
 	}
