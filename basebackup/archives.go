@@ -216,12 +216,14 @@ func (a *Archives) send(cmd string) error {
 }
 
 // syncConn is pgconn's SyncConn, which pings when pgconn still reads in
-// the background: on a physical replication connection that ping is an
-// SQL command, refused with an error once the background read is done,
-// so one refusal is followed by a second, successful, call.
+// the background (pgconn starts that reader when a write takes over
+// 15 ms, as on a loaded machine): on a physical replication connection
+// that ping is an SQL command, refused with an error once the background
+// read is done, so a refusal is followed by another call; as many as
+// SyncConn's own ten pings, since the ping's write may be slow too.
 func (a *Archives) syncConn() error {
 	var err error
-	for range 2 {
+	for range 10 {
 		if err = a.conn.SyncConn(a.ctx); err == nil {
 			return nil
 		}
