@@ -29,10 +29,10 @@ type manifestSpool struct {
 	size    int64
 }
 
-// spoolWriteSize is the size of the spool's writes to its file: the manifest arrives a line at a time when the
-// stream adds tablespace_map's entry, and a system call per line of a
-// manifest of tens of thousands of files costs more CPU than the rest of
-// the spooling.
+// spoolWriteSize is the size of the spool's writes to its file: the
+// manifest arrives a line at a time when the stream adds tablespace_map's
+// entry, and a system call per line of a manifest of tens of thousands of
+// files costs more CPU than the rest of the spooling.
 const spoolWriteSize = 256 << 10
 
 func (m *manifestSpool) write(p []byte) error {
@@ -45,25 +45,30 @@ func (m *manifestSpool) write(p []byte) error {
 	if m.f == nil {
 		d, err := spooldir.Create("Options.ManifestSpoolDir", m.dir, "pgstreambackup-manifest-")
 		if err != nil {
-			return fmt.Errorf("basebackup: spooling the backup manifest: %w", err)
+			return spoolError(err)
 		}
 		m.private = d
 		f, err := spooldir.CreateFile(filepath.Join(d, manifestSpoolName))
 		if err != nil {
-			return fmt.Errorf("basebackup: spooling the backup manifest: %w", err)
+			return spoolError(err)
 		}
 		m.f, m.w = f, bufio.NewWriterSize(f, spoolWriteSize)
 		held := m.mem
 		m.mem = nil
 		if _, err := m.w.Write(held); err != nil {
-			return fmt.Errorf("basebackup: spooling the backup manifest: %w", err)
+			return spoolError(err)
 		}
 	}
 	if _, err := m.w.Write(p); err != nil {
-		return fmt.Errorf("basebackup: spooling the backup manifest: %w", err)
+		return spoolError(err)
 	}
 	m.size += int64(len(p))
 	return nil
+}
+
+// spoolError wraps a failure to write the spool.
+func spoolError(err error) error {
+	return fmt.Errorf("basebackup: spooling the backup manifest: %w", err)
 }
 
 // flush writes what the spool gathered to its file; the manifest must be
@@ -73,7 +78,7 @@ func (m *manifestSpool) flush() error {
 		return nil
 	}
 	if err := m.w.Flush(); err != nil {
-		return fmt.Errorf("basebackup: spooling the backup manifest: %w", err)
+		return spoolError(err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -148,9 +149,12 @@ func TestWALDamageMatrix(t *testing.T) {
 					t.Fatalf("%s: %v", tc.name, err)
 				}
 				byDir := manifest.VerifyDir(ctx, dir, m, manifest.VerifyOptions{})
-				stream := tarDir(dir)
+				stream, tarred := tarDir(dir)
 				byStream := manifest.VerifyStream(ctx, stream, manifest.StreamOptions{})
 				stream.Close() // ends the writer if the verification stopped early
+				if err := tarred(); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+					t.Fatalf("%s: tarring the damaged copy: %v", tc.name, err)
+				}
 				inline, inlineErr := "n/a", error(nil)
 				if damaged, ok := withSegments(t, tr, major, good, dir); ok {
 					out, err := replay(damaged, true)
@@ -248,12 +252,19 @@ func withSegments(t *testing.T, tr *pgmock.Transcript, major int, good, damaged 
 }
 
 // tarDir returns dir as a backup stream (pg_wal/ included, then the
-// end-of-archive marker), the manifest last, written as it is read (a
-// failure to read dir is the reader's error). Closing it ends the writer.
-func tarDir(dir string) io.ReadCloser {
+// end-of-archive marker), the manifest last, written as it is read.
+// Closing the reader ends the writer; tarred waits for it and returns its
+// error (io.ErrClosedPipe when the reader stopped first), so that a
+// failure to read dir is not taken for the verifier's verdict.
+func tarDir(dir string) (r io.ReadCloser, tarred func() error) {
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeTarDir(pw, dir)) }()
-	return pr
+	done := make(chan error, 1)
+	go func() {
+		err := writeTarDir(pw, dir)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	return pr, func() error { return <-done }
 }
 
 func writeTarDir(w io.Writer, dir string) error {

@@ -296,7 +296,7 @@ func TestWALFetchRecycledSuggestsStream(t *testing.T) {
 			if err == nil {
 				t.Fatal("fetch succeeded although the start segment was recycled")
 			}
-			if !strings.Contains(err.Error(), "WALStream") {
+			if !strings.Contains(err.Error(), "recycled WAL") || !strings.Contains(err.Error(), "use WALStream") {
 				t.Errorf("fetch error %q does not suggest WALStream", err)
 			}
 			if err := run(basebackup.WALStream); err != nil {

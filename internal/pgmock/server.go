@@ -1,6 +1,7 @@
 package pgmock
 
 import (
+	"io"
 	"net"
 	"sync"
 
@@ -79,18 +80,8 @@ func (s *Server) serve() {
 
 func (s *Server) replay(c net.Conn) {
 	be := pgproto3.NewBackend(c, c)
-	for {
-		msg, err := be.ReceiveStartupMessage()
-		if err != nil {
-			return
-		}
-		if _, ok := msg.(*pgproto3.SSLRequest); ok {
-			if _, err := c.Write([]byte{'N'}); err != nil {
-				return
-			}
-			continue
-		}
-		break
+	if err := receiveStartup(be, c); err != nil {
+		return
 	}
 	for _, m := range s.t.Startup {
 		if _, err := c.Write(m); err != nil {
@@ -146,5 +137,25 @@ func (s *Server) replay(c net.Conn) {
 		if _, err := c.Write(buf); err != nil {
 			return
 		}
+	}
+}
+
+// receiveStartup reads a client's startup packet, declining requests for
+// encryption (SSLRequest, GSSEncRequest) with 'N' written to w, as a server
+// without SSL or GSSAPI does.
+func receiveStartup(be *pgproto3.Backend, w io.Writer) error {
+	for {
+		msg, err := be.ReceiveStartupMessage()
+		if err != nil {
+			return err
+		}
+		switch msg.(type) {
+		case *pgproto3.SSLRequest, *pgproto3.GSSEncRequest:
+			if _, err := w.Write([]byte{'N'}); err != nil {
+				return err
+			}
+			continue
+		}
+		return nil
 	}
 }

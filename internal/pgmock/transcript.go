@@ -66,10 +66,12 @@ func NewTranscript(server, client []byte) (*Transcript, error) {
 	if len(cur) > 0 {
 		t.Responses = append(t.Responses, cur) // an unfinished last response
 	}
-	if client == nil {
-		return t, nil
+	if client != nil {
+		if err := t.dropRefusedSQL(client); err != nil {
+			return nil, err
+		}
 	}
-	return t, t.dropRefusedSQL(client)
+	return t, nil
 }
 
 // dropRefusedSQL removes the responses to the client's SQL queries.

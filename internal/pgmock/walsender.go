@@ -3,6 +3,7 @@ package pgmock
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -54,7 +55,8 @@ const (
 )
 
 // clientQueries returns the text of every Query message in a client's
-// byte stream (startup packets, then typed messages).
+// recorded byte stream: untyped startup packets, then typed messages
+// framed as the server's are (SplitMessages).
 func clientQueries(b []byte) ([]string, error) {
 	for {
 		if len(b) < 8 {
@@ -62,7 +64,7 @@ func clientQueries(b []byte) ([]string, error) {
 		}
 		n := int(binary.BigEndian.Uint32(b))
 		if n < 8 || n > len(b) {
-			return nil, errors.New("pgmock: client startup packet of a bad length")
+			return nil, fmt.Errorf("pgmock: client startup packet of length %d", n)
 		}
 		code := binary.BigEndian.Uint32(b[4:])
 		b = b[n:]
@@ -70,19 +72,15 @@ func clientQueries(b []byte) ([]string, error) {
 			break
 		}
 	}
+	msgs, err := SplitMessages(b)
+	if err != nil {
+		return nil, fmt.Errorf("pgmock: the client's stream: %w", err)
+	}
 	var queries []string
-	for len(b) > 0 {
-		if len(b) < 5 {
-			return nil, errors.New("pgmock: partial client message header")
+	for _, m := range msgs {
+		if m[0] == 'Q' {
+			queries = append(queries, strings.TrimRight(string(m[5:]), "\x00"))
 		}
-		n := int(binary.BigEndian.Uint32(b[1:5]))
-		if n < 4 || 1+n > len(b) {
-			return nil, errors.New("pgmock: client message exceeds the stream")
-		}
-		if b[0] == 'Q' {
-			queries = append(queries, strings.TrimRight(string(b[5:1+n]), "\x00"))
-		}
-		b = b[1+n:]
 	}
 	return queries, nil
 }
