@@ -11,5 +11,8 @@ if [ "$majors" = all ]; then list="13 14 15 16 17 18"; else list=${majors//,/ };
 bash scripts/install-postgres.sh $list
 bash scripts/install-versitygw.sh
 go build ./...
-go test -race -count=1 -timeout 40m "$@" ./...
-(cd examples/s3backup && go test -race -count=1 -timeout 20m "$@" ./...)
+# Real-server subtests spend much of their time waiting (initdb, server
+# start, checkpoints): run twice as many at once as there are CPUs.
+parallel=$((2 * $(nproc)))
+go test -race -count=1 -timeout 40m -parallel "$parallel" "$@" ./...
+(cd examples/s3backup && go test -race -count=1 -timeout 20m -parallel "$parallel" "$@" ./...)
