@@ -13,6 +13,6 @@ bash scripts/install-versitygw.sh
 go build ./...
 # Real-server subtests spend much of their time waiting (initdb, server
 # start, checkpoints): run twice as many at once as there are CPUs.
-parallel=$((2 * $(nproc)))
+parallel=$((2 * $(getconf _NPROCESSORS_ONLN)))
 go test -race -count=1 -timeout 40m -parallel "$parallel" "$@" ./...
 (cd examples/s3backup && go test -race -count=1 -timeout 20m -parallel "$parallel" "$@" ./...)
