@@ -64,11 +64,10 @@ func TestWALDamageMatrix(t *testing.T) {
 					return c.Exec(ctx, "postgres", "INSERT INTO t SELECT g, repeat(md5(g::text), 8) FROM generate_series(1001, 12000) g")
 				},
 			})
-			var out bytes.Buffer // one for every replay: each is as large as the backup
-			replay := func(tr *pgmock.Transcript, verify bool) ([]byte, error) {
-				return replayInto(ctx, t, tr, pgmock.Cut{Messages: -1}, basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALFetch, Wait: basebackup.WaitNo, VerifyManifest: verify}, &out)
+			backupOpts := func(verify bool) basebackup.Options {
+				return basebackup.Options{Checkpoint: basebackup.CheckpointFast, WAL: basebackup.WALFetch, Wait: basebackup.WaitNo, VerifyManifest: verify}
 			}
-			stream, err := replay(tr, false)
+			stream, err := replayWith(ctx, t, tr, pgmock.Cut{Messages: -1}, backupOpts(false))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -157,9 +156,9 @@ func TestWALDamageMatrix(t *testing.T) {
 				}
 				inline, inlineErr := "n/a", error(nil)
 				if damaged, ok := withSegments(t, tr, major, good, dir); ok {
-					out, err := replay(damaged, true)
+					complete, err := replayEnd(ctx, t, damaged, pgmock.Cut{Messages: -1}, backupOpts(true))
 					inline, inlineErr = fmt.Sprint(err == nil), err
-					if err != nil && tarComplete(out) {
+					if err != nil && complete {
 						t.Errorf("%s: the inline verification failed after a complete tar", tc.name)
 					}
 				}
