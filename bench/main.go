@@ -8,6 +8,7 @@
 //	go run ./bench -incremental -scale 100
 //	go run ./bench -fleet 16 -scale 5
 //	go run -tags libzstd ./bench -modes zstd   (the CLI built with libzstd too)
+//	go run -tags liblz4 ./bench -modes lz4     (the CLI built with liblz4 too)
 //
 // -load N keeps N pgbench clients writing during every backup (the WAL
 // stream mode then has real WAL to stream). -incremental measures an
@@ -109,8 +110,8 @@ func setup(ctx context.Context, major, scale int) (base, bin string, c *pgcluste
 	os.Chmod(base, 0o755)
 	bin = filepath.Join(base, "pgstreambackup")
 	build := []string{"build", "-o", bin}
-	if strings.Contains(tarstream.ZstdImplementation, "libzstd") { // go run -tags libzstd ./bench
-		build = append(build, "-tags", "libzstd")
+	if tags := cTags(); tags != "" { // go run -tags libzstd,liblz4 ./bench
+		build = append(build, "-tags", tags)
 	}
 	if out, err := exec.Command("go", append(build, "./examples/pgstreambackup")...).CombinedOutput(); err != nil {
 		return base, "", nil, fmt.Errorf("building the CLI: %v\n%s", err, out)
@@ -134,6 +135,19 @@ func setup(ctx context.Context, major, scale int) (base, bin string, c *pgcluste
 		return base, "", nil, fmt.Errorf("pgbench -i: %v\n%s", err, out)
 	}
 	return base, bin, c, nil
+}
+
+// cTags is the build tags that this binary was built with among those
+// choosing a C encoder, for building the CLI the same way.
+func cTags() string {
+	var tags []string
+	if strings.Contains(tarstream.ZstdImplementation, "libzstd") {
+		tags = append(tags, "libzstd")
+	}
+	if strings.Contains(tarstream.LZ4Implementation, "liblz4") {
+		tags = append(tags, "liblz4")
+	}
+	return strings.Join(tags, ",")
 }
 
 // pgbenchPath is Debian's pgbench 15 (the npm builds have none); it works
@@ -161,7 +175,7 @@ func run(scale, tables, runs int, only string, load int, profile string, syscall
 	size, _ := c.QueryRows(ctx, "postgres", "SELECT pg_size_pretty(sum(pg_database_size(oid))) FROM pg_database")
 	fmt.Printf("dataset: pgbench scale %d + %d small tables, %s, loaded in %v\n", scale, tables, size[0][0], time.Since(t0).Round(time.Second))
 	host, _ := os.Hostname()
-	fmt.Printf("machine: %s, %d CPUs, %s; %d runs per tool, alternating; medians; zstd: %s\n", host, numCPU(), time.Now().UTC().Format("2006-01-02"), runs, tarstream.ZstdImplementation)
+	fmt.Printf("machine: %s, %d CPUs, %s; %d runs per tool, alternating; medians; zstd: %s; lz4: %s\n", host, numCPU(), time.Now().UTC().Format("2006-01-02"), runs, tarstream.ZstdImplementation, tarstream.LZ4Implementation)
 	if load > 0 {
 		stop, err := startLoad(c, load)
 		if err != nil {
@@ -202,7 +216,7 @@ func run(scale, tables, runs int, only string, load int, profile string, syscall
 			theirs = append(theirs, s)
 		}
 		o, t := median(ours), median(theirs)
-		fmt.Printf("%-12s %10s %10s %7.2f | %10s %10s %7.2f | %8dM %8dM %7.2f | %9.1fM %9.1fM %7.2f\n", m.name,
+		fmt.Printf("%-12s %10s %10s %7.2f | %10s %10s %7.2f | %8dM %8dM %7.2f | %9.1fM %9.1fM %7.3f\n", m.name,
 			o.wall.Round(10*time.Millisecond), t.wall.Round(10*time.Millisecond), ratio(o.wall, t.wall),
 			o.cpu.Round(10*time.Millisecond), t.cpu.Round(10*time.Millisecond), ratio(o.cpu, t.cpu),
 			o.rss>>20, t.rss>>20, float64(o.rss)/float64(t.rss),

@@ -9,7 +9,6 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/pgzip"
-	"github.com/pierrec/lz4/v4"
 )
 
 // CompressionOptions choose how a stream is compressed. The zero value
@@ -26,7 +25,9 @@ type CompressionOptions struct {
 	// one frame of independent blocks, zstd as one frame (with Workers >
 	// 1, one goroutine encodes a block while the next is filled: it cost
 	// 5–20% more CPU for no shorter backups in our measurements, 25% more
-	// with 16 backups at once, hence zstd's default of 1).
+	// with 16 backups at once, hence zstd's default of 1). A build with
+	// -tags liblz4 compresses lz4 in the writing goroutine (linked
+	// blocks, as pg_basebackup) and ignores Workers for it.
 	Workers int
 	// WindowSize: zstd only, how far back (in bytes) a match may reach;
 	// a power of two from 1 KiB to 128 MiB; 0 means 8 MiB (4 MiB at
@@ -138,15 +139,7 @@ func newEncoder(w io.Writer, o CompressionOptions) (io.WriteCloser, error) {
 	case Zstd:
 		return newZstdEncoder(w, o)
 	case LZ4:
-		zw := lz4.NewWriter(w)
-		opts := []lz4.Option{lz4.BlockSizeOption(lz4.Block1Mb), lz4.ConcurrencyOption(workers(o.Workers))}
-		if o.Level > 2 { // 3..12 -> lz4's Level1..Level9 (HC)
-			opts = append(opts, lz4.CompressionLevelOption(lz4.CompressionLevel(1<<(8+min(o.Level-2, 9)))))
-		}
-		if err := zw.Apply(opts...); err != nil {
-			return nil, err
-		}
-		return zw, nil
+		return newLZ4Encoder(w, o)
 	}
 	return nil, fmt.Errorf("tarstream: unknown compression method %d", o.Method)
 }

@@ -46,20 +46,9 @@ const ZstdImplementation = "libzstd (cgo)"
 // WindowSize as windowLog (0: the level's, 2 MiB at level 3).
 type libzstdWriter struct {
 	w   io.Writer
-	c   *cctx
+	c   *cObject[*C.ZSTD_CCtx]
 	out []byte
 	err error
-}
-
-// cctx holds libzstd's context apart from the writer, so a writer that is
-// dropped without Close or Abort still frees it when collected.
-type cctx struct{ p *C.ZSTD_CCtx }
-
-func (c *cctx) free() {
-	if c.p != nil {
-		C.ZSTD_freeCCtx(c.p)
-		c.p = nil
-	}
 }
 
 func newZstdEncoder(w io.Writer, o CompressionOptions) (io.WriteCloser, error) {
@@ -67,8 +56,8 @@ func newZstdEncoder(w io.Writer, o CompressionOptions) (io.WriteCloser, error) {
 	if c == nil {
 		return nil, errors.New("tarstream: libzstd: cannot create a compression context")
 	}
-	z := &libzstdWriter{w: w, c: &cctx{c}, out: make([]byte, int(C.ZSTD_CStreamOutSize()))}
-	runtime.AddCleanup(z, (*cctx).free, z.c)
+	z := &libzstdWriter{w: w, out: make([]byte, int(C.ZSTD_CStreamOutSize()))}
+	z.c = own(z, c, func(c *C.ZSTD_CCtx) { C.ZSTD_freeCCtx(c) })
 	level := o.Level
 	if level == 0 {
 		level = 3

@@ -2,7 +2,9 @@ package tarstream
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -155,5 +157,94 @@ func TestZstdWindowBoundsMemory(t *testing.T) {
 	}
 	if !strings.Contains(ZstdImplementation, "libzstd") && def < 3*small/2 {
 		t.Errorf("the default window allocated %d KiB, a 4 MiB one %d KiB: the window does not bound memory", def>>10, small>>10)
+	}
+}
+
+// TestLZ4Frame checks the frame both lz4 encoders (pure Go, and liblz4
+// with -tags liblz4) write: 1 MiB blocks (independent in pure Go, linked
+// with liblz4) and a content checksum that the decoder checks; an empty stream is a valid empty
+// frame; writes of 1000 bytes and of 3 MiB give the same bytes back,
+// compressible or not (blocks stored as they are), with matches across
+// blocks where they are linked, fast and HC, and the lz4 tool reads them.
+func TestLZ4Frame(t *testing.T) {
+	// 4 MiB repeating a random 40000 bytes (compressible only through
+	// matches up to 64 KiB back, across block boundaries too), 1 MiB of
+	// fresh random bytes (stored blocks), then the last 50000 of those
+	// again (a match into a stored block).
+	data := make([]byte, 5<<20+50000)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range data[:5<<20] {
+		data[i] = byte(rng.Uint32())
+		if i >= 40000 && i < 4<<20 {
+			data[i] = data[i-40000]
+		}
+	}
+	copy(data[5<<20:], data[5<<20-50000:])
+	for _, level := range []int{0, 9} {
+		for _, piece := range []int{1000, 3 << 20} {
+			t.Run(fmt.Sprintf("level%d/writes%d", level, piece), func(t *testing.T) {
+				checkLZ4Frame(t, data, CompressionOptions{Method: LZ4, Level: level, Workers: 1}, piece)
+			})
+		}
+	}
+}
+
+func checkLZ4Frame(t *testing.T, data []byte, o CompressionOptions, piece int) {
+	compress := func(pieces int) []byte {
+		var buf bytes.Buffer
+		w, err := NewCompressWriter(&buf, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p := data[:pieces]; len(p) > 0; p = p[min(len(p), piece):] {
+			if _, err := w.Write(p[:min(len(p), piece)]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	decode := func(b []byte) ([]byte, error) {
+		r, _, err := NewDecompressingReader(bytes.NewReader(b))
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		return io.ReadAll(r)
+	}
+	for _, n := range []int{0, 1, len(data)} {
+		b := compress(n)
+		// Magic (4), FLG (version 01, block independence, content
+		// checksum), BD (block maximum size 7 = 4 MiB, 6 = 1 MiB).
+		if len(b) < 7 || b[4]&0xc0 != 0x40 || (b[4]&0x20 != 0) != lz4Independent || b[4]&0x04 == 0 || b[5]>>4&7 != 6 {
+			t.Fatalf("%s, %d bytes: frame header % x: want 1 MiB blocks (independent: %v) and a content checksum", LZ4Implementation, n, b[:min(len(b), 7)], lz4Independent)
+		}
+		got, err := decode(b)
+		if err != nil || !bytes.Equal(got, data[:n]) {
+			t.Fatalf("%s, %d bytes: round trip: %d bytes back, %v", LZ4Implementation, n, len(got), err)
+		}
+		// Linked blocks find the repeats across block boundaries: about
+		// 40000 + 1 MiB + 50000 bytes of literals independently, without
+		// the last 50000 when linked.
+		t.Logf("%s, %d bytes: %d compressed", LZ4Implementation, n, len(b))
+		if n == len(data) && !lz4Independent && len(b) > 1<<20+60000 {
+			t.Errorf("%s: %d bytes: the next block does not see the last one's bytes", LZ4Implementation, len(b))
+		}
+		if _, err := exec.LookPath("lz4"); err == nil {
+			cmd := exec.Command("lz4", "-dc")
+			cmd.Stdin = bytes.NewReader(b)
+			if out, err := cmd.Output(); err != nil || !bytes.Equal(out, data[:n]) {
+				t.Errorf("%s, %d bytes: the lz4 tool: %d bytes back, %v", LZ4Implementation, n, len(out), err)
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		b[len(b)-1] ^= 1 // the content checksum is the frame's last 4 bytes
+		if _, err := decode(b); err == nil {
+			t.Errorf("%s, %d bytes: a wrong content checksum decodes without an error", LZ4Implementation, n)
+		}
 	}
 }
