@@ -54,7 +54,7 @@ func TestAgainstLZ4Frames(t *testing.T) {
 func decodesWith(data []byte, sum uint32) error {
 	var buf bytes.Buffer
 	w := lz4.NewWriter(&buf)
-	w.Apply(lz4.ChecksumOption(true), lz4.ConcurrencyOption(1))
+	w.Apply(lz4.ChecksumOption(true), lz4.ConcurrencyOption(1), lz4.BlockSizeOption(lz4.Block64Kb))
 	w.Write(data)
 	w.Close()
 	b := buf.Bytes()
