@@ -216,7 +216,7 @@ func run(scale, tables, runs int, only string, load int, profile string, syscall
 			theirs = append(theirs, s)
 		}
 		o, t := median(ours), median(theirs)
-		fmt.Printf("%-12s %10s %10s %7.2f | %10s %10s %7.2f | %8dM %8dM %7.2f | %9.1fM %9.1fM %7.3f\n", m.name,
+		fmt.Printf("%-12s %10s %10s %7.2f | %10s %10s %7.2f | %8dM %8dM %7.2f | %9.1fM %9.1fM %7.4f\n", m.name,
 			o.wall.Round(10*time.Millisecond), t.wall.Round(10*time.Millisecond), ratio(o.wall, t.wall),
 			o.cpu.Round(10*time.Millisecond), t.cpu.Round(10*time.Millisecond), ratio(o.cpu, t.cpu),
 			o.rss>>20, t.rss>>20, float64(o.rss)/float64(t.rss),

@@ -13,11 +13,12 @@ import (
 const LZ4Implementation = "pierrec/lz4 (pure Go)"
 
 // newLZ4Encoder returns pierrec's frame writer: 1 MiB independent blocks
-// with a content checksum, compressed by Workers goroutines (0: one per
-// CPU); levels 1–2 are lz4's fast mode, 3–12 its HC levels 1–9.
+// with a content checksum, compressed by Workers goroutines (0 means 1:
+// see CompressionOptions.Workers); levels 1–2 are lz4's fast mode, 3–12
+// its HC levels 1–9.
 func newLZ4Encoder(w io.Writer, o CompressionOptions) (io.WriteCloser, error) {
 	zw := lz4.NewWriter(w)
-	opts := []lz4.Option{lz4.BlockSizeOption(lz4.Block1Mb), lz4.ConcurrencyOption(workers(o.Workers))}
+	opts := []lz4.Option{lz4.BlockSizeOption(lz4.Block1Mb), lz4.ConcurrencyOption(max(o.Workers, 1))}
 	if o.Level > 2 { // 3..12 -> lz4's Level1..Level9 (HC)
 		opts = append(opts, lz4.CompressionLevelOption(lz4.CompressionLevel(1<<(8+min(o.Level-2, 9)))))
 	}
