@@ -151,7 +151,7 @@ func (z *liblz4Writer) Write(p []byte) (int, error) {
 		p = p[c:]
 		if len(z.in) == lz4Block {
 			if err := z.block(nil); err != nil {
-				return 0, err
+				return n - len(p), err
 			}
 		}
 	}
@@ -184,6 +184,7 @@ func (z *liblz4Writer) block(tail []byte) error {
 	z.in = z.in[:0]
 	return z.write(append(out, tail...))
 }
+
 func (z *liblz4Writer) write(b []byte) error {
 	if _, err := z.w.Write(b); err != nil {
 		z.err = err

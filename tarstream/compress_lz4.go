@@ -29,5 +29,6 @@ func newLZ4Encoder(w io.Writer, o CompressionOptions) (io.WriteCloser, error) {
 }
 
 // lz4Independent tells whether this build's frames have independent
-// blocks (here: pierrec compresses them in parallel) or linked ones.
+// blocks (here, so that pierrec can compress them in parallel when
+// Workers > 1) or linked ones.
 const lz4Independent = true
