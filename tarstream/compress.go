@@ -193,7 +193,18 @@ type compressWriter struct {
 	done bool
 }
 
-func (c *compressWriter) Write(p []byte) (int, error) { return c.enc.Write(p) }
+// errWriteAfterClose is what a compressing writer returns once closed or
+// aborted.
+var errWriteAfterClose = errors.New("tarstream: write after Close")
+
+// Write refuses to write once Close or Abort was called (whatever the
+// encoder would do: klauspost's zstd encoder would take the bytes).
+func (c *compressWriter) Write(p []byte) (int, error) {
+	if c.done {
+		return 0, errWriteAfterClose
+	}
+	return c.enc.Write(p)
+}
 
 func (c *compressWriter) Close() error {
 	if c.done {

@@ -214,6 +214,6 @@ func (z *liblz4Writer) free() {
 	z.st.free()
 	z.in = nil // it was liblz4's memory
 	if z.err == nil {
-		z.err = errors.New("tarstream: write after Close")
+		z.err = errWriteAfterClose
 	}
 }

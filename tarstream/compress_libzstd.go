@@ -134,7 +134,7 @@ func (z *libzstdWriter) Close() error {
 	for {
 		err := z.step(0, 0, &in, true)
 		if err == io.EOF {
-			z.err = errors.New("tarstream: write after Close")
+			z.err = errWriteAfterClose
 			return nil
 		}
 		if err != nil {
@@ -146,6 +146,6 @@ func (z *libzstdWriter) Close() error {
 func (z *libzstdWriter) free() {
 	z.c.free()
 	if z.err == nil {
-		z.err = errors.New("tarstream: write after Close")
+		z.err = errWriteAfterClose
 	}
 }

@@ -2,6 +2,7 @@ package tarstream
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -245,6 +246,51 @@ func checkLZ4Frame(t *testing.T, data []byte, o CompressionOptions, piece int) {
 		b[len(b)-1] ^= 1 // the content checksum is the frame's last 4 bytes
 		if _, err := decode(b); err == nil {
 			t.Errorf("%s, %d bytes: a wrong content checksum decodes without an error", LZ4Implementation, n)
+		}
+	}
+}
+
+// failAfter accepts n bytes, then fails every write.
+type failAfter struct{ n int }
+
+var errDiskFull = errors.New("disk full")
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		return 0, errDiskFull
+	}
+	f.n -= len(p)
+	return len(p), nil
+}
+
+// TestCompressWriterDestinationFails: when the destination fails, every
+// method's writer returns that error from Write or Close, and keeps
+// failing afterwards: a compressed stream never ends cleanly on a short
+// destination.
+func TestCompressWriterDestinationFails(t *testing.T) {
+	data := make([]byte, 3<<20)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range data {
+		data[i] = byte(rng.Uint32() % 16) // compresses, but not to nothing
+	}
+	for _, o := range []CompressionOptions{{Method: Gzip, Workers: 1}, {Method: Gzip}, {Method: Zstd}, {Method: LZ4}, {Method: LZ4, Level: 9}} {
+		w, err := NewCompressWriter(&failAfter{n: 100 << 10}, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var werr error
+		for p := data; len(p) > 0 && werr == nil; p = p[min(len(p), 32<<10):] {
+			_, werr = w.Write(p[:min(len(p), 32<<10)])
+		}
+		cerr := w.Close()
+		if !errors.Is(werr, errDiskFull) && !errors.Is(cerr, errDiskFull) {
+			t.Errorf("%v level %d: Write %v, Close %v: the destination's error is lost", o.Method, o.Level, werr, cerr)
+		}
+		if cerr == nil {
+			t.Errorf("%v level %d: Close succeeded on a failed destination", o.Method, o.Level)
+		}
+		if _, err := w.Write([]byte("more")); err == nil {
+			t.Errorf("%v level %d: Write after the failure succeeded", o.Method, o.Level)
 		}
 	}
 }
