@@ -18,7 +18,7 @@ func TestCompressWriterRoundTrip(t *testing.T) {
 		{Method: Gzip}, {Method: Gzip, Level: 1, Workers: 1}, {Method: Gzip, Level: 9, Workers: 2},
 		{Method: Zstd}, {Method: Zstd, Level: 1, Workers: 1}, {Method: Zstd, Level: 19, Workers: 2},
 		{Method: Zstd, WindowSize: 1 << 20, Workers: 1}, {Method: Zstd, Level: 1, WindowSize: 64 << 10},
-		{Method: LZ4}, {Method: LZ4, Level: 9, Workers: 1},
+		{Method: LZ4}, {Method: LZ4, Level: 9, Workers: 1}, {Method: LZ4, Workers: 2},
 	} {
 		var buf bytes.Buffer
 		w, err := NewCompressWriter(&buf, o)
