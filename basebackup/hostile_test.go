@@ -130,8 +130,6 @@ func TestNeverEndingStream(t *testing.T) {
 	defer ln.Close()
 	major := pgtest.Majors(t)[0]
 	c := pgtest.Start(t, major, pgcluster.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
 	tr := recordTranscript(t, context.Background(), c)
 	// Replay up to the first data message, then repeat it forever.
 	go func() {
@@ -198,6 +196,10 @@ func TestNeverEndingStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
+	// The caller's deadline starts here, not before the transcript was
+	// recorded (a real backup: on a loaded machine it took the 3 s).
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
 	s, err := basebackup.Backup(ctx, conn, cutOpts)
 	if err != nil {
 		t.Fatal(err)
