@@ -85,10 +85,11 @@ import (
 // is pure Go, the default).
 const LZ4Implementation = "liblz4 (cgo)"
 
-// lz4Block is the frame's block size; lz4Header the frame header for it:
-// magic, FLG (version 01, linked blocks, content checksum), BD (1 MiB
-// blocks) and the header checksum (second byte of XXH32 of FLG, BD).
-const lz4Block = 1 << 20
+// lz4Block is the frame's block size (the C side's input buffer holds
+// one); lz4Header the frame header for it: magic, FLG (version 01, linked
+// blocks, content checksum), BD (1 MiB blocks) and the header checksum
+// (second byte of XXH32 of FLG, BD).
+const lz4Block = C.PGSB_BLOCK
 
 // lz4Independent tells whether this build's frames have independent
 // blocks (pure Go) or linked ones (here).

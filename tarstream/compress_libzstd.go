@@ -134,8 +134,7 @@ func (z *libzstdWriter) Close() error {
 	for {
 		err := z.step(0, 0, &in, true)
 		if err == io.EOF {
-			z.err = errWriteAfterClose
-			return nil
+			return nil // free marks the writer closed
 		}
 		if err != nil {
 			return err
